@@ -1,0 +1,85 @@
+#include <string.h>
+#include <time.h>
+
+#include "app.h"
+
+typedef void (*handler_fn)(struct exchange *x);
+
+static handler_fn handler_for(enum route_id id)
+{
+    switch (id) {
+    case ROUTE_CUSTODIAN_STORE: return handle_custodian_store;
+    case ROUTE_CUSTODIAN_FETCH: return handle_custodian_fetch;
+    case ROUTE_CLIENT_STORE:    return handle_client_store;
+    case ROUTE_CLIENT_FETCH:    return handle_client_fetch;
+    case ROUTE_HEALTH:          return handle_health;
+    }
+    return NULL;
+}
+
+/* The method goes into the log line, so only a plain token is echoed. */
+static const char *loggable_method(const char *m)
+{
+    size_t n = 0;
+
+    if (m == NULL)
+        return "-";
+    for (; m[n] != '\0'; n++)
+        if (n >= 16 || m[n] < 'A' || m[n] > 'Z')
+            return "invalid";
+    return n > 0 ? m : "-";
+}
+
+static double elapsed_ms(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+int app_handle(struct app *app, char *const *envp, const struct http_io *io)
+{
+    struct http_request req;
+    struct http_response res = { 0 };
+    struct route_match route = { 0 };
+    struct exchange x = { app, &req, &res, &route, "-" };
+    const char *allow = NULL;
+    struct timespec t0;
+    handler_fn fn;
+    int status;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (http_request_init(&req, envp, &res) != 0)
+        goto respond;
+    status = router_match(app->cfg->webhooks_root, req.method, req.path, &route, &allow);
+    if (status == 404) {
+        http_error(&res, 404, "not_found", "no such resource");
+        goto respond;
+    }
+    if (status == 405) {
+        http_error(&res, 405, "method_not_allowed", "method not allowed for this resource");
+        res.allow = allow;
+        goto respond;
+    }
+    if (route.needs_body &&
+        http_request_read_json_body(&req, io, app->cfg->max_body, &res) != 0)
+        goto respond;
+    fn = handler_for(route.id);
+    if (fn == NULL) {
+        http_error(&res, 404, "not_found", "no such resource");
+        goto respond;
+    }
+    fn(&x);
+    if (res.status == 0)
+        http_error(&res, 500, "internal", "handler produced no response");
+respond:
+    status = http_send(io, &res, req.request_id) == 0 ? res.status : -1;
+    /* The route name, not the path: client paths carry the client id. */
+    log_info("request", "method=%s route=%s status=%d dur_ms=%.3f client=%s request_id=%s",
+             loggable_method(req.method), route.name ? route.name : "-", res.status,
+             elapsed_ms(&t0), x.client_tag, req.request_id);
+    http_response_free(&res);
+    http_request_free(&req);
+    return status;
+}

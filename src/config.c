@@ -1,0 +1,381 @@
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bounds.h"
+#include "config.h"
+
+#define DEFAULT_LISTEN        "127.0.0.1:9000"
+#define DEFAULT_DATABASE      "dbname=sharekeep"
+#define DEFAULT_KEYRING       "/etc/sharekeep/keyring"
+#define DEFAULT_WEBHOOKS_ROOT "/webhook"
+
+enum key_type { K_STR, K_INT, K_SIZE, K_MODE, K_LEVEL };
+
+struct key_def {
+    const char *name;
+    const char *env;
+    enum key_type type;
+    size_t offset;
+};
+
+#define OFF(field) offsetof(struct config, field)
+static const struct key_def keys[] = {
+    { "listen",        "SHAREKEEP_LISTEN",        K_STR,   OFF(listen) },
+    { "socket_mode",   "SHAREKEEP_SOCKET_MODE",   K_MODE,  OFF(socket_mode) },
+    { "workers",       "SHAREKEEP_WORKERS",       K_INT,   OFF(workers) },
+    { "database",      "SHAREKEEP_DATABASE",      K_STR,   OFF(database) },
+    { "keyring",       "SHAREKEEP_KEYRING",       K_STR,   OFF(keyring) },
+    { "webhooks_root", "SHAREKEEP_WEBHOOKS_ROOT", K_STR,   OFF(webhooks_root) },
+    { "max_body",      "SHAREKEEP_MAX_BODY",      K_SIZE,  OFF(max_body) },
+    { "sql_dir",       "SHAREKEEP_SQL_DIR",       K_STR,   OFF(sql_dir) },
+    { "log_level",     "SHAREKEEP_LOG_LEVEL",     K_LEVEL, OFF(log_level) },
+};
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static int replace_str(char **slot, const char *value)
+{
+    char *copy = strdup(value);
+
+    if (copy == NULL)
+        return -1;
+    free(*slot);
+    *slot = copy;
+    return 0;
+}
+
+static int parse_ulong(const char *s, int base, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (*s == '\0' || *s == '-' || *s == '+' || isspace((unsigned char)*s))
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, base);
+    if (errno != 0 || *end != '\0' || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Sets one key from a string value; where says "file:line" or "env NAME". */
+static int set_key(struct config *cfg, const struct key_def *k, const char *value,
+                   const char *where, char *err, size_t errlen)
+{
+    unsigned long long v;
+    void *slot = (char *)cfg + k->offset;
+
+    switch (k->type) {
+    case K_STR:
+        if (replace_str((char **)slot, value) != 0) {
+            set_err(err, errlen, "%s: out of memory", where);
+            return -1;
+        }
+        return 0;
+    case K_INT:
+        if (parse_ulong(value, 10, WORKERS_MAX, &v) != 0 || v < 1) {
+            set_err(err, errlen, "%s: %s must be a whole number from 1 to %d", where, k->name,
+                    WORKERS_MAX);
+            return -1;
+        }
+        *(int *)slot = (int)v;
+        return 0;
+    case K_SIZE: {
+        unsigned long long mult = 1;
+        char num[32];
+        size_t n = strlen(value);
+
+        if (n > 0 && n < sizeof(num)) {
+            memcpy(num, value, n + 1);
+            if (num[n - 1] == 'k' || num[n - 1] == 'K')
+                mult = 1024, num[n - 1] = '\0';
+            else if (num[n - 1] == 'm' || num[n - 1] == 'M')
+                mult = 1024 * 1024, num[n - 1] = '\0';
+        }
+        if (n == 0 || n >= sizeof(num) || parse_ulong(num, 10, BODY_MAX_CEILING, &v) != 0 ||
+            v * mult < BODY_MAX_MIN || v * mult > BODY_MAX_CEILING) {
+            set_err(err, errlen, "%s: %s must be a size from %u to %u bytes (k/m suffix allowed)",
+                    where, k->name, BODY_MAX_MIN, BODY_MAX_CEILING);
+            return -1;
+        }
+        *(size_t *)slot = (size_t)(v * mult);
+        return 0;
+    }
+    case K_MODE:
+        if (parse_ulong(value, 8, 0777, &v) != 0) {
+            set_err(err, errlen, "%s: %s must be an octal mode such as 0660", where, k->name);
+            return -1;
+        }
+        *(unsigned *)slot = (unsigned)v;
+        return 0;
+    case K_LEVEL:
+        if (log_parse_level(value, (enum log_level *)slot) != 0) {
+            set_err(err, errlen, "%s: %s must be one of debug, info, warn, error", where, k->name);
+            return -1;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+static const struct key_def *find_key(const char *name, size_t len)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strlen(keys[i].name) == len && memcmp(keys[i].name, name, len) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+static char *trim(char *s)
+{
+    char *e;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+        *--e = '\0';
+    return s;
+}
+
+static int parse_text(struct config *cfg, const char *text, size_t len, const char *name,
+                      char *err, size_t errlen)
+{
+    char line[CONFIG_LINE_MAX + 1];
+    char where[512];
+    size_t pos = 0;
+    unsigned lineno = 0;
+
+    if (len > CONFIG_FILE_MAX) {
+        set_err(err, errlen, "%s: larger than %u bytes", name, CONFIG_FILE_MAX);
+        return -1;
+    }
+    while (pos < len) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t n = nl != NULL ? (size_t)(nl - (text + pos)) : len - pos;
+        char *p, *eq, *key, *value;
+        const struct key_def *k;
+
+        lineno++;
+        snprintf(where, sizeof(where), "%s:%u", name, lineno);
+        if (n > CONFIG_LINE_MAX) {
+            set_err(err, errlen, "%s: line longer than %u bytes", where, CONFIG_LINE_MAX);
+            return -1;
+        }
+        memcpy(line, text + pos, n);
+        line[n] = '\0';
+        pos += n + (nl != NULL ? 1 : 0);
+        if (memchr(line, '\0', n) != NULL) {
+            set_err(err, errlen, "%s: NUL byte in line", where);
+            return -1;
+        }
+        p = trim(line);
+        if (*p == '\0' || *p == '#')
+            continue;
+        eq = strchr(p, '=');
+        if (eq == NULL) {
+            set_err(err, errlen, "%s: expected 'key = value'", where);
+            return -1;
+        }
+        *eq = '\0';
+        key = trim(p);
+        value = trim(eq + 1);
+        k = find_key(key, strlen(key));
+        if (k == NULL) {
+            set_err(err, errlen, "%s: unknown key '%.64s'", where, key);
+            return -1;
+        }
+        if (set_key(cfg, k, value, where, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int apply_env(struct config *cfg, char *const *envp, char *err, size_t errlen)
+{
+    if (envp == NULL)
+        return 0;
+    for (size_t i = 0; i < NKEYS; i++) {
+        size_t elen = strlen(keys[i].env);
+
+        for (char *const *e = envp; *e != NULL; e++) {
+            char where[64];
+
+            if (strncmp(*e, keys[i].env, elen) != 0 || (*e)[elen] != '=')
+                continue;
+            snprintf(where, sizeof(where), "env %s", keys[i].env);
+            if (set_key(cfg, &keys[i], *e + elen + 1, where, err, errlen) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static int valid_root(const char *root)
+{
+    size_t n = strlen(root);
+
+    if (n < 2 || n > 256 || root[0] != '/' || root[n - 1] == '/')
+        return 0;
+    for (const char *p = root; *p; p++) {
+        if (!isalnum((unsigned char)*p) && strchr("/_.-", *p) == NULL)
+            return 0;
+        if (p[0] == '/' && p[1] == '/')
+            return 0;
+        if (p[0] == '/' && p[1] == '.')
+            return 0;
+    }
+    return 1;
+}
+
+static int valid_listen(const char *listen)
+{
+    const char *colon;
+    unsigned long long port;
+
+    if (strncmp(listen, "unix:", 5) == 0)
+        return listen[5] == '/' && strlen(listen + 5) < 100;
+    colon = strrchr(listen, ':');
+    if (colon == NULL || colon == listen)
+        return 0;
+    return parse_ulong(colon + 1, 10, 65535, &port) == 0 && port > 0;
+}
+
+static int validate(const struct config *cfg, char *err, size_t errlen)
+{
+    if (!valid_listen(cfg->listen)) {
+        set_err(err, errlen, "listen: '%.200s' is neither unix:/absolute/path (under 100 bytes) "
+                "nor host:port", cfg->listen);
+        return -1;
+    }
+    if (cfg->database[0] == '\0') {
+        set_err(err, errlen, "database: empty libpq connection string");
+        return -1;
+    }
+    if (cfg->keyring[0] != '/') {
+        set_err(err, errlen, "keyring: '%.200s' must be an absolute path", cfg->keyring);
+        return -1;
+    }
+    if (!valid_root(cfg->webhooks_root)) {
+        set_err(err, errlen, "webhooks_root: '%.200s' must start with '/', not end with '/', "
+                "and hold only letters, digits, '/', '_', '.', '-'", cfg->webhooks_root);
+        return -1;
+    }
+    if (cfg->sql_dir[0] == '\0') {
+        set_err(err, errlen, "sql_dir: empty");
+        return -1;
+    }
+    return 0;
+}
+
+static int set_defaults(struct config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->socket_mode = 0660;
+    cfg->workers = 2;
+    cfg->max_body = BODY_MAX_DEFAULT;
+    cfg->log_level = LOG_LVL_INFO;
+    if (replace_str(&cfg->listen, DEFAULT_LISTEN) != 0 ||
+        replace_str(&cfg->database, DEFAULT_DATABASE) != 0 ||
+        replace_str(&cfg->keyring, DEFAULT_KEYRING) != 0 ||
+        replace_str(&cfg->webhooks_root, DEFAULT_WEBHOOKS_ROOT) != 0 ||
+        replace_str(&cfg->sql_dir, SHAREKEEP_SQLDIR) != 0)
+        return -1;
+    return 0;
+}
+
+int config_load_text(const char *text, size_t len, const char *name, char *const *envp,
+                     struct config *out, char *err, size_t errlen)
+{
+    int rc = -1;
+
+    if (set_defaults(out) != 0) {
+        set_err(err, errlen, "out of memory");
+        goto out;
+    }
+    if (text != NULL && parse_text(out, text, len, name, err, errlen) != 0)
+        goto out;
+    if (apply_env(out, envp, err, errlen) != 0)
+        goto out;
+    if (validate(out, err, errlen) != 0)
+        goto out;
+    rc = 0;
+out:
+    if (rc != 0)
+        config_free(out);
+    return rc;
+}
+
+int config_load(const char *path, char *const *envp, struct config *out, char *err, size_t errlen)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int fd = -1, rc = -1;
+    struct stat st;
+
+    if (path != NULL) {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) != 0) {
+            set_err(err, errlen, "config %s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (!S_ISREG(st.st_mode) || st.st_size > (off_t)CONFIG_FILE_MAX) {
+            set_err(err, errlen, "config %s: not a regular file under %u bytes", path,
+                    CONFIG_FILE_MAX);
+            goto out;
+        }
+        text = malloc((size_t)st.st_size + 1);
+        if (text == NULL) {
+            set_err(err, errlen, "config %s: out of memory", path);
+            goto out;
+        }
+        while (len < (size_t)st.st_size) {
+            ssize_t r = read(fd, text + len, (size_t)st.st_size - len);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0) {
+                set_err(err, errlen, "config %s: read failed", path);
+                goto out;
+            }
+            len += (size_t)r;
+        }
+    }
+    rc = config_load_text(text, len, path != NULL ? path : "(defaults)", envp, out, err, errlen);
+out:
+    if (fd >= 0)
+        close(fd);
+    free(text);
+    return rc;
+}
+
+void config_free(struct config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    free(cfg->listen);
+    free(cfg->database);
+    free(cfg->keyring);
+    free(cfg->webhooks_root);
+    free(cfg->sql_dir);
+    memset(cfg, 0, sizeof(*cfg));
+}

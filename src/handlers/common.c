@@ -1,0 +1,106 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "handlers.h"
+
+int handler_parse_body(struct exchange *x, struct body_doc *doc)
+{
+    const char *why = NULL;
+
+    switch (body_parse(x->req->body, x->req->body_len, doc, &why)) {
+    case BODY_OK:
+        return 0;
+    case BODY_NOT_OBJECT:
+        http_error(x->res, 422, "invalid_body", why);
+        return -1;
+    case BODY_NOMEM:
+        http_error(x->res, 503, "unavailable", "out of memory");
+        return -1;
+    default:
+        http_error(x->res, 400, "malformed_json", why);
+        return -1;
+    }
+}
+
+int handler_string_field(struct exchange *x, const struct body_doc *doc, const char *name,
+                         const char **val, size_t *len)
+{
+    char msg[128];
+
+    switch (body_get_string(doc, name, val, len)) {
+    case BODY_OK:
+        if (*len > 0)
+            return 0;
+        snprintf(msg, sizeof(msg), "field '%s' must not be empty", name);
+        break;
+    case BODY_MISSING:
+        snprintf(msg, sizeof(msg), "field '%s' is required", name);
+        break;
+    default:
+        snprintf(msg, sizeof(msg), "field '%s' must be a string", name);
+        break;
+    }
+    http_error(x->res, 422, "invalid_field", msg);
+    return -1;
+}
+
+int handler_client_id(struct exchange *x, const char *id, size_t len)
+{
+    if (!share_client_id_valid(id, len)) {
+        http_error(x->res, 422, "invalid_client_id",
+                   "clientId must be 1 to 128 characters of A-Z, a-z, 0-9, '_' or '-'");
+        return -1;
+    }
+    log_client_tag(id, len, x->client_tag);
+    return 0;
+}
+
+void handler_share_failure(struct exchange *x, share_status s)
+{
+    switch (s) {
+    case SHARE_NOT_FOUND:
+        http_error(x->res, 404, "not_found", "no backup share is stored for this client");
+        break;
+    case SHARE_UNAVAILABLE:
+        http_error(x->res, 503, "unavailable", "storage is unavailable; retry later");
+        x->res->retry_after = 2;
+        break;
+    default:
+        http_error(x->res, 500, "internal", "the share could not be processed");
+        break;
+    }
+}
+
+void handler_stored(struct exchange *x, const struct share_result *r)
+{
+    struct body_writer w;
+
+    body_writer_init(&w);
+    body_writer_raw(&w, "{\"ok\":true,\"version\":");
+    body_writer_uint(&w, r->version);
+    body_writer_raw(&w, r->created ? ",\"created\":true}" : ",\"created\":false}");
+    if (body_writer_failed(&w)) {
+        body_writer_free(&w);
+        http_error(x->res, 503, "unavailable", "out of memory");
+        return;
+    }
+    http_json(x->res, 200, w.buf, w.len);
+}
+
+void handler_share_body(struct exchange *x, const char *field, const uint8_t *share, size_t len)
+{
+    struct body_writer w;
+
+    body_writer_init(&w);
+    body_writer_raw(&w, "{");
+    body_writer_string(&w, field, strlen(field));
+    body_writer_raw(&w, ":");
+    body_writer_string(&w, (const char *)share, len);
+    body_writer_raw(&w, "}");
+    if (body_writer_failed(&w)) {
+        body_writer_free(&w);
+        http_error(x->res, 503, "unavailable", "out of memory");
+        return;
+    }
+    http_json(x->res, 200, w.buf, w.len);
+}

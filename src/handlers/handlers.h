@@ -1,0 +1,52 @@
+/* Endpoint handlers. Each gets one parsed request and fills one response;
+ * none touches the transport, SQL or keys directly. */
+#ifndef SHAREKEEP_HANDLERS_H
+#define SHAREKEEP_HANDLERS_H
+
+#include "body.h"
+#include "config.h"
+#include "http.h"
+#include "keyring.h"
+#include "log.h"
+#include "router.h"
+#include "share.h"
+#include "store.h"
+
+/* What a worker holds for its lifetime. */
+struct app {
+    const struct config *cfg;
+    const struct keyring *kr;
+    struct store *store;
+};
+
+struct exchange {
+    struct app *app;
+    struct http_request *req;
+    struct http_response *res;
+    const struct route_match *route;
+    char client_tag[LOG_CLIENT_TAG_LEN];   /* for the request log line */
+};
+
+void handle_custodian_store(struct exchange *x);
+void handle_custodian_fetch(struct exchange *x);
+void handle_client_store(struct exchange *x);
+void handle_client_fetch(struct exchange *x);
+void handle_health(struct exchange *x);
+
+/* Shared by the handlers (common.c). */
+
+/* Parses the body; on failure sets the 400/422 response and returns -1. */
+int handler_parse_body(struct exchange *x, struct body_doc *doc);
+/* Gets a required string field; on failure sets a 422 and returns -1. */
+int handler_string_field(struct exchange *x, const struct body_doc *doc, const char *name,
+                         const char **val, size_t *len);
+/* Checks the client id and records its log tag; on failure sets a 422. */
+int handler_client_id(struct exchange *x, const char *id, size_t len);
+/* Maps a failed share_* status to the response. */
+void handler_share_failure(struct exchange *x, share_status s);
+/* 200 {"ok":true,"version":N,"created":B} */
+void handler_stored(struct exchange *x, const struct share_result *r);
+/* 200 {"<field>":"<share>"} */
+void handler_share_body(struct exchange *x, const char *field, const uint8_t *share, size_t len);
+
+#endif

@@ -1,0 +1,23 @@
+/* Operational endpoints. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers.h"
+
+void handle_health(struct exchange *x)
+{
+    static const char ok[] = "{\"status\":\"ok\"}";
+    char *body;
+
+    if (store_ping(x->app->store) != STORE_OK) {
+        http_error(x->res, 503, "unavailable", "database is not answering");
+        x->res->retry_after = 2;
+        return;
+    }
+    body = strdup(ok);
+    if (body == NULL) {
+        http_error(x->res, 503, "unavailable", "out of memory");
+        return;
+    }
+    http_json(x->res, 200, body, sizeof(ok) - 1);
+}

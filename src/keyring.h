@@ -1,0 +1,78 @@
+/* Key-encryption keys (KEKs): load from a key file, wrap/unwrap data keys.
+ *
+ * Key file format (text, one directive per line, '#' starts a comment):
+ *
+ *     kek <id> <state> <base64 of 32 key bytes>
+ *
+ * id is a decimal integer in [1, 2^32-1]; state is one of
+ *     active   - used to seal new records (exactly one key must be active)
+ *     decrypt  - may unwrap existing records, never used to seal
+ *     retired  - kept for the record only; unwrapping with it is refused
+ *
+ * The file must be a regular file owned by the effective uid of the process
+ * with no group/other permission bits (mode 0600 or 0400). Key bytes are held
+ * in OPENSSL_secure_malloc memory and cleansed on free.
+ */
+#ifndef SHAREKEEP_KEYRING_H
+#define SHAREKEEP_KEYRING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KEK_LEN          32u   /* AES-256 */
+#define DATA_KEY_LEN     32u
+#define WRAPPED_KEY_LEN  40u   /* AES-256-KWP (RFC 5649) of a 32-byte key */
+
+typedef enum {
+    KEYRING_OK = 0,
+    KEYRING_ERR_ARG,
+    KEYRING_ERR_IO,          /* cannot open/read/write the file */
+    KEYRING_ERR_PERM,        /* wrong owner or mode */
+    KEYRING_ERR_PARSE,       /* malformed line, bad base64, bad length, duplicate id */
+    KEYRING_ERR_NO_ACTIVE,   /* zero or several active keys */
+    KEYRING_ERR_UNKNOWN_KEK,
+    KEYRING_ERR_RETIRED_KEK,
+    KEYRING_ERR_CRYPTO,      /* wrap failed, or unwrap integrity check failed */
+    KEYRING_ERR_NOMEM,
+} keyring_status;
+
+enum kek_state { KEK_ACTIVE = 1, KEK_DECRYPT = 2, KEK_RETIRED = 3 };
+
+struct keyring;
+
+/* Empty keyring, for building in memory (tests, keygen). */
+keyring_status keyring_new(struct keyring **out);
+/* Adds a copy of key (KEK_LEN bytes). Does not check the single-active rule;
+ * keyring_validate does. */
+keyring_status keyring_add(struct keyring *kr, uint32_t id, enum kek_state state,
+                           const uint8_t *key, size_t key_len);
+keyring_status keyring_validate(const struct keyring *kr);
+
+/* Loads and validates a key file. On failure, err (if non-NULL) receives a
+ * one-line human message naming the file and the problem, never key bytes. */
+keyring_status keyring_load(const char *path, struct keyring **out, char *err, size_t errlen);
+
+/* Cleanses and frees; NULL is fine. */
+void keyring_free(struct keyring *kr);
+
+uint32_t keyring_active_id(const struct keyring *kr);
+size_t keyring_count(const struct keyring *kr);
+
+/* Wraps a DATA_KEY_LEN data key with the active KEK (AES-256-KWP).
+ * wrapped must have room for WRAPPED_KEY_LEN bytes. */
+keyring_status keyring_wrap(const struct keyring *kr, const uint8_t *data_key,
+                            uint32_t *kek_id, uint8_t *wrapped);
+
+/* Unwraps with KEK kek_id into data_key (DATA_KEY_LEN bytes). Refuses
+ * unknown and retired KEKs and any wrapped_len other than WRAPPED_KEY_LEN. */
+keyring_status keyring_unwrap(const struct keyring *kr, uint32_t kek_id,
+                              const uint8_t *wrapped, size_t wrapped_len,
+                              uint8_t *data_key);
+
+/* Writes a new key file at path (O_EXCL, mode 0600) holding one fresh random
+ * active KEK with id 1. Refuses to overwrite an existing file. */
+keyring_status keyring_file_create(const char *path, char *err, size_t errlen);
+
+const char *keyring_strerror(keyring_status st);
+
+#endif

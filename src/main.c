@@ -1,0 +1,127 @@
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "keyring.h"
+#include "log.h"
+#include "migrate.h"
+#include "server.h"
+
+extern char **environ;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: sharekeep [-c CONFIG] [COMMAND]\n"
+            "\n"
+            "commands:\n"
+            "  serve          FastCGI server (default); one request when run as CGI\n"
+            "  migrate        apply sql/NNN_*.sql migrations that are not applied yet\n"
+            "  keygen FILE    write a new key file (mode 0600) with one active KEK\n"
+            "  check          load and validate the config and keyring, then exit\n"
+            "\n"
+            "options:\n"
+            "  -c, --config FILE   config file (default: $SHAREKEEP_CONFIG, else built-in\n"
+            "                      defaults); SHAREKEEP_<KEY> variables override it\n"
+            "  -V, --version       print the version\n"
+            "  -h, --help          this text\n");
+}
+
+static int load(const char *path, struct config *cfg, struct keyring **kr)
+{
+    char err[512];
+
+    if (config_load(path, environ, cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sharekeep: %s\n", err);
+        return -1;
+    }
+    log_set_level(cfg->log_level);
+    if (kr != NULL && keyring_load(cfg->keyring, kr, err, sizeof(err)) != KEYRING_OK) {
+        fprintf(stderr, "sharekeep: %s\n", err);
+        config_free(cfg);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "version", no_argument, NULL, 'V' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *config_path = getenv("SHAREKEEP_CONFIG");
+    const char *cmd;
+    struct config cfg;
+    struct keyring *kr = NULL;
+    int c, rc;
+
+    /* As CGI, argv may carry a query string: never treat it as options. */
+    if (server_is_cgi()) {
+        if (load(config_path, &cfg, &kr) != 0) {
+            fputs("Status: 503 Service Unavailable\r\nContent-Type: application/json\r\n\r\n"
+                  "{\"error\":{\"code\":\"unavailable\",\"message\":\"misconfigured\"}}", stdout);
+            return 1;
+        }
+        rc = server_run_cgi(&cfg, kr);
+        keyring_free(kr);
+        config_free(&cfg);
+        return rc;
+    }
+
+    while ((c = getopt_long(argc, argv, "+c:Vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config_path = optarg; break;
+        case 'V': printf("sharekeep %s\n", PACKAGE_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    cmd = optind < argc ? argv[optind++] : "serve";
+
+    if (strcmp(cmd, "keygen") == 0) {
+        char err[512];
+        if (optind != argc - 1) {
+            fprintf(stderr, "usage: sharekeep keygen FILE\n");
+            return 2;
+        }
+        if (keyring_file_create(argv[optind], err, sizeof(err)) != KEYRING_OK) {
+            fprintf(stderr, "sharekeep: %s\n", err);
+            return 1;
+        }
+        printf("wrote %s (one active KEK, mode 0600)\n", argv[optind]);
+        return 0;
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(cmd, "serve") == 0) {
+        if (load(config_path, &cfg, &kr) != 0)
+            return 1;
+        return server_run(config_path, &cfg, kr);
+    }
+    if (strcmp(cmd, "migrate") == 0) {
+        if (load(config_path, &cfg, NULL) != 0)
+            return 1;
+        rc = migrate_run(&cfg);
+        config_free(&cfg);
+        return rc;
+    }
+    if (strcmp(cmd, "check") == 0) {
+        if (load(config_path, &cfg, &kr) != 0)
+            return 1;
+        printf("config and keyring OK (active KEK %u, %zu keys)\n", keyring_active_id(kr),
+               keyring_count(kr));
+        keyring_free(kr);
+        config_free(&cfg);
+        return 0;
+    }
+    fprintf(stderr, "sharekeep: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

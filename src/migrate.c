@@ -1,0 +1,92 @@
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "migrate.h"
+#include "store.h"
+
+#define MIGRATION_FILE_MAX (1024 * 1024)
+
+/* NNN_anything.sql: the number fixes the order, so names sort as applied. */
+static int is_migration(const struct dirent *d)
+{
+    size_t n = strlen(d->d_name);
+
+    return n > 8 && isdigit((unsigned char)d->d_name[0]) && isdigit((unsigned char)d->d_name[1]) &&
+           isdigit((unsigned char)d->d_name[2]) && d->d_name[3] == '_' &&
+           strcmp(d->d_name + n - 4, ".sql") == 0;
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t len;
+
+    if (f == NULL)
+        return NULL;
+    buf = malloc(MIGRATION_FILE_MAX + 1);
+    if (buf == NULL)
+        goto out;
+    len = fread(buf, 1, MIGRATION_FILE_MAX + 1, f);
+    if (ferror(f) || len > MIGRATION_FILE_MAX) {
+        free(buf);
+        buf = NULL;
+        goto out;
+    }
+    buf[len] = '\0';
+out:
+    fclose(f);
+    return buf;
+}
+
+int migrate_run(const struct config *cfg)
+{
+    struct dirent **list = NULL;
+    struct store *st = NULL;
+    int n, rc = 1;
+
+    n = scandir(cfg->sql_dir, &list, is_migration, alphasort);
+    if (n < 0) {
+        fprintf(stderr, "sharekeep migrate: cannot read %s: %s\n", cfg->sql_dir, strerror(errno));
+        return 1;
+    }
+    if (n == 0) {
+        fprintf(stderr, "sharekeep migrate: no NNN_*.sql files in %s\n", cfg->sql_dir);
+        goto out;
+    }
+    if (store_new(cfg->database, &st) != STORE_OK)
+        goto out;
+    for (int i = 0; i < n; i++) {
+        char path[4096];
+        char *sql;
+        int applied = 0;
+        store_status s;
+
+        snprintf(path, sizeof(path), "%s/%s", cfg->sql_dir, list[i]->d_name);
+        sql = read_file(path);
+        if (sql == NULL) {
+            fprintf(stderr, "sharekeep migrate: cannot read %s\n", path);
+            goto out;
+        }
+        s = store_migrate(st, list[i]->d_name, sql, &applied);
+        free(sql);
+        if (s != STORE_OK) {
+            fprintf(stderr, "sharekeep migrate: %s failed: %s (see the log line above)\n",
+                    list[i]->d_name, store_strerror(s));
+            goto out;
+        }
+        printf("%s %s\n", applied ? "applied" : "present", list[i]->d_name);
+    }
+    rc = 0;
+out:
+    store_free(st);
+    for (int i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+    return rc;
+}

@@ -1,0 +1,469 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#include <fcgiapp.h>
+
+#include "app.h"
+#include "log.h"
+#include "server.h"
+
+extern char **environ;
+
+#define LISTEN_BACKLOG 1024
+/* After SIGTERM, workers get this long to finish in-flight requests. */
+#define STOP_GRACE_SECONDS 30
+/* A worker that dies sooner than this after start is crash-looping. */
+#define CRASH_WINDOW_SECONDS 2
+
+static volatile sig_atomic_t got_term, got_hup, got_chld;
+
+static void on_signal(int sig)
+{
+    if (sig == SIGTERM || sig == SIGINT)
+        got_term = 1;
+    else if (sig == SIGHUP)
+        got_hup = 1;
+    else if (sig == SIGCHLD)
+        got_chld = 1;
+}
+
+/* No SA_RESTART: a worker blocked in accept() must wake up to stop. */
+static void install(int sig, void (*fn)(int))
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = fn;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}
+
+static int fd_is_socket(int fd)
+{
+    struct stat st;
+
+    return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+int server_is_cgi(void)
+{
+    return getenv("GATEWAY_INTERFACE") != NULL && !fd_is_socket(STDIN_FILENO);
+}
+
+/* systemd socket activation hands the socket over as fd 3. */
+static int inherited_socket(void)
+{
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+
+    if (pid != NULL && fds != NULL && atol(pid) == (long)getpid() && atoi(fds) >= 1)
+        return 3;
+    if (fd_is_socket(STDIN_FILENO))   /* spawn-fcgi, inetd-style */
+        return STDIN_FILENO;
+    return -1;
+}
+
+static int open_unix(const char *path, unsigned mode)
+{
+    struct sockaddr_un sa;
+    struct stat st;
+    int fd = -1;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sa.sun_path))
+        goto fail;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    /* A stale socket from an unclean stop is replaced; any other file is not. */
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            log_error("listen path exists and is not a socket", "path=%s", path);
+            goto fail;
+        }
+        unlink(path);
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        chmod(path, mode) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
+        log_error("cannot listen", "path=%s error=\"%s\"", path, strerror(errno));
+        goto fail;
+    }
+    return fd;
+fail:
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+static int open_tcp(const char *spec)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    char host[256];
+    const char *colon = strrchr(spec, ':');
+    size_t hlen = (size_t)(colon - spec);
+    int fd = -1, one = 1, rc;
+
+    if (hlen >= sizeof(host))
+        return -1;
+    memcpy(host, spec, hlen);
+    host[hlen] = '\0';
+    if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+        memmove(host, host + 1, hlen - 2);
+        host[hlen - 2] = '\0';
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
+    if (rc != 0) {
+        log_error("cannot resolve listen address", "listen=%s error=\"%s\"", spec,
+                  gai_strerror(rc));
+        return -1;
+    }
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, LISTEN_BACKLOG) == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    if (fd < 0)
+        log_error("cannot listen", "listen=%s error=\"%s\"", spec, strerror(errno));
+    freeaddrinfo(res);
+    return fd;
+}
+
+static int open_listener(const struct config *cfg)
+{
+    if (strncmp(cfg->listen, "unix:", 5) == 0)
+        return open_unix(cfg->listen + 5, cfg->socket_mode);
+    return open_tcp(cfg->listen);
+}
+
+/* ---- transport adapters -------------------------------------------------- */
+
+static ssize_t fcgx_read(void *ctx, void *buf, size_t n)
+{
+    FCGX_Request *r = ctx;
+    int want = n > (size_t)INT32_MAX ? INT32_MAX : (int)n;
+    int got = FCGX_GetStr(buf, want, r->in);
+
+    if (got == 0 && FCGX_GetError(r->in) != 0)
+        return -1;
+    return got;
+}
+
+static int fcgx_write(void *ctx, const void *buf, size_t n)
+{
+    FCGX_Request *r = ctx;
+
+    return n <= (size_t)INT32_MAX && FCGX_PutStr(buf, (int)n, r->out) == (int)n ? 0 : -1;
+}
+
+static ssize_t stdio_read(void *ctx, void *buf, size_t n)
+{
+    ssize_t r;
+
+    do {
+        r = read(STDIN_FILENO, buf, n);
+    } while (r < 0 && errno == EINTR);
+    return r;
+}
+
+static int stdio_write(void *ctx, const void *buf, size_t n)
+{
+    return fwrite(buf, 1, n, stdout) == n ? 0 : -1;
+}
+
+/* ---- worker -------------------------------------------------------------- */
+
+static void worker_main(int listen_fd, const struct config *cfg, const struct keyring *kr)
+{
+    struct app app = { cfg, kr, NULL };
+    FCGX_Request req;
+    struct http_io io = { fcgx_read, fcgx_write, &req };
+    sigset_t none;
+    int code = 0;
+
+#ifdef __linux__
+    /* If the master is killed outright, workers must not linger on the socket. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
+    install(SIGTERM, on_signal);
+    install(SIGINT, on_signal);
+    install(SIGHUP, SIG_IGN);
+    install(SIGCHLD, SIG_DFL);
+    install(SIGPIPE, SIG_IGN);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (getppid() == 1)
+        _exit(0);
+
+    if (store_new(cfg->database, &app.store) != STORE_OK) {
+        log_error("worker cannot allocate store", "%s", "");
+        _exit(1);
+    }
+    /* Connect up front so the first request does not pay for it; a database
+     * that is down now is retried on each request. */
+    (void)store_ping(app.store);
+
+    if (FCGX_InitRequest(&req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+        log_error("FCGX_InitRequest failed", "%s", "");
+        _exit(1);
+    }
+    while (!got_term) {
+        int rc = FCGX_Accept_r(&req);
+
+        if (rc < 0) {
+            if (got_term)
+                break;
+            if (errno == EINTR)
+                continue;
+            log_error("accept failed", "rc=%d error=\"%s\"", rc, strerror(errno));
+            code = 1;
+            break;
+        }
+        (void)app_handle(&app, req.envp, &io);
+        FCGX_Finish_r(&req);
+    }
+    FCGX_Free(&req, 0);
+    store_free(app.store);
+    _exit(code);
+}
+
+/* ---- master -------------------------------------------------------------- */
+
+struct slot {
+    pid_t pid;
+    time_t started;
+};
+
+/* Every live child, current or from before a reload, so a stop can wait for
+ * (and if need be kill) exactly our own workers. */
+#define KIDS_MAX (WORKERS_MAX * 4)
+static pid_t kids[KIDS_MAX];
+
+static int kid_add(pid_t pid)
+{
+    for (int i = 0; i < KIDS_MAX; i++)
+        if (kids[i] == 0) {
+            kids[i] = pid;
+            return 1;
+        }
+    return 0;
+}
+
+static void kid_del(pid_t pid)
+{
+    for (int i = 0; i < KIDS_MAX; i++)
+        if (kids[i] == pid)
+            kids[i] = 0;
+}
+
+static void kids_signal(int sig)
+{
+    for (int i = 0; i < KIDS_MAX; i++)
+        if (kids[i] > 0)
+            kill(kids[i], sig);
+}
+
+static pid_t spawn(int listen_fd, const struct config *cfg, const struct keyring *kr)
+{
+    pid_t pid = fork();
+
+    if (pid == 0)
+        worker_main(listen_fd, cfg, kr);
+    if (pid < 0)
+        log_error("fork failed", "error=\"%s\"", strerror(errno));
+    else
+        kid_add(pid);
+    return pid;
+}
+
+static int reload(const char *config_path, const struct config *old, struct config *cfg,
+                  struct keyring **kr)
+{
+    char err[512];
+    struct keyring *nkr = NULL;
+
+    if (config_load(config_path, environ, cfg, err, sizeof(err)) != 0) {
+        log_error("reload refused: config", "error=\"%s\"", err);
+        return -1;
+    }
+    if (keyring_load(cfg->keyring, &nkr, err, sizeof(err)) != KEYRING_OK) {
+        log_error("reload refused: keyring", "error=\"%s\"", err);
+        config_free(cfg);
+        return -1;
+    }
+    if (strcmp(cfg->listen, old->listen) != 0)
+        log_warn("listen address change needs a restart", "kept=%s", old->listen);
+    *kr = nkr;
+    return 0;
+}
+
+int server_run(const char *config_path, struct config *cfg, struct keyring *kr)
+{
+    struct slot *slots = NULL;
+    int nslots = 0, live = 0, listen_fd, exit_code = 1, inherited;
+    sigset_t block, orig;
+
+    inherited = inherited_socket();
+    listen_fd = inherited >= 0 ? inherited : open_listener(cfg);
+    if (listen_fd < 0)
+        goto out;
+    if (FCGX_Init() != 0) {
+        log_error("FCGX_Init failed", "%s", "");
+        goto out;
+    }
+    sigemptyset(&block);
+    sigaddset(&block, SIGCHLD);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
+    sigprocmask(SIG_BLOCK, &block, &orig);
+    install(SIGCHLD, on_signal);
+    install(SIGTERM, on_signal);
+    install(SIGINT, on_signal);
+    install(SIGHUP, on_signal);
+    install(SIGPIPE, SIG_IGN);
+
+    nslots = cfg->workers;
+    slots = calloc((size_t)WORKERS_MAX, sizeof(*slots));
+    if (slots == NULL)
+        goto out;
+    for (int i = 0; i < nslots; i++) {
+        slots[i].pid = spawn(listen_fd, cfg, kr);
+        slots[i].started = time(NULL);
+        if (slots[i].pid > 0)
+            live++;
+    }
+    log_info("started", "workers=%d listen=%s", nslots,
+             inherited >= 0 ? "inherited" : cfg->listen);
+
+    while (!got_term) {
+        pid_t pid;
+        int wst;
+
+        sigsuspend(&orig);
+        while ((pid = waitpid(-1, &wst, WNOHANG)) > 0) {
+            live--;
+            kid_del(pid);
+            for (int i = 0; i < nslots; i++) {
+                if (slots[i].pid != pid)
+                    continue;
+                slots[i].pid = 0;
+                if (got_term)
+                    break;
+                log_warn("worker exited; replacing", "worker_pid=%ld %s=%d", (long)pid,
+                         WIFSIGNALED(wst) ? "signal" : "status",
+                         WIFSIGNALED(wst) ? WTERMSIG(wst) : WEXITSTATUS(wst));
+                if (time(NULL) - slots[i].started < CRASH_WINDOW_SECONDS)
+                    sleep(1);
+                slots[i].pid = spawn(listen_fd, cfg, kr);
+                slots[i].started = time(NULL);
+                if (slots[i].pid > 0)
+                    live++;
+            }
+        }
+        got_chld = 0;
+        if (got_hup && !got_term) {
+            struct config ncfg;
+            struct keyring *nkr = NULL;
+
+            got_hup = 0;
+            if (reload(config_path, cfg, &ncfg, &nkr) == 0) {
+                /* Keep the socket; swap config and keys; replace every worker.
+                 * Old workers finish their in-flight request, then exit. */
+                char *keep_listen = cfg->listen;
+                cfg->listen = NULL;
+                config_free(cfg);
+                free(ncfg.listen);
+                ncfg.listen = keep_listen;
+                *cfg = ncfg;
+                keyring_free(kr);
+                kr = nkr;
+                for (int i = 0; i < nslots; i++)
+                    if (slots[i].pid > 0)
+                        kill(slots[i].pid, SIGTERM);
+                for (int i = cfg->workers; i < nslots; i++)
+                    slots[i].pid = 0;
+                nslots = cfg->workers;
+                for (int i = 0; i < nslots; i++) {
+                    slots[i].pid = spawn(listen_fd, cfg, kr);
+                    slots[i].started = time(NULL);
+                    if (slots[i].pid > 0)
+                        live++;
+                }
+                log_info("reloaded", "workers=%d", nslots);
+            }
+        }
+    }
+
+    log_info("stopping", "workers=%d", live);
+    kids_signal(SIGTERM);
+    /* Old-generation workers from a reload are our children too. */
+    signal(SIGCHLD, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &orig, NULL);
+    {
+        time_t deadline = time(NULL) + STOP_GRACE_SECONDS;
+        while (live > 0) {
+            pid_t pid = waitpid(-1, NULL, WNOHANG);
+            if (pid > 0) {
+                live--;
+                kid_del(pid);
+                continue;
+            }
+            if (pid < 0 && errno == ECHILD)
+                break;
+            if (time(NULL) >= deadline) {
+                log_warn("grace period over; killing workers", "left=%d", live);
+                kids_signal(SIGKILL);
+                deadline = time(NULL) + STOP_GRACE_SECONDS;
+            }
+            usleep(20000);
+        }
+    }
+    if (inherited < 0 && strncmp(cfg->listen, "unix:", 5) == 0)
+        unlink(cfg->listen + 5);
+    log_info("stopped", "%s", "");
+    exit_code = 0;
+out:
+    free(slots);
+    if (listen_fd >= 0 && inherited < 0)
+        close(listen_fd);
+    keyring_free(kr);
+    config_free(cfg);
+    return exit_code;
+}
+
+int server_run_cgi(const struct config *cfg, const struct keyring *kr)
+{
+    struct app app = { cfg, kr, NULL };
+    struct http_io io = { stdio_read, stdio_write, NULL };
+    int status;
+
+    if (store_new(cfg->database, &app.store) != STORE_OK)
+        return 1;
+    status = app_handle(&app, environ, &io);
+    fflush(stdout);
+    store_free(app.store);
+    return status < 0 ? 1 : 0;
+}

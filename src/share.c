@@ -1,0 +1,158 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "bounds.h"
+#include "log.h"
+#include "share.h"
+
+/* Concurrent writers for one client race for the next version number; the
+ * unique key decides, and the loser re-reads and tries again. */
+#define PUT_ATTEMPTS 5
+
+int share_client_id_valid(const char *id, size_t len)
+{
+    if (len == 0 || len > CLIENT_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = id[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static share_status from_store(store_status s)
+{
+    switch (s) {
+    case STORE_OK: return SHARE_OK;
+    case STORE_NOT_FOUND: return SHARE_NOT_FOUND;
+    case STORE_UNAVAILABLE: case STORE_CONFLICT: return SHARE_UNAVAILABLE;
+    case STORE_ERROR: return SHARE_ERROR;
+    }
+    return SHARE_ERROR;
+}
+
+/* Whether the newest stored version already holds exactly these bytes: the
+ * provider retries deliveries, and a retry must not mint a new version. */
+static int newest_equals(const struct keyring *kr, const struct seal_context *ctx,
+                         const uint8_t *sealed, size_t sealed_len,
+                         const uint8_t *share, size_t share_len)
+{
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+    seal_status ss;
+    int same = 0;
+
+    ss = seal_open(kr, ctx, sealed, sealed_len, &plain, &plain_len);
+    if (ss != SEAL_OK) {
+        /* Not fatal for a store: the new version is kept regardless. */
+        log_warn("newest version did not open", "version=%u error=\"%s\"", ctx->version,
+                 seal_strerror(ss));
+        goto out;
+    }
+    same = plain_len == share_len && CRYPTO_memcmp(plain, share, share_len) == 0;
+out:
+    seal_buf_free(plain, plain_len);
+    return same;
+}
+
+share_status share_put(struct store *st, const struct keyring *kr, const char *client_id,
+                       enum share_kind kind, const uint8_t *share, size_t share_len,
+                       struct share_result *res)
+{
+    struct seal_context ctx = { client_id, strlen(client_id), kind, 0 };
+    uint8_t *sealed = NULL, *record = NULL;
+    size_t sealed_len = 0, record_len = 0;
+    share_status rc = SHARE_ERROR;
+
+    for (int attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
+        uint32_t newest = 0, kek_id = 0;
+        store_status s;
+        seal_status ss;
+
+        s = store_latest(st, client_id, (int)kind, &newest, &sealed, &sealed_len);
+        if (s != STORE_OK && s != STORE_NOT_FOUND) {
+            rc = from_store(s);
+            goto out;
+        }
+        if (s == STORE_OK) {
+            ctx.version = newest;
+            if (newest_equals(kr, &ctx, sealed, sealed_len, share, share_len)) {
+                res->version = newest;
+                res->created = 0;
+                rc = SHARE_OK;
+                goto out;
+            }
+        }
+        free(sealed);
+        sealed = NULL;
+        if (newest == UINT32_MAX || newest == INT32_MAX) {
+            log_error("version space exhausted", "kind=%d", (int)kind);
+            goto out;
+        }
+        ctx.version = newest + 1;
+        ss = seal_share(kr, &ctx, share, share_len, &record, &record_len);
+        if (ss == SEAL_OK)
+            ss = seal_record_kek(record, record_len, &kek_id);
+        if (ss != SEAL_OK) {
+            log_error("sealing failed", "error=\"%s\"", seal_strerror(ss));
+            goto out;
+        }
+        s = store_insert(st, client_id, (int)kind, ctx.version, kek_id, record, record_len);
+        seal_buf_free(record, record_len);
+        record = NULL;
+        if (s == STORE_OK) {
+            res->version = ctx.version;
+            res->created = 1;
+            rc = SHARE_OK;
+            goto out;
+        }
+        if (s != STORE_CONFLICT) {
+            rc = from_store(s);
+            goto out;
+        }
+        rc = SHARE_UNAVAILABLE;
+    }
+    log_warn("version race not settled", "attempts=%d", PUT_ATTEMPTS);
+out:
+    free(sealed);
+    seal_buf_free(record, record_len);
+    return rc;
+}
+
+share_status share_get_latest(struct store *st, const struct keyring *kr, const char *client_id,
+                              enum share_kind kind, uint8_t **share, size_t *share_len,
+                              uint32_t *version)
+{
+    struct seal_context ctx = { client_id, strlen(client_id), kind, 0 };
+    uint8_t *sealed = NULL;
+    size_t sealed_len = 0;
+    share_status rc;
+    store_status s;
+    seal_status ss;
+
+    *share = NULL;
+    *share_len = 0;
+    s = store_latest(st, client_id, (int)kind, version, &sealed, &sealed_len);
+    if (s != STORE_OK) {
+        rc = from_store(s);
+        goto out;
+    }
+    ctx.version = *version;
+    ss = seal_open(kr, &ctx, sealed, sealed_len, share, share_len);
+    if (ss != SEAL_OK) {
+        /* A record that does not open is an incident (tampering, lost KEK):
+         * refuse loudly rather than serve anything. */
+        log_error("stored record did not open", "version=%u error=\"%s\"", *version,
+                  seal_strerror(ss));
+        rc = SHARE_ERROR;
+        goto out;
+    }
+    rc = SHARE_OK;
+out:
+    free(sealed);
+    return rc;
+}
