@@ -52,6 +52,8 @@ void log_event(enum log_level lvl, const char *msg, const char *fmt, ...)
         va_end(ap);
         if (r > 0)
             n += (size_t)r < sizeof(line) - n ? (size_t)r : sizeof(line) - n - 1;
+        else
+            n--;   /* no fields after all: drop the separator */
     }
     /* One write() per line so lines from several workers never interleave. */
     if (n > sizeof(line) - 2)
