@@ -38,12 +38,29 @@ static double elapsed_ms(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
+/* Every outcome of a share route leaves an audit row. Successes wrote theirs
+ * in the same statement as the data; this records the rest (bad input,
+ * refused auth, failures), best effort: the database may be the failure. */
+static void audit_outcome(struct exchange *x)
+{
+    store_status s;
+
+    if (x->audited || x->route->name == NULL || x->route->id == ROUTE_HEALTH)
+        return;
+    s = store_audit(x->app->store, x->route->name, x->client_id[0] ? x->client_id : NULL,
+                    x->res->status, x->req->request_id, x->version);
+    if (s != STORE_OK)
+        log_warn("audit row not written", "route=%s status=%d request_id=%s", x->route->name,
+                 x->res->status, x->req->request_id);
+}
+
 int app_handle(struct app *app, char *const *envp, const struct http_io *io)
 {
     struct http_request req;
     struct http_response res = { 0 };
     struct route_match route = { 0 };
-    struct exchange x = { app, &req, &res, &route, "-" };
+    struct exchange x = { .app = app, .req = &req, .res = &res, .route = &route,
+                          .client_tag = "-" };
     const char *allow = NULL;
     struct timespec t0;
     handler_fn fn;
@@ -74,6 +91,7 @@ int app_handle(struct app *app, char *const *envp, const struct http_io *io)
     if (res.status == 0)
         http_error(&res, 500, "internal", "handler produced no response");
 respond:
+    audit_outcome(&x);
     status = http_send(io, &res, req.request_id) == 0 ? res.status : -1;
     /* The route name, not the path: client paths carry the client id. */
     log_info("request", "method=%s route=%s status=%d dur_ms=%.3f client=%s request_id=%s",

@@ -9,9 +9,11 @@
  *     decrypt  - may unwrap existing records, never used to seal
  *     retired  - kept for the record only; unwrapping with it is refused
  *
- * The file must be a regular file owned by the effective uid of the process
- * with no group/other permission bits (mode 0600 or 0400). Key bytes are held
- * in OPENSSL_secure_malloc memory and cleansed on free.
+ * The file must be a regular file (not a symlink) owned by the effective uid
+ * of the process with no group/other permission bits (0600, 0400, 0700).
+ * Key bytes are held in OPENSSL_secure_malloc memory (a 32 KiB secure heap,
+ * room for 1024 keys across all live keyrings; past that, ordinary memory
+ * that is still cleansed on free).
  */
 #ifndef SHAREKEEP_KEYRING_H
 #define SHAREKEEP_KEYRING_H
@@ -55,6 +57,7 @@ keyring_status keyring_load(const char *path, struct keyring **out, char *err, s
 /* Cleanses and frees; NULL is fine. */
 void keyring_free(struct keyring *kr);
 
+/* 0 unless exactly one key is active. */
 uint32_t keyring_active_id(const struct keyring *kr);
 size_t keyring_count(const struct keyring *kr);
 
@@ -64,7 +67,8 @@ keyring_status keyring_wrap(const struct keyring *kr, const uint8_t *data_key,
                             uint32_t *kek_id, uint8_t *wrapped);
 
 /* Unwraps with KEK kek_id into data_key (DATA_KEY_LEN bytes). Refuses
- * unknown and retired KEKs and any wrapped_len other than WRAPPED_KEY_LEN. */
+ * unknown and retired KEKs, and any wrapped_len other than WRAPPED_KEY_LEN
+ * (KEYRING_ERR_ARG). */
 keyring_status keyring_unwrap(const struct keyring *kr, uint32_t kek_id,
                               const uint8_t *wrapped, size_t wrapped_len,
                               uint8_t *data_key);

@@ -25,13 +25,15 @@ typedef enum {
     SEAL_ERR_FORMAT,     /* truncated, bad magic, lengths do not add up */
     SEAL_ERR_VERSION,    /* unknown format version */
     SEAL_ERR_SUITE,      /* unknown suite id */
-    SEAL_ERR_KEK,        /* KEK unknown or retired */
+    SEAL_ERR_KEK,        /* KEK unknown or retired, or no single active KEK to seal with */
     SEAL_ERR_AUTH,       /* unwrap, commitment or GCM tag check failed */
     SEAL_ERR_CRYPTO,     /* OpenSSL failure while sealing */
     SEAL_ERR_NOMEM,
 } seal_status;
 
-/* Seals share under a fresh data key wrapped by the active KEK.
+/* Seals share under a fresh data key wrapped by the active KEK. ctx must
+ * name a client id of 1..CLIENT_ID_MAX bytes and a known kind, and share_len
+ * be at most SHARE_MAX, else SEAL_ERR_ARG.
  * *record is malloc'd; release with seal_buf_free. */
 seal_status seal_share(const struct keyring *kr, const struct seal_context *ctx,
                        const uint8_t *share, size_t share_len,
@@ -44,7 +46,9 @@ seal_status seal_open(const struct keyring *kr, const struct seal_context *ctx,
                       uint8_t **share, size_t *share_len);
 
 /* Moves the record's data key to the active KEK without touching the share
- * ciphertext (only the KEK id and wrapped key change). */
+ * ciphertext (only the KEK id and wrapped key change). It has no context, so
+ * it checks only the key wrap's integrity: a record with a damaged payload
+ * still rewraps, and `verify` (open with context) is what finds it. */
 seal_status seal_rewrap(const struct keyring *kr,
                         const uint8_t *record, size_t record_len,
                         uint8_t **out, size_t *out_len);

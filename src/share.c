@@ -59,41 +59,62 @@ out:
     return same;
 }
 
-share_status share_put(struct store *st, const struct keyring *kr, const char *client_id,
-                       enum share_kind kind, const uint8_t *share, size_t share_len,
-                       struct share_result *res)
+share_status share_put(struct store *st, const struct keyring *kr, const struct share_request *rq,
+                       const uint8_t *share, size_t share_len, struct share_result *res)
 {
-    struct seal_context ctx = { client_id, strlen(client_id), kind, 0 };
-    uint8_t *sealed = NULL, *record = NULL;
-    size_t sealed_len = 0, record_len = 0;
+    struct seal_context ctx = { rq->client_id, strlen(rq->client_id), rq->kind, 0 };
+    struct store_write w = { rq->client_id, (int)rq->kind, rq->delivery_id, rq->body_sha256,
+                             rq->endpoint, rq->request_id };
+    struct store_lookup look = { 0 };
+    uint8_t *record = NULL;
+    size_t record_len = 0;
     share_status rc = SHARE_ERROR;
 
+    memset(res, 0, sizeof(*res));
     for (int attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
-        uint32_t newest = 0, kek_id = 0;
+        uint32_t kek_id = 0;
         store_status s;
         seal_status ss;
 
-        s = store_latest(st, client_id, (int)kind, &newest, &sealed, &sealed_len);
-        if (s != STORE_OK && s != STORE_NOT_FOUND) {
+        store_lookup_free(&look);
+        s = store_lookup(st, &w, &look);
+        if (s != STORE_OK) {
             rc = from_store(s);
             goto out;
         }
-        if (s == STORE_OK) {
-            ctx.version = newest;
-            if (newest_equals(kr, &ctx, sealed, sealed_len, share, share_len)) {
-                res->version = newest;
+        if (look.delivery_seen) {
+            if (CRYPTO_memcmp(look.delivery_sha256, rq->body_sha256, 32) != 0) {
+                rc = SHARE_REPLAY;
+                goto out;
+            }
+            /* A retry of a delivery we already committed: same answer. */
+            res->version = look.delivery_version;
+            res->created = 0;
+            rc = SHARE_OK;
+            goto out;
+        }
+        if (look.has_latest) {
+            ctx.version = look.latest_version;
+            if (newest_equals(kr, &ctx, look.sealed, look.sealed_len, share, share_len)) {
+                s = store_note(st, &w, look.latest_version);
+                if (s == STORE_CONFLICT)
+                    continue;
+                if (s != STORE_OK) {
+                    rc = from_store(s);
+                    goto out;
+                }
+                res->version = look.latest_version;
                 res->created = 0;
+                res->audited = 1;
                 rc = SHARE_OK;
                 goto out;
             }
         }
-        free(sealed);
-        sealed = NULL;
-        if (newest == UINT32_MAX || newest == INT32_MAX) {
-            log_error("version space exhausted", "kind=%d", (int)kind);
+        if (look.latest_version >= INT32_MAX) {
+            log_error("version space exhausted", "kind=%d", (int)rq->kind);
             goto out;
         }
-        ctx.version = newest + 1;
+        ctx.version = look.latest_version + 1;
         ss = seal_share(kr, &ctx, share, share_len, &record, &record_len);
         if (ss == SEAL_OK)
             ss = seal_record_kek(record, record_len, &kek_id);
@@ -101,12 +122,14 @@ share_status share_put(struct store *st, const struct keyring *kr, const char *c
             log_error("sealing failed", "error=\"%s\"", seal_strerror(ss));
             goto out;
         }
-        s = store_insert(st, client_id, (int)kind, ctx.version, kek_id, record, record_len);
+        s = store_put(st, &w, ctx.version, kek_id, record, record_len);
         seal_buf_free(record, record_len);
         record = NULL;
+        record_len = 0;
         if (s == STORE_OK) {
             res->version = ctx.version;
             res->created = 1;
+            res->audited = 1;
             rc = SHARE_OK;
             goto out;
         }
@@ -114,40 +137,47 @@ share_status share_put(struct store *st, const struct keyring *kr, const char *c
             rc = from_store(s);
             goto out;
         }
+        /* A concurrent writer took this version or this delivery id: look again. */
         rc = SHARE_UNAVAILABLE;
     }
     log_warn("version race not settled", "attempts=%d", PUT_ATTEMPTS);
 out:
-    free(sealed);
+    store_lookup_free(&look);
     seal_buf_free(record, record_len);
     return rc;
 }
 
-share_status share_get_latest(struct store *st, const struct keyring *kr, const char *client_id,
-                              enum share_kind kind, uint8_t **share, size_t *share_len,
-                              uint32_t *version)
+share_status share_get_latest(struct store *st, const struct keyring *kr,
+                              const struct share_request *rq, uint8_t **share, size_t *share_len,
+                              struct share_result *res)
 {
-    struct seal_context ctx = { client_id, strlen(client_id), kind, 0 };
+    struct seal_context ctx = { rq->client_id, strlen(rq->client_id), rq->kind, 0 };
     uint8_t *sealed = NULL;
     size_t sealed_len = 0;
     share_status rc;
     store_status s;
     seal_status ss;
 
+    memset(res, 0, sizeof(*res));
     *share = NULL;
     *share_len = 0;
-    s = store_latest(st, client_id, (int)kind, version, &sealed, &sealed_len);
+    s = store_fetch(st, rq->client_id, (int)rq->kind, rq->endpoint, rq->request_id,
+                    &res->version, &sealed, &sealed_len);
+    if (s == STORE_OK || s == STORE_NOT_FOUND)
+        res->audited = 1;   /* the fetch statement wrote the 200/404 row */
     if (s != STORE_OK) {
         rc = from_store(s);
         goto out;
     }
-    ctx.version = *version;
+    ctx.version = res->version;
     ss = seal_open(kr, &ctx, sealed, sealed_len, share, share_len);
     if (ss != SEAL_OK) {
         /* A record that does not open is an incident (tampering, lost KEK):
-         * refuse loudly rather than serve anything. */
-        log_error("stored record did not open", "version=%u error=\"%s\"", *version,
+         * refuse loudly rather than serve anything, and let the caller
+         * audit the failure on top of the optimistic row. */
+        log_error("stored record did not open", "version=%u error=\"%s\"", res->version,
                   seal_strerror(ss));
+        res->audited = 0;
         rc = SHARE_ERROR;
         goto out;
     }

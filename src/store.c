@@ -29,13 +29,43 @@ struct statement {
 
 static const struct statement statements[] = {
     { "sk_ping", "SELECT 1", 0 },
-    { "sk_latest",
-      "SELECT version, sealed FROM share_record"
-      " WHERE client_id = $1 AND kind = $2::smallint"
-      " ORDER BY version DESC LIMIT 1", 2 },
-    { "sk_insert",
-      "INSERT INTO share_record (client_id, kind, version, kek_id, sealed)"
-      " VALUES ($1, $2::smallint, $3::integer, $4::bigint, $5::bytea)", 5 },
+    /* $1 client, $2 kind, $3 delivery id (NULL for none) */
+    { "sk_lookup",
+      "SELECT d.body_sha256, d.version, r.version, r.sealed"
+      " FROM (SELECT 1) AS one"
+      " LEFT JOIN webhook_delivery d ON d.delivery_id = $3::text"
+      " LEFT JOIN LATERAL (SELECT version, sealed FROM share_record"
+      "   WHERE client_id = $1 AND kind = $2::smallint"
+      "   ORDER BY version DESC LIMIT 1) r ON true", 3 },
+    /* $1 client, $2 kind, $3 version, $4 kek, $5 sealed, $6 delivery id,
+     * $7 body sha256, $8 endpoint, $9 request id. Data-modifying CTEs all
+     * run, so the three rows commit or fail together. */
+    { "sk_put",
+      "WITH s AS (INSERT INTO share_record (client_id, kind, version, kek_id, sealed)"
+      "   VALUES ($1, $2::smallint, $3::integer, $4::bigint, $5::bytea) RETURNING version),"
+      " d AS (INSERT INTO webhook_delivery (delivery_id, body_sha256, client_id, version)"
+      "   SELECT $6::text, $7::bytea, $1, version FROM s WHERE $6::text IS NOT NULL),"
+      " a AS (INSERT INTO audit_event (endpoint, client_id, result, request_id, version)"
+      "   SELECT $8, $1, 200, $9, version FROM s)"
+      " SELECT version FROM s", 9 },
+    /* $1 client, $2 version, $3 delivery id, $4 body sha256, $5 endpoint, $6 request id */
+    { "sk_note",
+      "WITH d AS (INSERT INTO webhook_delivery (delivery_id, body_sha256, client_id, version)"
+      "   SELECT $3::text, $4::bytea, $1, $2::integer WHERE $3::text IS NOT NULL)"
+      " INSERT INTO audit_event (endpoint, client_id, result, request_id, version)"
+      " VALUES ($5, $1, 200, $6, $2::integer)", 6 },
+    /* $1 client, $2 kind, $3 endpoint, $4 request id */
+    { "sk_fetch",
+      "WITH r AS (SELECT version, sealed FROM share_record"
+      "   WHERE client_id = $1 AND kind = $2::smallint ORDER BY version DESC LIMIT 1),"
+      " a AS (INSERT INTO audit_event (endpoint, client_id, result, request_id, version)"
+      "   SELECT $3, $1, CASE WHEN count(*) > 0 THEN 200 ELSE 404 END, $4, max(r.version)"
+      "   FROM r)"
+      " SELECT version, sealed FROM r", 4 },
+    /* $1 endpoint, $2 client (nullable), $3 result, $4 request id, $5 version (nullable) */
+    { "sk_audit",
+      "INSERT INTO audit_event (endpoint, client_id, result, request_id, version)"
+      " VALUES ($1, $2, $3::smallint, $4, $5::integer)", 5 },
 };
 
 /* First line of a libpq message, for one-line logs. */
@@ -181,6 +211,14 @@ static store_status classify(struct store *st, PGresult *r, const char *what)
     return s;
 }
 
+/* Runs a prepared statement; text parameters except those flagged binary;
+ * results in binary. */
+static PGresult *run(struct store *st, const char *name, int n, const char *const *params,
+                     const int *lengths, const int *formats)
+{
+    return PQexecPrepared(st->conn, name, n, params, lengths, formats, 1);
+}
+
 store_status store_new(const char *conninfo, struct store **out)
 {
     struct store *st = calloc(1, sizeof(*st));
@@ -212,7 +250,7 @@ store_status store_ping(struct store *st)
     s = ensure_ready(st);
     if (s != STORE_OK)
         return s;
-    r = PQexecPrepared(st->conn, "sk_ping", 0, NULL, NULL, NULL, 0);
+    r = run(st, "sk_ping", 0, NULL, NULL, NULL);
     s = PQresultStatus(r) == PGRES_TUPLES_OK ? STORE_OK : classify(st, r, "sk_ping");
     PQclear(r);
     return s;
@@ -226,14 +264,124 @@ static uint32_t be32(const char *p)
     return ntohl(v);
 }
 
-store_status store_latest(struct store *st, const char *client_id, int kind,
-                          uint32_t *version, uint8_t **sealed, size_t *sealed_len)
+static store_status copy_bytes(const PGresult *r, int row, int col, uint8_t **out, size_t *len)
+{
+    size_t n = (size_t)PQgetlength(r, row, col);
+
+    *out = malloc(n > 0 ? n : 1);
+    if (*out == NULL)
+        return STORE_ERROR;
+    memcpy(*out, PQgetvalue(r, row, col), n);
+    *len = n;
+    return STORE_OK;
+}
+
+store_status store_lookup(struct store *st, const struct store_write *w, struct store_lookup *out)
 {
     char kind_s[4];
-    const char *params[2] = { client_id, kind_s };
+    const char *params[3] = { w->client_id, kind_s, w->delivery_id };
     PGresult *r = NULL;
     store_status s;
-    size_t n;
+
+    memset(out, 0, sizeof(*out));
+    s = ensure_ready(st);
+    if (s != STORE_OK)
+        return s;
+    snprintf(kind_s, sizeof(kind_s), "%d", w->kind);
+    r = run(st, "sk_lookup", 3, params, NULL, NULL);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        s = classify(st, r, "sk_lookup");
+        goto out;
+    }
+    if (!PQgetisnull(r, 0, 0)) {
+        if (PQgetlength(r, 0, 0) != 32 || PQgetlength(r, 0, 1) != 4) {
+            s = STORE_ERROR;
+            goto out;
+        }
+        out->delivery_seen = 1;
+        memcpy(out->delivery_sha256, PQgetvalue(r, 0, 0), 32);
+        out->delivery_version = be32(PQgetvalue(r, 0, 1));
+    }
+    if (!PQgetisnull(r, 0, 2)) {
+        if (PQgetlength(r, 0, 2) != 4) {
+            s = STORE_ERROR;
+            goto out;
+        }
+        out->latest_version = be32(PQgetvalue(r, 0, 2));
+        s = copy_bytes(r, 0, 3, &out->sealed, &out->sealed_len);
+        if (s != STORE_OK)
+            goto out;
+        out->has_latest = 1;
+    }
+    s = STORE_OK;
+out:
+    PQclear(r);
+    return s;
+}
+
+void store_lookup_free(struct store_lookup *l)
+{
+    free(l->sealed);
+    memset(l, 0, sizeof(*l));
+}
+
+store_status store_put(struct store *st, const struct store_write *w, uint32_t version,
+                       uint32_t kek_id, const uint8_t *sealed, size_t sealed_len)
+{
+    char kind_s[4], version_s[12], kek_s[12];
+    const char *params[9] = { w->client_id, kind_s, version_s, kek_s, (const char *)sealed,
+                              w->delivery_id,
+                              w->delivery_id ? (const char *)w->body_sha256 : NULL,
+                              w->endpoint, w->request_id };
+    int lengths[9] = { 0, 0, 0, 0, (int)sealed_len, 0, 32, 0, 0 };
+    int formats[9] = { 0, 0, 0, 0, 1, 0, 1, 0, 0 };
+    PGresult *r = NULL;
+    store_status s;
+
+    if (sealed_len > INT32_MAX)
+        return STORE_ERROR;
+    s = ensure_ready(st);
+    if (s != STORE_OK)
+        return s;
+    snprintf(kind_s, sizeof(kind_s), "%d", w->kind);
+    snprintf(version_s, sizeof(version_s), "%u", version);
+    snprintf(kek_s, sizeof(kek_s), "%u", kek_id);
+    r = run(st, "sk_put", 9, params, lengths, formats);
+    s = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? STORE_OK
+                                                                  : classify(st, r, "sk_put");
+    PQclear(r);
+    return s;
+}
+
+store_status store_note(struct store *st, const struct store_write *w, uint32_t version)
+{
+    char version_s[12];
+    const char *params[6] = { w->client_id, version_s, w->delivery_id,
+                              w->delivery_id ? (const char *)w->body_sha256 : NULL,
+                              w->endpoint, w->request_id };
+    int lengths[6] = { 0, 0, 0, 32, 0, 0 };
+    int formats[6] = { 0, 0, 0, 1, 0, 0 };
+    PGresult *r = NULL;
+    store_status s;
+
+    s = ensure_ready(st);
+    if (s != STORE_OK)
+        return s;
+    snprintf(version_s, sizeof(version_s), "%u", version);
+    r = run(st, "sk_note", 6, params, lengths, formats);
+    s = PQresultStatus(r) == PGRES_COMMAND_OK ? STORE_OK : classify(st, r, "sk_note");
+    PQclear(r);
+    return s;
+}
+
+store_status store_fetch(struct store *st, const char *client_id, int kind, const char *endpoint,
+                         const char *request_id, uint32_t *version, uint8_t **sealed,
+                         size_t *sealed_len)
+{
+    char kind_s[4];
+    const char *params[4] = { client_id, kind_s, endpoint, request_id };
+    PGresult *r = NULL;
+    store_status s;
 
     *sealed = NULL;
     *sealed_len = 0;
@@ -241,9 +389,9 @@ store_status store_latest(struct store *st, const char *client_id, int kind,
     if (s != STORE_OK)
         return s;
     snprintf(kind_s, sizeof(kind_s), "%d", kind);
-    r = PQexecPrepared(st->conn, "sk_latest", 2, params, NULL, NULL, 1);
+    r = run(st, "sk_fetch", 4, params, NULL, NULL);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        s = classify(st, r, "sk_latest");
+        s = classify(st, r, "sk_fetch");
         goto out;
     }
     if (PQntuples(r) == 0) {
@@ -255,40 +403,28 @@ store_status store_latest(struct store *st, const char *client_id, int kind,
         goto out;
     }
     *version = be32(PQgetvalue(r, 0, 0));
-    n = (size_t)PQgetlength(r, 0, 1);
-    *sealed = malloc(n > 0 ? n : 1);
-    if (*sealed == NULL) {
-        s = STORE_ERROR;
-        goto out;
-    }
-    memcpy(*sealed, PQgetvalue(r, 0, 1), n);
-    *sealed_len = n;
-    s = STORE_OK;
+    s = copy_bytes(r, 0, 1, sealed, sealed_len);
 out:
     PQclear(r);
     return s;
 }
 
-store_status store_insert(struct store *st, const char *client_id, int kind, uint32_t version,
-                          uint32_t kek_id, const uint8_t *sealed, size_t sealed_len)
+store_status store_audit(struct store *st, const char *endpoint, const char *client_id,
+                         int result, const char *request_id, uint32_t version)
 {
-    char kind_s[4], version_s[12], kek_s[12];
-    const char *params[5] = { client_id, kind_s, version_s, kek_s, (const char *)sealed };
-    int lengths[5] = { 0, 0, 0, 0, (int)sealed_len };
-    int formats[5] = { 0, 0, 0, 0, 1 };
+    char result_s[8], version_s[12];
+    const char *params[5] = { endpoint, client_id, result_s, request_id,
+                              version > 0 ? version_s : NULL };
     PGresult *r = NULL;
     store_status s;
 
-    if (sealed_len > INT32_MAX)
-        return STORE_ERROR;
     s = ensure_ready(st);
     if (s != STORE_OK)
         return s;
-    snprintf(kind_s, sizeof(kind_s), "%d", kind);
+    snprintf(result_s, sizeof(result_s), "%d", result);
     snprintf(version_s, sizeof(version_s), "%u", version);
-    snprintf(kek_s, sizeof(kek_s), "%u", kek_id);
-    r = PQexecPrepared(st->conn, "sk_insert", 5, params, lengths, formats, 0);
-    s = PQresultStatus(r) == PGRES_COMMAND_OK ? STORE_OK : classify(st, r, "sk_insert");
+    r = run(st, "sk_audit", 5, params, NULL, NULL);
+    s = PQresultStatus(r) == PGRES_COMMAND_OK ? STORE_OK : classify(st, r, "sk_audit");
     PQclear(r);
     return s;
 }

@@ -52,7 +52,19 @@ int handler_client_id(struct exchange *x, const char *id, size_t len)
         return -1;
     }
     log_client_tag(id, len, x->client_tag);
+    memcpy(x->client_id, id, len);
+    x->client_id[len] = '\0';
     return 0;
+}
+
+void handler_share_request(struct exchange *x, struct share_request *rq, const char *client_id,
+                           enum share_kind kind)
+{
+    memset(rq, 0, sizeof(*rq));
+    rq->client_id = client_id;
+    rq->kind = kind;
+    rq->endpoint = x->route->name;
+    rq->request_id = x->req->request_id;
 }
 
 void handler_share_failure(struct exchange *x, share_status s)
@@ -60,6 +72,10 @@ void handler_share_failure(struct exchange *x, share_status s)
     switch (s) {
     case SHARE_NOT_FOUND:
         http_error(x->res, 404, "not_found", "no backup share is stored for this client");
+        break;
+    case SHARE_REPLAY:
+        http_error(x->res, 409, "delivery_conflict",
+                   "this delivery id was already used with a different body");
         break;
     case SHARE_UNAVAILABLE:
         http_error(x->res, 503, "unavailable", "storage is unavailable; retry later");

@@ -25,6 +25,9 @@ struct exchange {
     struct http_response *res;
     const struct route_match *route;
     char client_tag[LOG_CLIENT_TAG_LEN];   /* for the request log line */
+    char client_id[CLIENT_ID_MAX + 1];     /* validated id, for the audit row; "" if none */
+    int audited;                           /* the outcome's audit row is written */
+    uint32_t version;                      /* share version stored or served, 0 if none */
 };
 
 void handle_custodian_store(struct exchange *x);
@@ -42,6 +45,9 @@ int handler_string_field(struct exchange *x, const struct body_doc *doc, const c
                          const char **val, size_t *len);
 /* Checks the client id and records its log tag; on failure sets a 422. */
 int handler_client_id(struct exchange *x, const char *id, size_t len);
+/* Fills the parts of a share request every handler shares. */
+void handler_share_request(struct exchange *x, struct share_request *rq, const char *client_id,
+                           enum share_kind kind);
 /* Maps a failed share_* status to the response. */
 void handler_share_failure(struct exchange *x, share_status s);
 /* 200 {"ok":true,"version":N,"created":B} */

@@ -1,0 +1,596 @@
+/* Envelope encryption of one share.
+ *
+ * Every record gets a fresh 32-byte data key. The data key never touches the
+ * share directly: HKDF-SHA-512 (extract with a fresh per-record salt, expand
+ * with two distinct labels followed by the AAD context) turns it into
+ *
+ *     payload key = HKDF(data key, salt, "sharekeep v1 payload key" || ctx, 32)
+ *     commitment  = HKDF(data key, salt, "sharekeep v1 commit key"  || ctx, 32)
+ *
+ * The payload key encrypts the share with AES-256-GCM (12-byte random nonce,
+ * 16-byte tag, AAD = ctx). The commitment is stored in the record and checked
+ * with CRYPTO_memcmp before any GCM decryption, so a record opens under
+ * exactly one data key (key commitment, as in the AWS Encryption SDK v2
+ * committing suites). The data key itself is wrapped by the active KEK with
+ * AES-256-KWP (RFC 5649): 32 bytes in, 40 bytes out.
+ *
+ * Record layout, version 1, suite 1 (all integers big-endian):
+ *
+ *     off    len  field
+ *     0      4    magic "SKSR"
+ *     4      1    format version = 1
+ *     5      1    suite id = 1 (HKDF-SHA-512 commit + AES-256-GCM payload
+ *                 + AES-256-KWP wrap)
+ *     6      4    KEK id (uint32)
+ *     10     2    wrapped key length (must be 40)
+ *     12     40   wrapped data key (AES-256-KWP)
+ *     52     32   HKDF salt
+ *     84     32   key commitment
+ *     116    12   GCM nonce
+ *     128    4    ciphertext length n (uint32)
+ *     132    n    ciphertext
+ *     132+n  16   GCM tag
+ *
+ *     total = 148 + n; any other length is SEAL_ERR_FORMAT.
+ *
+ * AAD context ("ctx" above), built from struct seal_context:
+ *
+ *     "sharekeep-aad-v1" (16 bytes) || format version (1) || suite id (1)
+ *     || u16 BE client_id length || client_id bytes || kind (1)
+ *     || u32 BE record version
+ *
+ * The KEK id and the wrapped key are deliberately outside the GCM AAD so that
+ * seal_rewrap can move a record to a new KEK without re-encrypting it. The
+ * wrapped key is authenticated by KWP itself and bound to the payload through
+ * the commitment (another data key derives another commitment).
+ *
+ * Parsing order: magic, version, suite, then lengths. A record that fails the
+ * magic is SEAL_ERR_FORMAT, an unknown version SEAL_ERR_VERSION, an unknown
+ * suite SEAL_ERR_SUITE. doc/record-format.md has the same table with more
+ * words.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
+#include "bounds.h"
+#include "keyring.h"
+#include "seal.h"
+
+#define REC_MAGIC          "SKSR"
+#define REC_MAGIC_LEN      4u
+#define REC_VERSION        1u
+#define REC_SUITE          1u
+
+#define OFF_MAGIC          0u
+#define OFF_VERSION        4u
+#define OFF_SUITE          5u
+#define OFF_KEK_ID         6u
+#define OFF_WRAPPED_LEN    10u
+#define OFF_WRAPPED        12u
+#define OFF_SALT           52u
+#define OFF_COMMIT         84u
+#define OFF_NONCE          116u
+#define OFF_CT_LEN         128u
+#define OFF_CT             132u
+
+#define SALT_LEN           32u
+#define COMMIT_LEN         32u
+#define PAYLOAD_KEY_LEN    32u
+#define NONCE_LEN          12u
+#define TAG_LEN            16u
+#define REC_OVERHEAD       (OFF_CT + TAG_LEN)   /* 148 */
+
+#define AAD_LABEL          "sharekeep-aad-v1"
+#define AAD_LABEL_LEN      16u
+#define AAD_MAX            (AAD_LABEL_LEN + 1u + 1u + 2u + CLIENT_ID_MAX + 1u + 4u)
+
+#define INFO_PAYLOAD       "sharekeep v1 payload key"
+#define INFO_COMMIT        "sharekeep v1 commit key"
+#define INFO_LABEL_MAX     32u
+#define INFO_MAX           (INFO_LABEL_MAX + AAD_MAX)
+
+_Static_assert(OFF_WRAPPED + WRAPPED_KEY_LEN == OFF_SALT, "wrapped key ends at salt");
+_Static_assert(OFF_SALT + SALT_LEN == OFF_COMMIT, "salt ends at commitment");
+_Static_assert(OFF_COMMIT + COMMIT_LEN == OFF_NONCE, "commitment ends at nonce");
+_Static_assert(OFF_NONCE + NONCE_LEN == OFF_CT_LEN, "nonce ends at length");
+_Static_assert(OFF_CT_LEN + 4u == OFF_CT, "length ends at ciphertext");
+_Static_assert(REC_OVERHEAD == 148u, "record overhead is 148 bytes");
+_Static_assert(sizeof(INFO_PAYLOAD) - 1u <= INFO_LABEL_MAX, "payload label fits");
+_Static_assert(sizeof(INFO_COMMIT) - 1u <= INFO_LABEL_MAX, "commit label fits");
+_Static_assert(sizeof(AAD_LABEL) - 1u == AAD_LABEL_LEN, "aad label length");
+_Static_assert(SHARE_MAX <= 0x7fffffffu - REC_OVERHEAD, "share length fits an int");
+
+/* A parsed record: pointers into the caller's buffer. */
+struct record_view {
+    uint32_t kek_id;
+    const uint8_t *wrapped;
+    const uint8_t *salt;
+    const uint8_t *commit;
+    const uint8_t *nonce;
+    const uint8_t *ct;
+    size_t ct_len;
+    const uint8_t *tag;
+};
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static uint16_t get_u16(const uint8_t *p)
+{
+    return (uint16_t)((unsigned)p[0] << 8 | (unsigned)p[1]);
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static void put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static seal_status parse_record(const uint8_t *rec, size_t len, struct record_view *v)
+{
+    uint32_t ct_len;
+
+    if (rec == NULL)
+        return SEAL_ERR_ARG;
+    if (len < REC_MAGIC_LEN || memcmp(rec + OFF_MAGIC, REC_MAGIC, REC_MAGIC_LEN) != 0)
+        return SEAL_ERR_FORMAT;
+    if (len <= OFF_VERSION)
+        return SEAL_ERR_FORMAT;
+    if (rec[OFF_VERSION] != REC_VERSION)
+        return SEAL_ERR_VERSION;
+    if (len <= OFF_SUITE)
+        return SEAL_ERR_FORMAT;
+    if (rec[OFF_SUITE] != REC_SUITE)
+        return SEAL_ERR_SUITE;
+    if (len < REC_OVERHEAD)
+        return SEAL_ERR_FORMAT;
+    if (get_u16(rec + OFF_WRAPPED_LEN) != WRAPPED_KEY_LEN)
+        return SEAL_ERR_FORMAT;
+    ct_len = get_u32(rec + OFF_CT_LEN);
+    if (ct_len > SHARE_MAX || (size_t)ct_len != len - REC_OVERHEAD)
+        return SEAL_ERR_FORMAT;
+
+    v->kek_id = get_u32(rec + OFF_KEK_ID);
+    v->wrapped = rec + OFF_WRAPPED;
+    v->salt = rec + OFF_SALT;
+    v->commit = rec + OFF_COMMIT;
+    v->nonce = rec + OFF_NONCE;
+    v->ct = rec + OFF_CT;
+    v->ct_len = ct_len;
+    v->tag = rec + OFF_CT + ct_len;
+    return SEAL_OK;
+}
+
+static int context_ok(const struct seal_context *ctx)
+{
+    if (ctx == NULL || ctx->client_id == NULL)
+        return 0;
+    if (ctx->client_id_len == 0 || ctx->client_id_len > CLIENT_ID_MAX)
+        return 0;
+    return ctx->kind == SHARE_KIND_CUSTODIAN || ctx->kind == SHARE_KIND_CLIENT;
+}
+
+/* Canonical AAD context; aad must hold AAD_MAX bytes. ctx must be context_ok. */
+static size_t build_aad(const struct seal_context *ctx, uint8_t *aad)
+{
+    size_t n = 0;
+
+    memcpy(aad, AAD_LABEL, AAD_LABEL_LEN);
+    n += AAD_LABEL_LEN;
+    aad[n++] = (uint8_t)REC_VERSION;
+    aad[n++] = (uint8_t)REC_SUITE;
+    put_u16(aad + n, (uint16_t)ctx->client_id_len);
+    n += 2;
+    memcpy(aad + n, ctx->client_id, ctx->client_id_len);
+    n += ctx->client_id_len;
+    aad[n++] = (uint8_t)ctx->kind;
+    put_u32(aad + n, ctx->version);
+    n += 4;
+    return n;
+}
+
+/* out = HKDF-SHA-512(ikm = data key, salt, info = label || aad), out_len bytes. */
+static seal_status hkdf_sha512(const uint8_t *data_key, const uint8_t *salt,
+                               const char *label, const uint8_t *aad, size_t aad_len,
+                               uint8_t *out, size_t out_len)
+{
+    static char digest[] = "SHA512";
+    seal_status st = SEAL_ERR_CRYPTO;
+    EVP_KDF *kdf = NULL;
+    EVP_KDF_CTX *kctx = NULL;
+    uint8_t info[INFO_MAX];
+    size_t label_len = strlen(label);
+    OSSL_PARAM params[5];
+
+    if (label_len > INFO_LABEL_MAX || aad_len > AAD_MAX)
+        return SEAL_ERR_ARG;
+    memcpy(info, label, label_len);
+    memcpy(info + label_len, aad, aad_len);
+
+    kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    if (kdf == NULL)
+        goto out;
+    kctx = EVP_KDF_CTX_new(kdf);
+    if (kctx == NULL)
+        goto out;
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
+    params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+                                                  (void *)data_key, DATA_KEY_LEN);
+    params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
+                                                  (void *)salt, SALT_LEN);
+    params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+                                                  info, label_len + aad_len);
+    params[4] = OSSL_PARAM_construct_end();
+    if (EVP_KDF_derive(kctx, out, out_len, params) != 1)
+        goto out;
+    st = SEAL_OK;
+out:
+    EVP_KDF_CTX_free(kctx);
+    EVP_KDF_free(kdf);
+    OPENSSL_cleanse(info, sizeof(info));
+    if (st != SEAL_OK)
+        OPENSSL_cleanse(out, out_len);
+    return st;
+}
+
+/* Derives the payload key and the commitment from the data key. */
+static seal_status derive_keys(const uint8_t *data_key, const uint8_t *salt,
+                               const uint8_t *aad, size_t aad_len,
+                               uint8_t *payload_key, uint8_t *commit)
+{
+    seal_status st;
+
+    st = hkdf_sha512(data_key, salt, INFO_PAYLOAD, aad, aad_len, payload_key, PAYLOAD_KEY_LEN);
+    if (st != SEAL_OK)
+        return st;
+    st = hkdf_sha512(data_key, salt, INFO_COMMIT, aad, aad_len, commit, COMMIT_LEN);
+    if (st != SEAL_OK)
+        OPENSSL_cleanse(payload_key, PAYLOAD_KEY_LEN);
+    return st;
+}
+
+static seal_status gcm_encrypt(const uint8_t *key, const uint8_t *nonce,
+                               const uint8_t *aad, size_t aad_len,
+                               const uint8_t *pt, size_t pt_len,
+                               uint8_t *ct, uint8_t *tag)
+{
+    seal_status st = SEAL_ERR_CRYPTO;
+    EVP_CIPHER_CTX *cctx = NULL;
+    int outl = 0, finl = 0;
+
+    cctx = EVP_CIPHER_CTX_new();
+    if (cctx == NULL)
+        goto out;
+    if (EVP_EncryptInit_ex(cctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1)
+        goto out;
+    if (EVP_CIPHER_CTX_ctrl(cctx, EVP_CTRL_GCM_SET_IVLEN, (int)NONCE_LEN, NULL) != 1)
+        goto out;
+    if (EVP_EncryptInit_ex(cctx, NULL, NULL, key, nonce) != 1)
+        goto out;
+    if (EVP_EncryptUpdate(cctx, NULL, &outl, aad, (int)aad_len) != 1)
+        goto out;
+    outl = 0;
+    if (pt_len > 0) {
+        if (EVP_EncryptUpdate(cctx, ct, &outl, pt, (int)pt_len) != 1)
+            goto out;
+    }
+    if (EVP_EncryptFinal_ex(cctx, ct + outl, &finl) != 1)
+        goto out;
+    if ((size_t)outl + (size_t)finl != pt_len)
+        goto out;
+    if (EVP_CIPHER_CTX_ctrl(cctx, EVP_CTRL_GCM_GET_TAG, (int)TAG_LEN, tag) != 1)
+        goto out;
+    st = SEAL_OK;
+out:
+    EVP_CIPHER_CTX_free(cctx);
+    return st;
+}
+
+/* Decrypts into pt (room for ct_len bytes). Any failure after the key is set
+ * up, including the tag check, is SEAL_ERR_AUTH; pt is cleansed on failure. */
+static seal_status gcm_decrypt(const uint8_t *key, const uint8_t *nonce,
+                               const uint8_t *aad, size_t aad_len,
+                               const uint8_t *ct, size_t ct_len,
+                               const uint8_t *tag, uint8_t *pt)
+{
+    seal_status st = SEAL_ERR_CRYPTO;
+    EVP_CIPHER_CTX *cctx = NULL;
+    uint8_t tag_copy[TAG_LEN];
+    int outl = 0, finl = 0;
+
+    memcpy(tag_copy, tag, TAG_LEN);
+    cctx = EVP_CIPHER_CTX_new();
+    if (cctx == NULL)
+        goto out;
+    if (EVP_DecryptInit_ex(cctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1)
+        goto out;
+    if (EVP_CIPHER_CTX_ctrl(cctx, EVP_CTRL_GCM_SET_IVLEN, (int)NONCE_LEN, NULL) != 1)
+        goto out;
+    if (EVP_DecryptInit_ex(cctx, NULL, NULL, key, nonce) != 1)
+        goto out;
+    if (EVP_DecryptUpdate(cctx, NULL, &outl, aad, (int)aad_len) != 1)
+        goto out;
+    outl = 0;
+    if (ct_len > 0) {
+        if (EVP_DecryptUpdate(cctx, pt, &outl, ct, (int)ct_len) != 1)
+            goto out;
+    }
+    /* The record format fixes a 16-byte tag; never hand GCM a shorter one. */
+    if (EVP_CIPHER_CTX_ctrl(cctx, EVP_CTRL_GCM_SET_TAG, (int)TAG_LEN, tag_copy) != 1)
+        goto out;
+    if (EVP_DecryptFinal_ex(cctx, pt + outl, &finl) != 1) {
+        st = SEAL_ERR_AUTH;
+        goto out;
+    }
+    if ((size_t)outl + (size_t)finl != ct_len)
+        goto out;
+    st = SEAL_OK;
+out:
+    EVP_CIPHER_CTX_free(cctx);
+    if (st != SEAL_OK && ct_len > 0)
+        OPENSSL_cleanse(pt, ct_len);
+    return st;
+}
+
+static seal_status from_keyring(keyring_status ks, int unwrapping)
+{
+    switch (ks) {
+    case KEYRING_OK:
+        return SEAL_OK;
+    case KEYRING_ERR_UNKNOWN_KEK:
+    case KEYRING_ERR_RETIRED_KEK:
+    case KEYRING_ERR_NO_ACTIVE:
+        return SEAL_ERR_KEK;
+    case KEYRING_ERR_CRYPTO:
+        return unwrapping ? SEAL_ERR_AUTH : SEAL_ERR_CRYPTO;
+    case KEYRING_ERR_NOMEM:
+        return SEAL_ERR_NOMEM;
+    case KEYRING_ERR_ARG:
+        return SEAL_ERR_ARG;
+    default:
+        return SEAL_ERR_CRYPTO;
+    }
+}
+
+seal_status seal_share(const struct keyring *kr, const struct seal_context *ctx,
+                       const uint8_t *share, size_t share_len,
+                       uint8_t **record, size_t *record_len)
+{
+    seal_status st = SEAL_ERR_ARG;
+    uint8_t data_key[DATA_KEY_LEN];
+    uint8_t payload_key[PAYLOAD_KEY_LEN];
+    uint8_t commit[COMMIT_LEN];
+    uint8_t aad[AAD_MAX];
+    uint8_t *rec = NULL;
+    size_t aad_len = 0, rec_len = 0;
+    uint32_t kek_id = 0;
+
+    if (record != NULL)
+        *record = NULL;
+    if (record_len != NULL)
+        *record_len = 0;
+    if (kr == NULL || record == NULL || record_len == NULL || !context_ok(ctx))
+        goto out;
+    if (share == NULL && share_len > 0)
+        goto out;
+    if (share_len > SHARE_MAX)
+        goto out;
+    aad_len = build_aad(ctx, aad);
+
+    rec_len = REC_OVERHEAD + share_len;
+    rec = malloc(rec_len);
+    if (rec == NULL) {
+        st = SEAL_ERR_NOMEM;
+        goto out;
+    }
+
+    st = SEAL_ERR_CRYPTO;
+    if (RAND_bytes(data_key, (int)sizeof(data_key)) != 1)
+        goto out;
+    if (RAND_bytes(rec + OFF_SALT, (int)SALT_LEN) != 1)
+        goto out;
+    if (RAND_bytes(rec + OFF_NONCE, (int)NONCE_LEN) != 1)
+        goto out;
+
+    st = from_keyring(keyring_wrap(kr, data_key, &kek_id, rec + OFF_WRAPPED), 0);
+    if (st != SEAL_OK)
+        goto out;
+    st = derive_keys(data_key, rec + OFF_SALT, aad, aad_len, payload_key, commit);
+    if (st != SEAL_OK)
+        goto out;
+
+    memcpy(rec + OFF_MAGIC, REC_MAGIC, REC_MAGIC_LEN);
+    rec[OFF_VERSION] = (uint8_t)REC_VERSION;
+    rec[OFF_SUITE] = (uint8_t)REC_SUITE;
+    put_u32(rec + OFF_KEK_ID, kek_id);
+    put_u16(rec + OFF_WRAPPED_LEN, (uint16_t)WRAPPED_KEY_LEN);
+    memcpy(rec + OFF_COMMIT, commit, COMMIT_LEN);
+    put_u32(rec + OFF_CT_LEN, (uint32_t)share_len);
+
+    st = gcm_encrypt(payload_key, rec + OFF_NONCE, aad, aad_len, share, share_len,
+                     rec + OFF_CT, rec + OFF_CT + share_len);
+    if (st != SEAL_OK)
+        goto out;
+
+    *record = rec;
+    *record_len = rec_len;
+    rec = NULL;
+out:
+    OPENSSL_cleanse(data_key, sizeof(data_key));
+    OPENSSL_cleanse(payload_key, sizeof(payload_key));
+    OPENSSL_cleanse(commit, sizeof(commit));
+    seal_buf_free(rec, rec_len);
+    return st;
+}
+
+seal_status seal_open(const struct keyring *kr, const struct seal_context *ctx,
+                      const uint8_t *record, size_t record_len,
+                      uint8_t **share, size_t *share_len)
+{
+    seal_status st = SEAL_ERR_ARG;
+    struct record_view v;
+    uint8_t data_key[DATA_KEY_LEN];
+    uint8_t payload_key[PAYLOAD_KEY_LEN];
+    uint8_t commit[COMMIT_LEN];
+    uint8_t aad[AAD_MAX];
+    uint8_t *pt = NULL;
+    size_t aad_len = 0, pt_cap = 0;
+
+    if (share != NULL)
+        *share = NULL;
+    if (share_len != NULL)
+        *share_len = 0;
+    if (kr == NULL || record == NULL || share == NULL || share_len == NULL || !context_ok(ctx))
+        goto out;
+
+    st = parse_record(record, record_len, &v);
+    if (st != SEAL_OK)
+        goto out;
+    aad_len = build_aad(ctx, aad);
+
+    st = from_keyring(keyring_unwrap(kr, v.kek_id, v.wrapped, WRAPPED_KEY_LEN, data_key), 1);
+    if (st != SEAL_OK)
+        goto out;
+    st = derive_keys(data_key, v.salt, aad, aad_len, payload_key, commit);
+    if (st != SEAL_OK)
+        goto out;
+    /* Key commitment: refuse before GCM sees a single byte. */
+    if (CRYPTO_memcmp(commit, v.commit, COMMIT_LEN) != 0) {
+        st = SEAL_ERR_AUTH;
+        goto out;
+    }
+
+    pt_cap = v.ct_len + 1;
+    pt = malloc(pt_cap);
+    if (pt == NULL) {
+        st = SEAL_ERR_NOMEM;
+        goto out;
+    }
+    st = gcm_decrypt(payload_key, v.nonce, aad, aad_len, v.ct, v.ct_len, v.tag, pt);
+    if (st != SEAL_OK)
+        goto out;
+    pt[v.ct_len] = 0;
+
+    *share = pt;
+    *share_len = v.ct_len;
+    pt = NULL;
+out:
+    OPENSSL_cleanse(data_key, sizeof(data_key));
+    OPENSSL_cleanse(payload_key, sizeof(payload_key));
+    OPENSSL_cleanse(commit, sizeof(commit));
+    seal_buf_free(pt, pt_cap);
+    return st;
+}
+
+seal_status seal_rewrap(const struct keyring *kr,
+                        const uint8_t *record, size_t record_len,
+                        uint8_t **out, size_t *out_len)
+{
+    seal_status st = SEAL_ERR_ARG;
+    struct record_view v;
+    uint8_t data_key[DATA_KEY_LEN];
+    uint8_t wrapped[WRAPPED_KEY_LEN];
+    uint8_t *rec = NULL;
+    uint32_t kek_id = 0;
+
+    if (out != NULL)
+        *out = NULL;
+    if (out_len != NULL)
+        *out_len = 0;
+    if (kr == NULL || record == NULL || out == NULL || out_len == NULL)
+        goto out;
+
+    st = parse_record(record, record_len, &v);
+    if (st != SEAL_OK)
+        goto out;
+    st = from_keyring(keyring_unwrap(kr, v.kek_id, v.wrapped, WRAPPED_KEY_LEN, data_key), 1);
+    if (st != SEAL_OK)
+        goto out;
+    st = from_keyring(keyring_wrap(kr, data_key, &kek_id, wrapped), 0);
+    if (st != SEAL_OK)
+        goto out;
+
+    rec = malloc(record_len);
+    if (rec == NULL) {
+        st = SEAL_ERR_NOMEM;
+        goto out;
+    }
+    memcpy(rec, record, record_len);
+    put_u32(rec + OFF_KEK_ID, kek_id);
+    memcpy(rec + OFF_WRAPPED, wrapped, WRAPPED_KEY_LEN);
+
+    *out = rec;
+    *out_len = record_len;
+    rec = NULL;
+    st = SEAL_OK;
+out:
+    OPENSSL_cleanse(data_key, sizeof(data_key));
+    OPENSSL_cleanse(wrapped, sizeof(wrapped));
+    seal_buf_free(rec, record_len);
+    return st;
+}
+
+seal_status seal_record_kek(const uint8_t *record, size_t record_len, uint32_t *kek_id)
+{
+    struct record_view v;
+    seal_status st;
+
+    if (record == NULL || kek_id == NULL)
+        return SEAL_ERR_ARG;
+    *kek_id = 0;
+    st = parse_record(record, record_len, &v);
+    if (st != SEAL_OK)
+        return st;
+    *kek_id = v.kek_id;
+    return SEAL_OK;
+}
+
+void seal_buf_free(uint8_t *buf, size_t len)
+{
+    if (buf == NULL)
+        return;
+    OPENSSL_cleanse(buf, len);
+    free(buf);
+}
+
+const char *seal_strerror(seal_status st)
+{
+    switch (st) {
+    case SEAL_OK:
+        return "ok";
+    case SEAL_ERR_ARG:
+        return "invalid argument";
+    case SEAL_ERR_FORMAT:
+        return "malformed sealed record";
+    case SEAL_ERR_VERSION:
+        return "unknown sealed record format version";
+    case SEAL_ERR_SUITE:
+        return "unknown sealed record suite";
+    case SEAL_ERR_KEK:
+        return "key-encryption key unknown, retired or not active";
+    case SEAL_ERR_AUTH:
+        return "sealed record failed authentication";
+    case SEAL_ERR_CRYPTO:
+        return "cryptographic library failure";
+    case SEAL_ERR_NOMEM:
+        return "out of memory";
+    }
+    return "unknown seal status";
+}
