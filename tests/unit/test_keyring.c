@@ -1,0 +1,702 @@
+/* Unit tests for keyring.c: key file parsing and checks, wrap/unwrap, and
+ * key file creation. Each test works in its own mkdtemp directory. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "bounds.h"
+#include "keyring.h"
+#include "unit.h"
+
+#define NOBODY_UID 65534
+
+static char tmpdir[64];
+static char pathbuf[256];
+static char err[512];
+
+static void tmp_setup(void)
+{
+    strcpy(tmpdir, "/tmp/sharekeep-keyring-XXXXXX");
+    if (mkdtemp(tmpdir) == NULL) {
+        tmpdir[0] = '\0';
+        CU_FAIL_FATAL("mkdtemp failed");
+    }
+    memset(err, 0, sizeof(err));
+}
+
+static void tmp_teardown(void)
+{
+    DIR *d;
+    struct dirent *e;
+    char p[384];
+
+    if (tmpdir[0] == '\0')
+        return;
+    d = opendir(tmpdir);
+    if (d != NULL) {
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            snprintf(p, sizeof(p), "%s/%s", tmpdir, e->d_name);
+            if (unlink(p) != 0)
+                (void)rmdir(p);
+        }
+        closedir(d);
+    }
+    (void)rmdir(tmpdir);
+    tmpdir[0] = '\0';
+}
+
+static const char *tmp_path(const char *name)
+{
+    snprintf(pathbuf, sizeof(pathbuf), "%s/%s", tmpdir, name);
+    return pathbuf;
+}
+
+/* Writes len bytes to tmpdir/name with mode; returns the path. */
+static const char *write_file_n(const char *name, const char *text, size_t len, mode_t mode)
+{
+    const char *p = tmp_path(name);
+    FILE *f = fopen(p, "w");
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT_EQUAL(fwrite(text, 1, len, f), len);
+    CU_ASSERT_EQUAL(fclose(f), 0);
+    CU_ASSERT_EQUAL(chmod(p, mode), 0);
+    return p;
+}
+
+static const char *write_file(const char *name, const char *text, mode_t mode)
+{
+    return write_file_n(name, text, strlen(text), mode);
+}
+
+static void kek_bytes(uint8_t fill, uint8_t *key, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++)
+        key[i] = (uint8_t)(fill + i);
+}
+
+/* Base64 of len bytes fill, fill+1, ... into out (room for 4*ceil(len/3)+1). */
+static const char *b64_of(uint8_t fill, size_t len, char *out)
+{
+    uint8_t key[64];
+
+    kek_bytes(fill, key, len);
+    EVP_EncodeBlock((unsigned char *)out, key, (int)len);
+    return out;
+}
+
+/* Loads text from a fresh 0600 file; returns the status, frees the ring. */
+static keyring_status load_text(const char *text)
+{
+    struct keyring *kr = NULL;
+    keyring_status st;
+
+    st = keyring_load(write_file("k", text, 0600), &kr, err, sizeof(err));
+    if (st != KEYRING_OK)
+        CU_ASSERT_PTR_NULL(kr);
+    keyring_free(kr);
+    return st;
+}
+
+static void test_load_good_file(void)
+{
+    char b1[64], b2[64], b3[64], text[1024];
+    struct keyring *kr = NULL;
+    uint8_t dk[DATA_KEY_LEN], back[DATA_KEY_LEN], w[WRAPPED_KEY_LEN];
+    uint32_t id = 0;
+
+    tmp_setup();
+    snprintf(text, sizeof(text),
+             "# sharekeep keys\n"
+             "\n"
+             "   \t\n"
+             "kek 1 retired %s\n"
+             "  kek\t7   decrypt\t%s   # rotated 2024-01\n"
+             "kek 4294967295 active %s\r\n"
+             "# end",
+             b64_of(0x10, 32, b1), b64_of(0x40, 32, b2), b64_of(0x70, 32, b3));
+    CU_ASSERT_EQUAL(keyring_load(write_file("keys", text, 0600), &kr, err, sizeof(err)),
+                    KEYRING_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(kr);
+    CU_ASSERT_EQUAL(err[0], '\0');
+    CU_ASSERT_EQUAL(keyring_count(kr), 3);
+    CU_ASSERT_EQUAL(keyring_active_id(kr), 4294967295u);
+    CU_ASSERT_EQUAL(keyring_validate(kr), KEYRING_OK);
+
+    kek_bytes(0xa0, dk, sizeof(dk));
+    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, w), KEYRING_OK);
+    CU_ASSERT_EQUAL(id, 4294967295u);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, id, w, sizeof(w), back), KEYRING_OK);
+    CU_ASSERT_EQUAL(memcmp(back, dk, sizeof(dk)), 0);
+    keyring_free(kr);
+
+    /* Mode 0400 is fine too, and a missing final newline. */
+    snprintf(text, sizeof(text), "kek 1 active %s", b1);
+    CU_ASSERT_EQUAL(keyring_load(write_file("ro", text, 0400), &kr, err, sizeof(err)),
+                    KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_count(kr), 1);
+    keyring_free(kr);
+    tmp_teardown();
+}
+
+static void test_loaded_key_bytes_are_the_file_bytes(void)
+{
+    char b[64], text[256];
+    struct keyring *kr = NULL;
+    uint8_t kek[KEK_LEN], dk[DATA_KEY_LEN], w[WRAPPED_KEY_LEN], ref[WRAPPED_KEY_LEN + 8];
+    uint32_t id = 0;
+    int outl = 0, finl = 0;
+    EVP_CIPHER_CTX *cc;
+
+    tmp_setup();
+    snprintf(text, sizeof(text), "kek 9 active %s\n", b64_of(0x33, 32, b));
+    CU_ASSERT_EQUAL_FATAL(keyring_load(write_file("k", text, 0600), &kr, err, sizeof(err)),
+                          KEYRING_OK);
+    kek_bytes(0x33, kek, sizeof(kek));
+    kek_bytes(0x05, dk, sizeof(dk));
+    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, w), KEYRING_OK);
+    CU_ASSERT_EQUAL(id, 9);
+
+    /* Same bytes as a direct AES-256-KWP with the decoded key. */
+    cc = EVP_CIPHER_CTX_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cc);
+    EVP_CIPHER_CTX_set_flags(cc, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
+    CU_ASSERT_EQUAL(EVP_EncryptInit_ex(cc, EVP_aes_256_wrap_pad(), NULL, kek, NULL), 1);
+    CU_ASSERT_EQUAL(EVP_EncryptUpdate(cc, ref, &outl, dk, (int)sizeof(dk)), 1);
+    CU_ASSERT_EQUAL(EVP_EncryptFinal_ex(cc, ref + outl, &finl), 1);
+    CU_ASSERT_EQUAL(outl + finl, (int)WRAPPED_KEY_LEN);
+    CU_ASSERT_EQUAL(memcmp(ref, w, WRAPPED_KEY_LEN), 0);
+    EVP_CIPHER_CTX_free(cc);
+    keyring_free(kr);
+    tmp_teardown();
+}
+
+static void test_open_mode_refused(void)
+{
+    char b[64], text[256];
+    struct keyring *kr = NULL;
+    const char *p;
+
+    tmp_setup();
+    snprintf(text, sizeof(text), "kek 1 active %s\n", b64_of(0x10, 32, b));
+    p = write_file("keys", text, 0644);
+    CU_ASSERT_EQUAL(keyring_load(p, &kr, err, sizeof(err)), KEYRING_ERR_PERM);
+    CU_ASSERT_PTR_NULL(kr);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "mode"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "0644"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "chmod 600"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, p));
+    CU_ASSERT_PTR_NULL(strstr(err, b));   /* never the key */
+    CU_ASSERT_PTR_NULL(strchr(err, '\n'));
+
+    CU_ASSERT_EQUAL(chmod(p, 0640), 0);
+    CU_ASSERT_EQUAL(keyring_load(p, &kr, err, sizeof(err)), KEYRING_ERR_PERM);
+    CU_ASSERT_EQUAL(chmod(p, 0601), 0);
+    CU_ASSERT_EQUAL(keyring_load(p, &kr, err, sizeof(err)), KEYRING_ERR_PERM);
+    CU_ASSERT_EQUAL(chmod(p, 0610), 0);
+    CU_ASSERT_EQUAL(keyring_load(p, &kr, err, sizeof(err)), KEYRING_ERR_PERM);
+    CU_ASSERT_EQUAL(chmod(p, 0600), 0);
+    CU_ASSERT_EQUAL(keyring_load(p, &kr, err, sizeof(err)), KEYRING_OK);
+    keyring_free(kr);
+    tmp_teardown();
+}
+
+static void test_symlink_refused(void)
+{
+    char b[64], text[256], target[256];
+    struct keyring *kr = NULL;
+
+    tmp_setup();
+    snprintf(text, sizeof(text), "kek 1 active %s\n", b64_of(0x10, 32, b));
+    snprintf(target, sizeof(target), "%s", write_file("real", text, 0600));
+    CU_ASSERT_EQUAL_FATAL(symlink(target, tmp_path("link")), 0);
+    CU_ASSERT_EQUAL(keyring_load(tmp_path("link"), &kr, err, sizeof(err)), KEYRING_ERR_PERM);
+    CU_ASSERT_PTR_NULL(kr);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "symbolic link"));
+    CU_ASSERT_EQUAL(keyring_load(target, &kr, err, sizeof(err)), KEYRING_OK);
+    keyring_free(kr);
+    tmp_teardown();
+}
+
+static void test_missing_file_and_not_regular(void)
+{
+    struct keyring *kr = NULL;
+    const char *p;
+
+    tmp_setup();
+    p = tmp_path("absent");
+    CU_ASSERT_EQUAL(keyring_load(p, &kr, err, sizeof(err)), KEYRING_ERR_IO);
+    CU_ASSERT_PTR_NULL(kr);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, p));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, strerror(ENOENT)));
+
+    CU_ASSERT_EQUAL_FATAL(mkdir(tmp_path("dir"), 0700), 0);
+    CU_ASSERT_EQUAL(keyring_load(tmp_path("dir"), &kr, err, sizeof(err)), KEYRING_ERR_PERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "regular file"));
+
+    CU_ASSERT_EQUAL_FATAL(mkfifo(tmp_path("fifo"), 0600), 0);
+    CU_ASSERT_EQUAL(keyring_load(tmp_path("fifo"), &kr, err, sizeof(err)), KEYRING_ERR_PERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "regular file"));
+    tmp_teardown();
+}
+
+static void test_foreign_owner_refused(void)
+{
+    char b[64], text[256];
+    struct keyring *kr = NULL;
+    const char *p;
+
+    if (geteuid() != 0)
+        return;   /* only root can give a file away; the check is covered in CI */
+    tmp_setup();
+    snprintf(text, sizeof(text), "kek 1 active %s\n", b64_of(0x10, 32, b));
+    p = write_file("keys", text, 0600);
+    CU_ASSERT_EQUAL_FATAL(chown(p, NOBODY_UID, NOBODY_UID), 0);
+    CU_ASSERT_EQUAL(keyring_load(p, &kr, err, sizeof(err)), KEYRING_ERR_PERM);
+    CU_ASSERT_PTR_NULL(kr);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "owned by uid 65534"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "runs as uid 0"));
+    tmp_teardown();
+}
+
+static void test_oversized_file_refused(void)
+{
+    size_t len = KEYRING_FILE_MAX + 1;
+    char *text = malloc(len);
+    struct keyring *kr = NULL;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    tmp_setup();
+    memset(text, '#', len);
+    CU_ASSERT_EQUAL(keyring_load(write_file_n("big", text, len, 0600), &kr, err, sizeof(err)),
+                    KEYRING_ERR_PARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "limit"));
+    /* Exactly at the limit is read (and then has no key). */
+    CU_ASSERT_EQUAL(keyring_load(write_file_n("max", text, len - 1, 0600), &kr, err, sizeof(err)),
+                    KEYRING_ERR_NO_ACTIVE);
+    free(text);
+    tmp_teardown();
+}
+
+static void test_malformed_lines(void)
+{
+    static const char *const bad[] = {
+        "kek 1 active",                  /* too few fields */
+        "kek 1 active KEY extra",        /* too many */
+        "key 1 active KEY",              /* unknown directive */
+        "KEK 1 active KEY",
+        "kek 0 active KEY",              /* id out of range */
+        "kek 4294967296 active KEY",
+        "kek 99999999999 active KEY",
+        "kek -1 active KEY",
+        "kek +1 active KEY",
+        "kek 1x active KEY",
+        "kek 0x10 active KEY",
+        "kek 1 enabled KEY",             /* unknown state */
+        "kek 1 Active KEY",
+        "kek 1 active, KEY",
+        "kek",
+    };
+    char b[64], line[256], text[512];
+    size_t i;
+    int n;
+
+    tmp_setup();
+    b64_of(0x10, 32, b);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *k = strstr(bad[i], "KEY");
+
+        if (k != NULL)
+            snprintf(line, sizeof(line), "%.*s%s%s", (int)(k - bad[i]), bad[i], b, k + 3);
+        else
+            snprintf(line, sizeof(line), "%s", bad[i]);
+        /* A good active key first, so the bad line is line 3. */
+        n = snprintf(text, sizeof(text), "kek 5 active %s\n# x\n%s\n", b, line);
+        CU_ASSERT_FATAL(n > 0 && (size_t)n < sizeof(text));
+        CU_ASSERT_EQUAL(load_text(text), KEYRING_ERR_PARSE);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "line 3"));
+        CU_ASSERT_PTR_NULL(strstr(err, b));
+    }
+    /* A NUL byte inside a line. */
+    n = snprintf(text, sizeof(text), "kek 5 active %s\n", b);
+    memcpy(text + n, "# a\0b\n", 6);
+    {
+        struct keyring *kr = NULL;
+
+        CU_ASSERT_EQUAL(keyring_load(write_file_n("nul", text, (size_t)n + 6, 0600), &kr,
+                                     err, sizeof(err)), KEYRING_ERR_PARSE);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "NUL"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "line 2"));
+    }
+    tmp_teardown();
+}
+
+static void test_bad_base64_and_key_length(void)
+{
+    char good[64], b[128], text[512];
+    char bad[64];
+
+    tmp_setup();
+    b64_of(0x10, 32, good);
+
+    /* Character outside the alphabet. */
+    snprintf(bad, sizeof(bad), "%s", good);
+    bad[10] = '!';
+    snprintf(text, sizeof(text), "kek 1 active %s\n", bad);
+    CU_ASSERT_EQUAL(load_text(text), KEYRING_ERR_PARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "base64"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "line 1"));
+
+    /* '=' in the middle. */
+    snprintf(bad, sizeof(bad), "%s", good);
+    bad[20] = '=';
+    snprintf(text, sizeof(text), "kek 1 active %s\n", bad);
+    CU_ASSERT_EQUAL(load_text(text), KEYRING_ERR_PARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "base64"));
+
+    /* Length not a multiple of 4 (padding dropped). */
+    snprintf(bad, sizeof(bad), "%.43s", good);
+    snprintf(text, sizeof(text), "kek 1 active %s\n", bad);
+    CU_ASSERT_EQUAL(load_text(text), KEYRING_ERR_PARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "base64"));
+
+    /* URL-safe alphabet is not accepted. */
+    snprintf(text, sizeof(text), "kek 1 active %s\n", "____________________________________________");
+    CU_ASSERT_EQUAL(load_text(text), KEYRING_ERR_PARSE);
+
+    /* Non-zero padding bits: last data char 'Q'..: find one that differs. */
+    snprintf(bad, sizeof(bad), "%s", good);
+    CU_ASSERT_EQUAL_FATAL(bad[43], '=');
+    bad[42] = bad[42] == 'B' ? 'C' : 'B';   /* low 2 bits non-zero either way */
+    snprintf(text, sizeof(text), "kek 1 active %s\n", bad);
+    CU_ASSERT_EQUAL(load_text(text), KEYRING_ERR_PARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "canonical"));
+
+    /* Valid base64, wrong number of bytes. */
+    snprintf(text, sizeof(text), "kek 1 active %s\n", b64_of(0x10, 16, b));
+    CU_ASSERT_EQUAL(load_text(text), KEYRING_ERR_PARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "16 bytes"));
+    snprintf(text, sizeof(text), "kek 1 active %s\n", b64_of(0x10, 31, b));
+    CU_ASSERT_EQUAL(load_text(text), KEYRING_ERR_PARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "31 bytes"));
+    snprintf(text, sizeof(text), "kek 1 active %s\n", b64_of(0x10, 33, b));
+    CU_ASSERT_EQUAL(load_text(text), KEYRING_ERR_PARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "33 bytes"));
+    snprintf(text, sizeof(text), "kek 1 active %s\n", b64_of(0x10, 48, b));
+    CU_ASSERT_EQUAL(load_text(text), KEYRING_ERR_PARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "48 bytes"));
+    tmp_teardown();
+}
+
+static void test_duplicate_and_active_rules(void)
+{
+    char b1[64], b2[64], text[512];
+
+    tmp_setup();
+    b64_of(0x10, 32, b1);
+    b64_of(0x40, 32, b2);
+
+    snprintf(text, sizeof(text), "kek 1 active %s\nkek 1 decrypt %s\n", b1, b2);
+    CU_ASSERT_EQUAL(load_text(text), KEYRING_ERR_PARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "duplicate"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "line 2"));
+
+    snprintf(text, sizeof(text), "kek 1 decrypt %s\nkek 2 retired %s\n", b1, b2);
+    CU_ASSERT_EQUAL(load_text(text), KEYRING_ERR_NO_ACTIVE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "no active key"));
+
+    snprintf(text, sizeof(text), "kek 1 active %s\nkek 2 active %s\n", b1, b2);
+    CU_ASSERT_EQUAL(load_text(text), KEYRING_ERR_NO_ACTIVE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "2 active keys"));
+
+    CU_ASSERT_EQUAL(load_text(""), KEYRING_ERR_NO_ACTIVE);
+    CU_ASSERT_EQUAL(load_text("# only a comment\n\n"), KEYRING_ERR_NO_ACTIVE);
+    tmp_teardown();
+}
+
+static void test_key_count_limit(void)
+{
+    size_t cap = (KEYRING_KEYS_MAX + 2) * 80, len = 0, i;
+    char *text = malloc(cap), b[64];
+    struct keyring *kr = NULL;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    tmp_setup();
+    for (i = 1; i <= KEYRING_KEYS_MAX; i++)
+        len += (size_t)snprintf(text + len, cap - len, "kek %zu %s %s\n", i,
+                                i == 1 ? "active" : "decrypt", b64_of((uint8_t)i, 32, b));
+    CU_ASSERT_EQUAL(keyring_load(write_file_n("max", text, len, 0600), &kr, err, sizeof(err)),
+                    KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_count(kr), KEYRING_KEYS_MAX);
+    keyring_free(kr);
+    kr = NULL;
+    len += (size_t)snprintf(text + len, cap - len, "kek %u decrypt %s\n",
+                            KEYRING_KEYS_MAX + 1, b64_of(0x01, 32, b));
+    CU_ASSERT_EQUAL(keyring_load(write_file_n("over", text, len, 0600), &kr, err, sizeof(err)),
+                    KEYRING_ERR_PARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "more than"));
+    free(text);
+    tmp_teardown();
+}
+
+static void test_wrap_unwrap(void)
+{
+    struct keyring *kr = NULL;
+    uint8_t k1[KEK_LEN], k2[KEK_LEN], k3[KEK_LEN];
+    uint8_t dk[DATA_KEY_LEN], back[DATA_KEY_LEN], w[WRAPPED_KEY_LEN], w2[WRAPPED_KEY_LEN];
+    uint32_t id = 0;
+    size_t i, bad = 0;
+
+    kek_bytes(0x10, k1, sizeof(k1));
+    kek_bytes(0x40, k2, sizeof(k2));
+    kek_bytes(0x70, k3, sizeof(k3));
+    kek_bytes(0xc0, dk, sizeof(dk));
+    CU_ASSERT_EQUAL_FATAL(keyring_new(&kr), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_add(kr, 1, KEK_DECRYPT, k1, sizeof(k1)), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_add(kr, 2, KEK_ACTIVE, k2, sizeof(k2)), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_add(kr, 3, KEK_RETIRED, k3, sizeof(k3)), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_validate(kr), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_active_id(kr), 2);
+
+    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, w), KEYRING_OK);
+    CU_ASSERT_EQUAL(id, 2);
+    CU_ASSERT_NOT_EQUAL(memcmp(w, dk, sizeof(dk)), 0);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 2, w, sizeof(w), back), KEYRING_OK);
+    CU_ASSERT_EQUAL(memcmp(back, dk, sizeof(dk)), 0);
+    /* Deterministic: the same key wraps to the same bytes. */
+    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, w2), KEYRING_OK);
+    CU_ASSERT_EQUAL(memcmp(w, w2, sizeof(w)), 0);
+
+    /* Wrong KEK id: unknown, retired, or another key's bytes. */
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 4, w, sizeof(w), back), KEYRING_ERR_UNKNOWN_KEK);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 0, w, sizeof(w), back), KEYRING_ERR_UNKNOWN_KEK);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 3, w, sizeof(w), back), KEYRING_ERR_RETIRED_KEK);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 1, w, sizeof(w), back), KEYRING_ERR_CRYPTO);
+
+    /* Wrong lengths. */
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 2, w, sizeof(w) - 1, back), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 2, w, sizeof(w) - 8, back), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 2, w, sizeof(w) + 8, back), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 2, w, 0, back), KEYRING_ERR_ARG);
+
+    /* Any flipped bit in the wrapped key fails the KWP integrity check. */
+    for (i = 0; i < sizeof(w) * 8; i++) {
+        w[i / 8] ^= (uint8_t)(1u << (i % 8));
+        if (keyring_unwrap(kr, 2, w, sizeof(w), back) != KEYRING_ERR_CRYPTO)
+            bad++;
+        w[i / 8] ^= (uint8_t)(1u << (i % 8));
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 2, w, sizeof(w), back), KEYRING_OK);
+
+    /* A decrypt key opens what it wrapped while it was active. */
+    keyring_free(kr);
+    CU_ASSERT_EQUAL_FATAL(keyring_new(&kr), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_add(kr, 1, KEK_ACTIVE, k1, sizeof(k1)), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, w), KEYRING_OK);
+    CU_ASSERT_EQUAL(id, 1);
+    keyring_free(kr);
+    CU_ASSERT_EQUAL_FATAL(keyring_new(&kr), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_add(kr, 1, KEK_DECRYPT, k1, sizeof(k1)), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_add(kr, 2, KEK_ACTIVE, k2, sizeof(k2)), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 1, w, sizeof(w), back), KEYRING_OK);
+    CU_ASSERT_EQUAL(memcmp(back, dk, sizeof(dk)), 0);
+    keyring_free(kr);
+}
+
+static void test_in_memory_builder_rules(void)
+{
+    struct keyring *kr = NULL;
+    uint8_t k[KEK_LEN + 1], dk[DATA_KEY_LEN], w[WRAPPED_KEY_LEN];
+    uint32_t id = 77;
+
+    kek_bytes(0x10, k, sizeof(k));
+    kek_bytes(0x20, dk, sizeof(dk));
+    CU_ASSERT_EQUAL(keyring_new(NULL), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL_FATAL(keyring_new(&kr), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_count(kr), 0);
+    CU_ASSERT_EQUAL(keyring_validate(kr), KEYRING_ERR_NO_ACTIVE);
+    CU_ASSERT_EQUAL(keyring_active_id(kr), 0);
+    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, w), KEYRING_ERR_NO_ACTIVE);
+    CU_ASSERT_EQUAL(id, 0);
+
+    CU_ASSERT_EQUAL(keyring_add(kr, 1, KEK_ACTIVE, k, KEK_LEN - 1), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_add(kr, 1, KEK_ACTIVE, k, KEK_LEN + 1), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_add(kr, 0, KEK_ACTIVE, k, KEK_LEN), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_add(kr, 1, (enum kek_state)0, k, KEK_LEN), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_add(kr, 1, (enum kek_state)4, k, KEK_LEN), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_add(kr, 1, KEK_ACTIVE, NULL, KEK_LEN), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_add(NULL, 1, KEK_ACTIVE, k, KEK_LEN), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_count(kr), 0);
+
+    CU_ASSERT_EQUAL(keyring_add(kr, 1, KEK_ACTIVE, k, KEK_LEN), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_add(kr, 1, KEK_DECRYPT, k, KEK_LEN), KEYRING_ERR_PARSE);
+    CU_ASSERT_EQUAL(keyring_add(kr, 2, KEK_ACTIVE, k, KEK_LEN), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_count(kr), 2);
+    CU_ASSERT_EQUAL(keyring_validate(kr), KEYRING_ERR_NO_ACTIVE);
+    CU_ASSERT_EQUAL(keyring_active_id(kr), 0);
+    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, w), KEYRING_ERR_NO_ACTIVE);
+
+    CU_ASSERT_EQUAL(keyring_wrap(NULL, dk, &id, w), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_wrap(kr, NULL, &id, w), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_unwrap(NULL, 1, w, sizeof(w), dk), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 1, NULL, sizeof(w), dk), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_validate(NULL), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_count(NULL), 0);
+    CU_ASSERT_EQUAL(keyring_active_id(NULL), 0);
+    keyring_free(kr);
+    keyring_free(NULL);
+}
+
+static void test_load_arguments(void)
+{
+    struct keyring *kr = NULL;
+
+    CU_ASSERT_EQUAL(keyring_load(NULL, &kr, err, sizeof(err)), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_load("/nonexistent/x", NULL, err, sizeof(err)), KEYRING_ERR_ARG);
+    /* err is optional; a tiny err still gets a terminated prefix. */
+    CU_ASSERT_EQUAL(keyring_load("/nonexistent/x", &kr, NULL, 0), KEYRING_ERR_IO);
+    CU_ASSERT_EQUAL(keyring_load("/nonexistent/x", &kr, err, 8), KEYRING_ERR_IO);
+    CU_ASSERT_EQUAL(strlen(err), 7);
+    CU_ASSERT_PTR_NULL(kr);
+}
+
+static void test_file_create(void)
+{
+    struct keyring *kr = NULL;
+    struct stat sb;
+    const char *p;
+    char before[512], after[512];
+    FILE *f;
+    size_t n1, n2;
+    uint8_t dk[DATA_KEY_LEN], back[DATA_KEY_LEN], w[WRAPPED_KEY_LEN];
+    uint32_t id = 0;
+
+    tmp_setup();
+    p = tmp_path("new.keys");
+    CU_ASSERT_EQUAL(keyring_file_create(p, err, sizeof(err)), KEYRING_OK);
+    CU_ASSERT_EQUAL_FATAL(lstat(p, &sb), 0);
+    CU_ASSERT(S_ISREG(sb.st_mode));
+    CU_ASSERT_EQUAL(sb.st_mode & 07777, 0600);
+    CU_ASSERT_EQUAL(sb.st_uid, geteuid());
+
+    CU_ASSERT_EQUAL(keyring_load(p, &kr, err, sizeof(err)), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_count(kr), 1);
+    CU_ASSERT_EQUAL(keyring_active_id(kr), 1);
+    kek_bytes(0x01, dk, sizeof(dk));
+    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, w), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, id, w, sizeof(w), back), KEYRING_OK);
+    CU_ASSERT_EQUAL(memcmp(back, dk, sizeof(dk)), 0);
+    keyring_free(kr);
+
+    f = fopen(p, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    n1 = fread(before, 1, sizeof(before), f);
+    fclose(f);
+    CU_ASSERT(n1 > 44);
+    CU_ASSERT_PTR_NOT_NULL(memchr(before, '#', n1));
+
+    /* Refuses to overwrite; the file is untouched. */
+    CU_ASSERT_EQUAL(keyring_file_create(p, err, sizeof(err)), KEYRING_ERR_IO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "exists"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, p));
+    f = fopen(p, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    n2 = fread(after, 1, sizeof(after), f);
+    fclose(f);
+    CU_ASSERT_EQUAL(n1, n2);
+    CU_ASSERT_EQUAL(memcmp(before, after, n1), 0);
+
+    /* Two files get different keys. */
+    CU_ASSERT_EQUAL(keyring_file_create(tmp_path("second.keys"), err, sizeof(err)), KEYRING_OK);
+    f = fopen(tmp_path("second.keys"), "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    n2 = fread(after, 1, sizeof(after), f);
+    fclose(f);
+    CU_ASSERT_EQUAL(n1, n2);
+    CU_ASSERT_NOT_EQUAL(memcmp(before, after, n1), 0);
+
+    /* A dangling symlink is not followed to create its target. */
+    snprintf(before, sizeof(before), "%s", tmp_path("target"));
+    CU_ASSERT_EQUAL_FATAL(symlink(before, tmp_path("dangling")), 0);
+    CU_ASSERT_EQUAL(keyring_file_create(tmp_path("dangling"), err, sizeof(err)), KEYRING_ERR_IO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "exists"));
+    CU_ASSERT_NOT_EQUAL(lstat(before, &sb), 0);
+    CU_ASSERT_EQUAL(errno, ENOENT);
+
+    CU_ASSERT_EQUAL(keyring_file_create(tmp_path("no/such/dir"), err, sizeof(err)),
+                    KEYRING_ERR_IO);
+    CU_ASSERT_EQUAL(keyring_file_create(NULL, err, sizeof(err)), KEYRING_ERR_ARG);
+    tmp_teardown();
+}
+
+static void test_keys_live_in_secure_heap(void)
+{
+    struct keyring *kr = NULL;
+    uint8_t k[KEK_LEN];
+    size_t used;
+
+    kek_bytes(0x10, k, sizeof(k));
+    CU_ASSERT_EQUAL_FATAL(keyring_new(&kr), KEYRING_OK);
+    CU_ASSERT(CRYPTO_secure_malloc_initialized());
+    used = CRYPTO_secure_used();
+    CU_ASSERT_EQUAL(keyring_add(kr, 1, KEK_ACTIVE, k, sizeof(k)), KEYRING_OK);
+    CU_ASSERT(CRYPTO_secure_used() >= used + KEK_LEN);
+    keyring_free(kr);
+    CU_ASSERT_EQUAL(CRYPTO_secure_used(), used);
+}
+
+static void test_strerror(void)
+{
+    keyring_status st;
+
+    for (st = KEYRING_OK; st <= KEYRING_ERR_NOMEM; st++) {
+        CU_ASSERT_PTR_NOT_NULL(keyring_strerror(st));
+        CU_ASSERT(strlen(keyring_strerror(st)) > 1);
+    }
+    CU_ASSERT_PTR_NOT_NULL(keyring_strerror((keyring_status)99));
+}
+
+int unit_register(void)
+{
+    static const struct unit_test file_tests[] = {
+        { "a good key file loads", test_load_good_file },
+        { "loaded key bytes are the file's bytes", test_loaded_key_bytes_are_the_file_bytes },
+        { "group/other mode bits are refused", test_open_mode_refused },
+        { "a symlink is refused", test_symlink_refused },
+        { "missing file, directory and FIFO", test_missing_file_and_not_regular },
+        { "a file owned by another uid is refused", test_foreign_owner_refused },
+        { "a file over KEYRING_FILE_MAX is refused", test_oversized_file_refused },
+        { "malformed lines are parse errors", test_malformed_lines },
+        { "bad base64 and wrong key lengths", test_bad_base64_and_key_length },
+        { "duplicate ids and the one-active rule", test_duplicate_and_active_rules },
+        { "at most KEYRING_KEYS_MAX keys", test_key_count_limit },
+        { "load argument checks", test_load_arguments },
+        { "keyring_file_create writes a 0600 file once", test_file_create },
+        { NULL, NULL },
+    };
+    static const struct unit_test key_tests[] = {
+        { "wrap and unwrap by KEK state", test_wrap_unwrap },
+        { "in-memory builder rules", test_in_memory_builder_rules },
+        { "key bytes live in the secure heap", test_keys_live_in_secure_heap },
+        { "every status has a message", test_strerror },
+        { NULL, NULL },
+    };
+
+    if (unit_add_suite("keyring file", file_tests) != 0)
+        return -1;
+    return unit_add_suite("keyring keys", key_tests);
+}
