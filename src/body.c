@@ -7,6 +7,7 @@
 
 #include "body.h"
 #include "bounds.h"
+#include "log.h"
 
 /* json-c keeps the last string it decoded in the tokener's printbuf; the
  * struct is published (deprecated) and this is the only way to wipe it. */
@@ -19,42 +20,251 @@ static void tokener_wipe_free(struct json_tokener *tok)
     json_tokener_free(tok);
 }
 
-/* Counts the keys of the top-level object in already-validated JSON. json-c
- * keeps only the last of duplicate keys, which would let two parsers (a
- * signature checker upstream and us) read different values from one body. */
-static size_t count_top_level_keys(const uint8_t *buf, size_t len)
+/* A strict RFC 8259 recognizer run before json-c, which (0.16) accepts
+ * single-quoted keys, NaN, raw control characters, "1." and overlong UTF-8
+ * even in strict mode. It also counts the top-level keys: json-c keeps only
+ * the last of duplicate keys, which would let two parsers (a signature
+ * checker upstream and us) read different values from one body. */
+struct scan {
+    const uint8_t *p;
+    const uint8_t *end;
+    int depth;
+    size_t top_keys;
+    const char *why;
+};
+
+static int scan_value(struct scan *sc);
+
+static void skip_ws(struct scan *sc)
 {
-    size_t keys = 0;
-    int depth = 0, in_str = 0;
+    while (sc->p < sc->end && (*sc->p == ' ' || *sc->p == '\t' || *sc->p == '\n' ||
+                               *sc->p == '\r'))
+        sc->p++;
+}
 
-    for (size_t i = 0; i < len; i++) {
-        uint8_t c = buf[i];
+static int fail(struct scan *sc, const char *why)
+{
+    if (sc->why == NULL)
+        sc->why = why;
+    return -1;
+}
 
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = 0;
+/* One UTF-8 sequence per RFC 3629: no overlongs, no surrogates, <= U+10FFFF. */
+static int scan_utf8(struct scan *sc)
+{
+    const uint8_t *p = sc->p;
+    size_t left = (size_t)(sc->end - p);
+    uint8_t c = p[0];
+    int n;
+    uint8_t lo = 0x80, hi = 0xBF;
+
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 1;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 2;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 3;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else
+        return fail(sc, "request body is not valid UTF-8");
+    if (left < (size_t)n + 1 || p[1] < lo || p[1] > hi)
+        return fail(sc, "request body is not valid UTF-8");
+    for (int i = 2; i <= n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return fail(sc, "request body is not valid UTF-8");
+    sc->p += n + 1;
+    return 0;
+}
+
+static int hex4(const uint8_t *p, unsigned *out)
+{
+    unsigned v = 0;
+
+    for (int i = 0; i < 4; i++) {
+        uint8_t c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
+        else return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int scan_string(struct scan *sc)
+{
+    sc->p++;   /* opening quote */
+    while (sc->p < sc->end) {
+        uint8_t c = *sc->p;
+
+        if (c == '"') {
+            sc->p++;
+            return 0;
+        }
+        if (c < 0x20)
+            return fail(sc, "request body has an unescaped control character in a string");
+        if (c >= 0x80) {
+            if (scan_utf8(sc) != 0)
+                return -1;
             continue;
         }
-        switch (c) {
-        case '"': in_str = 1; break;
-        case '{': case '[': depth++; break;
-        case '}': case ']': depth--; break;
-        case ':': if (depth == 1) keys++; break;
-        default: break;
+        if (c != '\\') {
+            sc->p++;
+            continue;
         }
+        if (sc->end - sc->p < 2)
+            break;
+        c = sc->p[1];
+        if (c == 'u') {
+            unsigned u, lo;
+            if (sc->end - sc->p < 6 || hex4(sc->p + 2, &u) != 0)
+                return fail(sc, "request body has a bad \\u escape");
+            sc->p += 6;
+            if (u >= 0xDC00 && u <= 0xDFFF)
+                return fail(sc, "request body has an unpaired UTF-16 surrogate");
+            if (u >= 0xD800 && u <= 0xDBFF) {
+                if (sc->end - sc->p < 6 || sc->p[0] != '\\' || sc->p[1] != 'u' ||
+                    hex4(sc->p + 2, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF)
+                    return fail(sc, "request body has an unpaired UTF-16 surrogate");
+                sc->p += 6;
+            }
+            continue;
+        }
+        if (strchr("\"\\/bfnrt", c) == NULL || c == '\0')
+            return fail(sc, "request body has a bad escape in a string");
+        sc->p += 2;
     }
-    return keys;
+    return fail(sc, "request body is truncated JSON");
+}
+
+static int scan_digits(struct scan *sc)
+{
+    const uint8_t *start = sc->p;
+
+    while (sc->p < sc->end && *sc->p >= '0' && *sc->p <= '9')
+        sc->p++;
+    return sc->p > start ? 0 : fail(sc, "request body has a malformed number");
+}
+
+static int scan_number(struct scan *sc)
+{
+    if (*sc->p == '-')
+        sc->p++;
+    if (sc->p < sc->end && *sc->p == '0')
+        sc->p++;
+    else if (scan_digits(sc) != 0)
+        return -1;
+    if (sc->p < sc->end && *sc->p == '.') {
+        sc->p++;
+        if (scan_digits(sc) != 0)
+            return -1;
+    }
+    if (sc->p < sc->end && (*sc->p == 'e' || *sc->p == 'E')) {
+        sc->p++;
+        if (sc->p < sc->end && (*sc->p == '+' || *sc->p == '-'))
+            sc->p++;
+        if (scan_digits(sc) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int scan_literal(struct scan *sc, const char *lit)
+{
+    size_t n = strlen(lit);
+
+    if ((size_t)(sc->end - sc->p) < n || memcmp(sc->p, lit, n) != 0)
+        return fail(sc, "request body is not valid JSON");
+    sc->p += n;
+    return 0;
+}
+
+/* Object or array: members separated by commas, no trailing comma. */
+static int scan_container(struct scan *sc)
+{
+    int is_obj = *sc->p == '{';
+    uint8_t close = is_obj ? '}' : ']';
+    int rc = -1;
+
+    if (++sc->depth > JSON_DEPTH_MAX)
+        return fail(sc, "request body is nested too deeply");
+    sc->p++;
+    skip_ws(sc);
+    if (sc->p < sc->end && *sc->p == close) {
+        sc->p++;
+        rc = 0;
+        goto out;
+    }
+    for (;;) {
+        skip_ws(sc);
+        if (is_obj) {
+            if (sc->p >= sc->end || *sc->p != '"') {
+                fail(sc, sc->p >= sc->end ? "request body is truncated JSON"
+                                          : "request body has an object key that is not a string");
+                goto out;
+            }
+            if (scan_string(sc) != 0)
+                goto out;
+            if (sc->depth == 1)
+                sc->top_keys++;
+            skip_ws(sc);
+            if (sc->p >= sc->end || *sc->p != ':') {
+                fail(sc, "request body is not valid JSON");
+                goto out;
+            }
+            sc->p++;
+        }
+        if (scan_value(sc) != 0)
+            goto out;
+        skip_ws(sc);
+        if (sc->p < sc->end && *sc->p == ',') {
+            sc->p++;
+            continue;
+        }
+        if (sc->p < sc->end && *sc->p == close) {
+            sc->p++;
+            rc = 0;
+            goto out;
+        }
+        fail(sc, sc->p >= sc->end ? "request body is truncated JSON"
+                                  : "request body is not valid JSON");
+        goto out;
+    }
+out:
+    sc->depth--;
+    return rc;
+}
+
+static int scan_value(struct scan *sc)
+{
+    skip_ws(sc);
+    if (sc->p >= sc->end)
+        return fail(sc, "request body is truncated JSON");
+    switch (*sc->p) {
+    case '{': case '[': return scan_container(sc);
+    case '"': return scan_string(sc);
+    case 't': return scan_literal(sc, "true");
+    case 'f': return scan_literal(sc, "false");
+    case 'n': return scan_literal(sc, "null");
+    default:
+        if (*sc->p == '-' || (*sc->p >= '0' && *sc->p <= '9'))
+            return scan_number(sc);
+        return fail(sc, "request body is not valid JSON");
+    }
 }
 
 enum body_status body_parse(const uint8_t *buf, size_t len, struct body_doc *doc,
                             const char **why)
 {
+    struct scan sc = { buf, buf + len, 0, 0, NULL };
     struct json_tokener *tok = NULL;
     struct json_object *root = NULL;
     enum body_status st = BODY_MALFORMED;
-    size_t end;
+    int is_object;
 
     doc->root = NULL;
     *why = "request body is not valid JSON";
@@ -66,37 +276,35 @@ enum body_status body_parse(const uint8_t *buf, size_t len, struct body_doc *doc
         st = BODY_NOMEM;
         goto out;
     }
-    tok = json_tokener_new_ex(JSON_DEPTH_MAX);
+    skip_ws(&sc);
+    is_object = sc.p < sc.end && *sc.p == '{';
+    if (scan_value(&sc) != 0) {
+        *why = sc.why;
+        goto out;
+    }
+    skip_ws(&sc);
+    if (sc.p != sc.end) {
+        *why = "request body has data after the JSON value";
+        goto out;
+    }
+    if (!is_object) {
+        *why = "request body must be a JSON object";
+        st = BODY_NOT_OBJECT;
+        goto out;
+    }
+    /* The text is valid JSON now; json-c only builds the tree. */
+    tok = json_tokener_new_ex(JSON_DEPTH_MAX + 1);
     if (tok == NULL) {
         st = BODY_NOMEM;
         goto out;
     }
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     root = json_tokener_parse_ex(tok, (const char *)buf, (int)len);
-    if (root == NULL) {
-        enum json_tokener_error e = json_tokener_get_error(tok);
-        if (e == json_tokener_error_depth)
-            *why = "request body is nested too deeply";
-        else if (e == json_tokener_continue)
-            *why = "request body is truncated JSON";
-        else if (e == json_tokener_error_parse_utf8_string)
-            *why = "request body is not valid UTF-8";
+    if (root == NULL || !json_object_is_type(root, json_type_object)) {
+        log_warn("json-c refused a body the recognizer accepted", "len=%zu", len);
         goto out;
     }
-    end = json_tokener_get_parse_end(tok);
-    while (end < len && (buf[end] == ' ' || buf[end] == '\t' || buf[end] == '\n' ||
-                         buf[end] == '\r'))
-        end++;
-    if (end != len) {
-        *why = "request body has data after the JSON value";
-        goto out;
-    }
-    if (!json_object_is_type(root, json_type_object)) {
-        *why = "request body must be a JSON object";
-        st = BODY_NOT_OBJECT;
-        goto out;
-    }
-    if (count_top_level_keys(buf, len) != (size_t)json_object_object_length(root)) {
+    if (sc.top_keys != (size_t)json_object_object_length(root)) {
         *why = "request body has duplicate keys";
         goto out;
     }

@@ -16,7 +16,7 @@
 #define DEFAULT_KEYRING       "/etc/sharekeep/keyring"
 #define DEFAULT_WEBHOOKS_ROOT "/webhook"
 
-enum key_type { K_STR, K_INT, K_SIZE, K_MODE, K_LEVEL };
+enum key_type { K_STR, K_INT, K_SIZE, K_MODE, K_LEVEL, K_SECONDS };
 
 struct key_def {
     const char *name;
@@ -36,6 +36,18 @@ static const struct key_def keys[] = {
     { "max_body",      "SHAREKEEP_MAX_BODY",      K_SIZE,  OFF(max_body) },
     { "sql_dir",       "SHAREKEEP_SQL_DIR",       K_STR,   OFF(sql_dir) },
     { "log_level",     "SHAREKEEP_LOG_LEVEL",     K_LEVEL, OFF(log_level) },
+    { "webhook_auth",          "SHAREKEEP_WEBHOOK_AUTH",          K_STR, OFF(webhook_auth) },
+    { "webhook_secrets",       "SHAREKEEP_WEBHOOK_SECRETS",       K_STR, OFF(webhook_secrets) },
+    { "webhook_secret_header", "SHAREKEEP_WEBHOOK_SECRET_HEADER", K_STR, OFF(webhook_secret_header) },
+    { "webhook_tolerance",     "SHAREKEEP_WEBHOOK_TOLERANCE",     K_SECONDS, OFF(webhook_tolerance) },
+    { "client_auth",           "SHAREKEEP_CLIENT_AUTH",           K_STR, OFF(client_auth) },
+    { "jwt_hs256_secret",      "SHAREKEEP_JWT_HS256_SECRET",      K_STR, OFF(jwt_hs256_secret) },
+    { "jwt_es256_public_key",  "SHAREKEEP_JWT_ES256_PUBLIC_KEY",  K_STR, OFF(jwt_es256_public_key) },
+    { "jwt_audience",          "SHAREKEEP_JWT_AUDIENCE",          K_STR, OFF(jwt_audience) },
+    { "jwt_issuer",            "SHAREKEEP_JWT_ISSUER",            K_STR, OFF(jwt_issuer) },
+    { "jwt_leeway",            "SHAREKEEP_JWT_LEEWAY",            K_SECONDS, OFF(jwt_leeway) },
+    { "trusted_header",        "SHAREKEEP_TRUSTED_HEADER",        K_STR, OFF(trusted_header) },
+    { "trusted_peers",         "SHAREKEEP_TRUSTED_PEERS",         K_STR, OFF(trusted_peers) },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -127,6 +139,14 @@ static int set_key(struct config *cfg, const struct key_def *k, const char *valu
             return -1;
         }
         *(unsigned *)slot = (unsigned)v;
+        return 0;
+    case K_SECONDS:
+        if (parse_ulong(value, 10, 86400, &v) != 0) {
+            set_err(err, errlen, "%s: %s must be a whole number of seconds from 0 to 86400",
+                    where, k->name);
+            return -1;
+        }
+        *(long *)slot = (long)v;
         return 0;
     case K_LEVEL:
         if (log_parse_level(value, (enum log_level *)slot) != 0) {
@@ -248,6 +268,23 @@ static int valid_root(const char *root)
     return 1;
 }
 
+static int valid_optional_path(const char *p)
+{
+    return p[0] == '\0' || p[0] == '/';
+}
+
+static int valid_header_name(const char *h)
+{
+    size_t n = strlen(h);
+
+    if (n == 0 || n > 64)
+        return 0;
+    for (; *h; h++)
+        if (!isalnum((unsigned char)*h) && *h != '-')
+            return 0;
+    return 1;
+}
+
 static int valid_listen(const char *listen)
 {
     const char *colon;
@@ -285,6 +322,30 @@ static int validate(const struct config *cfg, char *err, size_t errlen)
         set_err(err, errlen, "sql_dir: empty");
         return -1;
     }
+    if (strcmp(cfg->webhook_auth, "standard-webhooks") != 0 &&
+        strcmp(cfg->webhook_auth, "shared-secret") != 0) {
+        set_err(err, errlen, "webhook_auth: '%.64s' must be standard-webhooks or shared-secret",
+                cfg->webhook_auth);
+        return -1;
+    }
+    if (strcmp(cfg->client_auth, "jwt") != 0 && strcmp(cfg->client_auth, "trusted-header") != 0) {
+        set_err(err, errlen, "client_auth: '%.64s' must be jwt or trusted-header",
+                cfg->client_auth);
+        return -1;
+    }
+    if (!valid_optional_path(cfg->webhook_secrets) ||
+        !valid_optional_path(cfg->jwt_hs256_secret) ||
+        !valid_optional_path(cfg->jwt_es256_public_key)) {
+        set_err(err, errlen, "webhook_secrets, jwt_hs256_secret and jwt_es256_public_key must "
+                "be absolute paths when set");
+        return -1;
+    }
+    if (!valid_header_name(cfg->webhook_secret_header) ||
+        !valid_header_name(cfg->trusted_header)) {
+        set_err(err, errlen, "webhook_secret_header and trusted_header must be header names "
+                "(letters, digits, '-')");
+        return -1;
+    }
     return 0;
 }
 
@@ -299,8 +360,20 @@ static int set_defaults(struct config *cfg)
         replace_str(&cfg->database, DEFAULT_DATABASE) != 0 ||
         replace_str(&cfg->keyring, DEFAULT_KEYRING) != 0 ||
         replace_str(&cfg->webhooks_root, DEFAULT_WEBHOOKS_ROOT) != 0 ||
-        replace_str(&cfg->sql_dir, SHAREKEEP_SQLDIR) != 0)
+        replace_str(&cfg->sql_dir, SHAREKEEP_SQLDIR) != 0 ||
+        replace_str(&cfg->webhook_auth, "standard-webhooks") != 0 ||
+        replace_str(&cfg->webhook_secrets, "") != 0 ||
+        replace_str(&cfg->webhook_secret_header, "X-Webhook-Secret") != 0 ||
+        replace_str(&cfg->client_auth, "jwt") != 0 ||
+        replace_str(&cfg->jwt_hs256_secret, "") != 0 ||
+        replace_str(&cfg->jwt_es256_public_key, "") != 0 ||
+        replace_str(&cfg->jwt_audience, "") != 0 ||
+        replace_str(&cfg->jwt_issuer, "") != 0 ||
+        replace_str(&cfg->trusted_header, "X-Sharekeep-Client") != 0 ||
+        replace_str(&cfg->trusted_peers, "127.0.0.1 ::1") != 0)
         return -1;
+    cfg->webhook_tolerance = 300;
+    cfg->jwt_leeway = 30;
     return 0;
 }
 
@@ -333,6 +406,8 @@ int config_load(const char *path, char *const *envp, struct config *out, char *e
     int fd = -1, rc = -1;
     struct stat st;
 
+    /* A failed load leaves *out safe to config_free, whatever it held. */
+    memset(out, 0, sizeof(*out));
     if (path != NULL) {
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || fstat(fd, &st) != 0) {
@@ -372,10 +447,8 @@ void config_free(struct config *cfg)
 {
     if (cfg == NULL)
         return;
-    free(cfg->listen);
-    free(cfg->database);
-    free(cfg->keyring);
-    free(cfg->webhooks_root);
-    free(cfg->sql_dir);
+    for (size_t i = 0; i < NKEYS; i++)
+        if (keys[i].type == K_STR)
+            free(*(char **)((char *)cfg + keys[i].offset));
     memset(cfg, 0, sizeof(*cfg));
 }

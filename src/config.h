@@ -18,6 +18,22 @@ struct config {
     size_t max_body;
     char *sql_dir;
     enum log_level log_level;
+
+    /* Webhook authentication (auth_webhook.h). */
+    char *webhook_auth;          /* "standard-webhooks" or "shared-secret" */
+    char *webhook_secrets;       /* secrets file, 0600; required to serve */
+    char *webhook_secret_header; /* shared-secret mode: header carrying it */
+    long webhook_tolerance;      /* seconds, both directions */
+
+    /* Client share endpoints (auth_jwt.h or a trusted header). */
+    char *client_auth;           /* "jwt" or "trusted-header" */
+    char *jwt_hs256_secret;      /* file, 0600 */
+    char *jwt_es256_public_key;  /* PEM file */
+    char *jwt_audience;          /* "" = not checked */
+    char *jwt_issuer;            /* "" = not checked */
+    long jwt_leeway;             /* seconds of clock skew allowed */
+    char *trusted_header;        /* e.g. X-Sharekeep-Client */
+    char *trusted_peers;         /* FastCGI peers allowed to set it: IPs, "unix", "cgi" */
 };
 
 /* Loads defaults, then path (may be NULL: no file), then overrides from envp
