@@ -1,0 +1,870 @@
+# shellcheck shell=bash
+# tests/integration/lib.sh: shared harness for the integration tests.
+#
+# Each tests/integration/t_*.sh sources this file, starts what it needs
+# (PostgreSQL, sharekeep, nginx) inside one private temporary directory,
+# talks to sharekeep through real nginx with curl, and asserts on the HTTP
+# status, the JSON body and the database row.
+#
+# Run by `make check` with SHAREKEEP_BIN, SHAREKEEP_SRCDIR and PG_BINDIR set
+# and cwd = the build directory.  By hand, from the build directory:
+#     bash tests/integration/t_custodian.sh
+# (or from anywhere with SHAREKEEP_BIN=/path/to/sharekeep
+#  SHAREKEEP_SRCDIR=/path/to/repo).  SK_KEEP_TMP=1 keeps the temp dir.
+#
+# Exit status follows automake's harness: 0 pass, 1 a check failed,
+# 77 skipped (no PostgreSQL/nginx/curl/jq, or no way to run postgres),
+# 99 hard error (setup failed).  The last line printed is always
+# "N passed, N failed".
+
+if [ -z "${BASH_VERSION:-}" ]; then
+    echo "lib.sh needs bash" >&2
+    exit 99
+fi
+
+set -u
+set -o pipefail
+
+# ---- inputs ----------------------------------------------------------------
+SHAREKEEP_BIN=${SHAREKEEP_BIN:-./sharekeep}
+SHAREKEEP_SRCDIR=${SHAREKEEP_SRCDIR:-.}
+PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
+case $SHAREKEEP_BIN in /*) ;; *) SHAREKEEP_BIN=$PWD/$SHAREKEEP_BIN ;; esac
+SHAREKEEP_SRCDIR=$(cd "$SHAREKEEP_SRCDIR" 2>/dev/null && pwd) || {
+    echo "SHAREKEEP_SRCDIR does not exist" >&2
+    exit 99
+}
+NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
+SK_TEST_NAME=$(basename "${0%.sh}")
+
+# ---- state -------------------------------------------------------------------
+T=""                 # private temp dir
+PG_PORT=""           # PostgreSQL port (names the socket; TCP is off)
+PG_SOCK=""           # PostgreSQL unix socket dir
+PG_UP=0
+SK_PID=""            # sharekeep master pid
+SK_PORT=""           # sharekeep FastCGI TCP port (SK_TRANSPORT=tcp)
+SK_SOCK=""           # sharekeep FastCGI unix socket (SK_TRANSPORT=unix)
+SK_TRANSPORT=${SK_TRANSPORT:-tcp}
+SK_CONF=""
+SK_LOG=""
+NGINX_PID=""
+NGINX_PORT=""
+STATUS=""            # last response: HTTP status
+BODY=""              # last response: body
+RESP_BODY=""         # last response: body file (exact bytes)
+RESP_HEADERS=""      # last response: header file
+PASSED=0
+FAILED=0
+CHECKS=0
+SKIP_REASON=""
+_USED_PORTS=" "
+_SOCK_BEFORE=""
+_AUTH_ARGS=()
+# Authentication (webhook signatures, client JWTs): on when the binary knows
+# the config keys for it; SK_AUTH=0/1 forces it.  With it on, req() signs
+# every request to /webhook/ (Standard Webhooks) and sends a Bearer JWT for
+# the client id in every /portal/clients/{id}/ path, unless REQ_AUTH=0.
+SK_AUTH=${SK_AUTH:-}
+SK_WEBHOOK_SECRETS=""     # file: whsec_<base64>, 0600
+SK_WEBHOOK_KEY_HEX=""     # the decoded key, for signing
+SK_JWT_SECRET_FILE=""     # file: HS256 secret, 0600
+SK_JWT_SECRET=""
+
+# sharekeep reads SHAREKEEP_<KEY> overrides from its environment; the
+# variables automake hands us (SHAREKEEP_BIN, SHAREKEEP_SRCDIR) and anything
+# the caller exported must not leak into the server we start.
+unset GATEWAY_INTERFACE
+export SHAREKEEP_BIN SHAREKEEP_SRCDIR PG_BINDIR
+
+# ---- small helpers --------------------------------------------------------
+log() { printf '# %s\n' "$*"; }
+die() {
+    printf 'ERROR: %s\n' "$*" >&2
+    printf 'ERROR: %s\n' "$*"
+    exit 99
+}
+skip() {
+    SKIP_REASON=$*
+    exit 77
+}
+have() { command -v "$1" >/dev/null 2>&1; }
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# Run a PostgreSQL server binary: as the postgres user when we are root
+# (postgres refuses to run as root), as ourselves otherwise.
+as_pg() {
+    if is_root; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# sharekeep runs with every SHAREKEEP_* variable of ours removed; the
+# overrides a test wants are passed as NAME=value arguments:
+#   sk_run [SHAREKEEP_X=y ...] -- ARGS...
+# _sk_envargs fills SK_ENVARGS with the matching `env` arguments.
+_sk_envargs() {
+    SK_ENVARGS=()
+    local v
+    for v in $(compgen -e); do
+        case $v in SHAREKEEP_*) SK_ENVARGS+=(-u "$v") ;; esac
+    done
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+        SK_ENVARGS+=("$1")
+        shift
+    done
+}
+
+sk_run() {
+    _sk_envargs "$@"
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do shift; done
+    [ "${1:-}" = "--" ] && shift
+    env "${SK_ENVARGS[@]}" "$SHAREKEEP_BIN" "$@"
+}
+
+# True while pid $1 exists and is not a zombie.
+alive() {
+    local stat
+    [ -n "${1:-}" ] || return 1
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [ "${stat%% *}" != "Z" ]
+}
+
+# Child pids of $1 (sharekeep's prefork workers).
+children_of() {
+    local p ppid rest
+    for p in /proc/[0-9]*; do
+        rest=$(cat "$p/stat" 2>/dev/null) || continue
+        rest=${rest##*) }
+        set -- "$1" $rest
+        ppid=$3
+        [ "$ppid" = "$1" ] && echo "${p#/proc/}"
+    done
+}
+
+# ---- ports -------------------------------------------------------------------
+port_in_use() {
+    if have ss; then
+        [ -n "$(ss -Htan "( sport = :$1 )" 2>/dev/null)" ]
+    else
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    fi
+}
+
+port_listening() {
+    if have ss; then
+        [ -n "$(ss -Hltn "( sport = :$1 )" 2>/dev/null)" ]
+    else
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    fi
+}
+
+# True when a process listens on unix socket path $1.  Without ss, a socket
+# file newer than the one recorded in _SOCK_BEFORE has to do.
+unix_listening() {
+    if have ss; then
+        ss -Hlx 2>/dev/null | awk -v p="$1" '$5 == p { f = 1 } END { exit !f }'
+    else
+        [ -S "$1" ] && [ "$(stat -c %i "$1" 2>/dev/null)" != "${_SOCK_BEFORE:-}" ]
+    fi
+}
+
+# A random free TCP port in 20000-39999, never one this script already took.
+free_port() {
+    local p i
+    for i in $(seq 1 200); do
+        p=$((20000 + (RANDOM * 32768 + RANDOM) % 20000))
+        case $_USED_PORTS in *" $p "*) continue ;; esac
+        if ! port_in_use "$p"; then
+            _USED_PORTS="$_USED_PORTS$p "
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# ---- temp dir and cleanup ------------------------------------------------
+sk_tmpdir() {
+    local base=${TMPDIR:-/tmp}
+    # unix socket paths are limited to ~107 bytes
+    [ ${#base} -le 40 ] || base=/tmp
+    T=$(mktemp -d "$base/skit.XXXXXX") || die "mktemp failed"
+    # the postgres user must be able to reach its data and socket dirs
+    chmod 0755 "$T"
+    mkdir -p "$T/sk" "$T/nginx"
+    SK_CONF=$T/sk/sharekeep.conf
+    SK_LOG=$T/sharekeep.log
+    RESP_BODY=$T/resp.body
+    RESP_HEADERS=$T/resp.headers
+    : >"$SK_LOG"
+}
+
+_dump() {
+    local f=$1 n=${2:-80}
+    [ -s "$f" ] || return 0
+    echo "---- last $n lines of ${f#"$T"/} ----"
+    tail -n "$n" "$f"
+}
+
+_cleanup() {
+    local rc=$1
+    trap - EXIT INT TERM HUP
+    set +e
+    [ -n "$_WATCHDOG_PID" ] && kill "$_WATCHDOG_PID" 2>/dev/null
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] || [ "$FAILED" -gt 0 ]; then
+        if [ -n "$T" ]; then
+            echo "==== logs from $SK_TEST_NAME ($T) ===="
+            _dump "$SK_LOG" 100
+            _dump "$T/nginx/error.log" 40
+            _dump "$T/nginx/access.log" 40
+            _dump "$T/pg.log" 40
+        fi
+    fi
+    [ -n "$NGINX_PID" ] && nginx_stop >/dev/null 2>&1
+    [ -n "$SK_PID" ] && sk_stop >/dev/null 2>&1
+    [ "$PG_UP" = 1 ] && pg_stop >/dev/null 2>&1
+    if [ -n "$T" ] && [ -d "$T" ]; then
+        if [ "${SK_KEEP_TMP:-0}" = 1 ]; then
+            echo "# kept $T"
+        else
+            rm -rf "$T"
+        fi
+    fi
+    if [ "$rc" -eq 77 ]; then
+        echo "SKIP: $SK_TEST_NAME: ${SKIP_REASON:-skipped}"
+        echo "$PASSED passed, $FAILED failed, 1 skipped"
+        exit 77
+    fi
+    if [ "$rc" -ne 0 ] && [ "$FAILED" -eq 0 ]; then
+        # died outside an assertion (setup error, set -u, ...)
+        echo "$PASSED passed, $FAILED failed"
+        echo "$SK_TEST_NAME: aborted with status $rc"
+        exit "$([ "$rc" -eq 1 ] && echo 99 || echo "$rc")"
+    fi
+    echo "$PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ] || exit 1
+    exit 0
+}
+
+# ---- prerequisites -------------------------------------------------------
+sk_require() {
+    local b
+    for b in initdb pg_ctl postgres psql; do
+        [ -x "$PG_BINDIR/$b" ] || skip "PostgreSQL server binaries not found in $PG_BINDIR (install postgresql)"
+    done
+    [ -x "$NGINX_BIN" ] || skip "nginx not found (install nginx-light)"
+    have curl || skip "curl not found"
+    have jq || skip "jq not found"
+    if is_root; then
+        have runuser || skip "running as root but runuser is missing: cannot start postgres"
+        id postgres >/dev/null 2>&1 || skip "running as root but there is no postgres user to run the server as"
+    fi
+    [ -x "$SHAREKEEP_BIN" ] || die "sharekeep binary not found at $SHAREKEEP_BIN (build first, or set SHAREKEEP_BIN)"
+    [ -d "$SHAREKEEP_SRCDIR/sql" ] || die "no sql/ dir under SHAREKEEP_SRCDIR=$SHAREKEEP_SRCDIR"
+}
+
+# Call first in every test: checks prerequisites, makes the temp dir and
+# installs the cleanup trap.
+sk_init() {
+    trap '_cleanup $?' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    trap 'exit 129' HUP
+    sk_require
+    sk_tmpdir
+    _watchdog
+    log "$SK_TEST_NAME: temp dir $T, binary $SHAREKEEP_BIN"
+}
+
+# A test that hangs is stopped after SK_TEST_TIMEOUT seconds (default 300):
+# SIGTERM to this script and to what it is waiting for (bash runs a trap
+# only once the foreground command returns), then the cleanup trap prints
+# the logs and stops everything.
+_WATCHDOG_PID=""
+_watchdog() {
+    local limit=${SK_TEST_TIMEOUT:-300} me=$$
+    bash -c 'sleep "$1" & s=$!; trap "kill $s 2>/dev/null; exit 0" TERM; wait $s || exit 0
+             echo "TIMEOUT: $3 ran longer than $1s" >&2
+             kill -TERM "$2"
+             for p in $(ps -o pid= --ppid "$2"); do
+                 [ "$p" = "$$" ] || kill -TERM "$p" 2>/dev/null
+             done' \
+        _ "$limit" "$me" "$SK_TEST_NAME" </dev/null &
+    _WATCHDOG_PID=$!
+}
+
+# ---- PostgreSQL ----------------------------------------------------------
+# pg_start: the first call runs initdb and creates role + database
+# "sharekeep"; later calls restart the same cluster (same socket and port).
+pg_start() {
+    local pgdata=$T/pg
+    if [ -z "$PG_PORT" ]; then
+        # TCP is off (listen_addresses=''); the port only names the socket
+        # file inside our private socket dir, so any number works.
+        PG_PORT=$(free_port) || die "no free port"
+        PG_SOCK=$T/pgsock
+    fi
+    if [ ! -s "$pgdata/PG_VERSION" ]; then
+        mkdir -p "$pgdata" "$PG_SOCK"
+        : >"$T/pg.log"
+        : >"$T/initdb.log"
+        if is_root; then
+            chown postgres: "$pgdata" "$PG_SOCK" "$T/pg.log"
+        fi
+        chmod 0700 "$pgdata"
+        as_pg "$PG_BINDIR/initdb" -D "$pgdata" --auth=trust -U postgres \
+            -E UTF8 --no-locale --no-sync >"$T/initdb.log" 2>&1 ||
+            { cat "$T/initdb.log"; die "initdb failed"; }
+        as_pg tee -a "$pgdata/postgresql.conf" >/dev/null <<EOF
+# sharekeep integration test cluster
+listen_addresses = ''
+port = $PG_PORT
+unix_socket_directories = '$PG_SOCK'
+fsync = on
+max_connections = 40
+shared_buffers = 16MB
+log_min_messages = warning
+log_connections = off
+EOF
+        as_pg "$PG_BINDIR/pg_ctl" -D "$pgdata" -l "$T/pg.log" -w -t 60 start >/dev/null ||
+            { cat "$T/pg.log"; die "pg_ctl start failed"; }
+        PG_UP=1
+        # Roles as sql/002 expects them: migrations run as the database
+        # owner (it creates the NOLOGIN roles sharekeep_runtime/_admin, so
+        # it needs CREATEROLE); `serve` logs in as "sharekeep", which
+        # sk_migrate makes a member of sharekeep_runtime.
+        pg_psql_as postgres postgres \
+            "CREATE ROLE sharekeep_owner LOGIN CREATEROLE; CREATE ROLE sharekeep LOGIN;
+             CREATE DATABASE sharekeep OWNER sharekeep_owner;" >/dev/null ||
+            die "creating roles/database failed"
+    else
+        as_pg "$PG_BINDIR/pg_ctl" -D "$pgdata" -l "$T/pg.log" -w -t 60 start >/dev/null ||
+            { tail -n 20 "$T/pg.log"; die "pg_ctl start failed"; }
+        PG_UP=1
+    fi
+}
+
+pg_stop() {
+    [ "$PG_UP" = 1 ] || return 0
+    as_pg "$PG_BINDIR/pg_ctl" -D "$T/pg" -m fast -w -t 60 stop >/dev/null
+    PG_UP=0
+}
+
+# pg_conninfo [ROLE]: libpq conninfo; ROLE defaults to sharekeep (serve).
+pg_conninfo() {
+    echo "host=$PG_SOCK port=$PG_PORT dbname=sharekeep user=${1:-sharekeep} connect_timeout=3"
+}
+
+# pg_psql_as USER DB SQL [name=value ...]: run SQL, print unaligned tuples.
+# The name=value pairs become psql variables: use :'name' in SQL for a
+# safely quoted literal (psql only interpolates SQL read from a file/stdin,
+# which is why the SQL goes through stdin).
+pg_psql_as() {
+    local user=$1 db=$2 sql=$3
+    shift 3
+    local -a vars=()
+    local kv
+    for kv in "$@"; do vars+=(-v "$kv"); done
+    printf '%s\n' "$sql" |
+        PGCONNECT_TIMEOUT=5 PGOPTIONS='-c client_min_messages=warning' "$PG_BINDIR/psql" -X -A -t -q -v ON_ERROR_STOP=1 \
+            -h "$PG_SOCK" -p "$PG_PORT" -U "$user" -d "$db" "${vars[@]}" -f -
+}
+
+# pg_psql SQL [name=value ...]: in database sharekeep as its owner, which
+# sees every table whatever the runtime grants are.
+pg_psql() {
+    local sql=$1
+    shift
+    pg_psql_as sharekeep_owner sharekeep "$sql" "$@"
+}
+
+# ---- sharekeep -----------------------------------------------------------
+sk_keygen() {
+    local f=${1:-$T/sk/keyring}
+    sk_run -- keygen "$f" >>"$SK_LOG" 2>&1 || die "sharekeep keygen $f failed"
+    [ -f "$f" ] || die "sharekeep keygen did not create $f"
+}
+
+# Does this sharekeep build have the authentication settings?
+sk_has_auth() {
+    grep -qaF webhook_secrets "$SHAREKEEP_BIN" 2>/dev/null
+}
+
+# Creates the webhook secret and the JWT secret (once per test).
+_sk_auth_files() {
+    if [ -z "$SK_AUTH" ]; then
+        if sk_has_auth; then SK_AUTH=1; else SK_AUTH=0; fi
+    fi
+    [ -z "$SK_WEBHOOK_SECRETS" ] || return 0
+    SK_WEBHOOK_SECRETS=$T/sk/webhook-secrets
+    SK_JWT_SECRET_FILE=$T/sk/jwt-secret
+    local raw
+    raw=$(head -c 32 /dev/urandom | base64 -w0)
+    SK_WEBHOOK_KEY_HEX=$(printf '%s' "$raw" | base64 -d | od -An -tx1 -v | tr -d ' \n')
+    SK_JWT_SECRET=$(rand_token 48)
+    (umask 077
+     printf '# test webhook secret\nwhsec_%s\n' "$raw" >"$SK_WEBHOOK_SECRETS"
+     printf '%s\n' "$SK_JWT_SECRET" >"$SK_JWT_SECRET_FILE")
+}
+
+# ---- signing (used by req when SK_AUTH=1) -----------------------------------
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+
+# webhook_sign ID TIMESTAMP FILE [KEY_HEX]: the v1 signature of FILE's bytes.
+webhook_sign() {
+    local id=$1 ts=$2 file=$3 key=${4:-$SK_WEBHOOK_KEY_HEX}
+    { printf '%s.%s.' "$id" "$ts"; cat "$file"; } |
+        openssl dgst -sha256 -mac HMAC -macopt "hexkey:$key" -binary | base64 -w0
+}
+
+# jwt_hs256 PAYLOAD_JSON [SECRET] [HEADER_JSON]: a compact HS256 JWT.
+jwt_hs256() {
+    local payload=$1 secret=${2:-$SK_JWT_SECRET} header=${3:-'{"alg":"HS256","typ":"JWT"}'} si sig
+    si=$(printf '%s' "$header" | b64url).$(printf '%s' "$payload" | b64url)
+    sig=$(printf '%s' "$si" | openssl dgst -sha256 -mac HMAC -macopt "key:$secret" -binary | b64url)
+    printf '%s.%s' "$si" "$sig"
+}
+
+# client_token CLIENT_ID [TTL_SECONDS]: a valid token for that client.
+client_token() {
+    local now exp
+    now=$(date +%s)
+    exp=$((now + ${2:-300}))
+    jwt_hs256 "$(jq -nc --arg s "$1" --argjson i "$now" --argjson e "$exp" '{sub:$s,iat:$i,exp:$e}')"
+}
+
+# Fills _AUTH_ARGS with the curl headers that authenticate PATH + FILE.
+_auth_args() {
+    local path=$1 file=$2 id ts rest
+    _AUTH_ARGS=()
+    [ "$SK_AUTH" = 1 ] && [ "${REQ_AUTH:-1}" = 1 ] || return 0
+    case $path in
+        /webhook/*)
+            id=msg_$(rand_token 24)
+            ts=$(date +%s)
+            [ -n "$file" ] || { file=$T/empty.body; : >"$file"; }
+            _AUTH_ARGS=(-H "webhook-id: $id" -H "webhook-timestamp: $ts"
+                -H "webhook-signature: v1,$(webhook_sign "$id" "$ts" "$file")")
+            ;;
+        /portal/clients/*)
+            rest=${path#/portal/clients/}
+            id=${rest%%/*}
+            id=${id%%\?*}
+            _AUTH_ARGS=(-H "Authorization: Bearer $(client_token "$id")")
+            ;;
+    esac
+}
+
+# sk_write_config [key=value ...]: write $SK_CONF with test defaults; the
+# arguments replace or add keys.
+sk_write_config() {
+    local listen
+    if [ "$SK_TRANSPORT" = unix ]; then
+        SK_SOCK=$T/sk/sharekeep.sock
+        listen=unix:$SK_SOCK
+    else
+        [ -n "$SK_PORT" ] || SK_PORT=$(free_port) || die "no free port"
+        listen=127.0.0.1:$SK_PORT
+    fi
+    _sk_auth_files
+    local -A cfg=(
+        [listen]=$listen
+        [workers]=2
+        [database]=$(pg_conninfo)
+        [keyring]=$T/sk/keyring
+        [webhooks_root]=/webhook
+        [max_body]=65536
+        [sql_dir]=$SHAREKEEP_SRCDIR/sql
+        [socket_mode]=0660
+    )
+    if [ "$SK_AUTH" = 1 ]; then
+        cfg[webhook_auth]=standard-webhooks
+        cfg[webhook_secrets]=$SK_WEBHOOK_SECRETS
+        cfg[client_auth]=jwt
+        cfg[jwt_hs256_secret]=$SK_JWT_SECRET_FILE
+    fi
+    local kv
+    for kv in "$@"; do cfg[${kv%%=*}]=${kv#*=}; done
+    {
+        echo "# written by $SK_TEST_NAME"
+        for kv in listen workers database keyring webhooks_root max_body sql_dir socket_mode; do
+            echo "$kv = ${cfg[$kv]}"
+            unset "cfg[$kv]"
+        done
+        for kv in "${!cfg[@]}"; do echo "$kv = ${cfg[$kv]}"; done
+    } >"$SK_CONF"
+}
+
+# sk_migrate [ARGS...]: `sharekeep migrate` as the database owner (the
+# config's `database` overridden with SHAREKEEP_DATABASE, as an operator
+# would), then give the login role "sharekeep" the runtime role.  Returns
+# migrate's status; ARGS go before `migrate` (default: -c $SK_CONF).
+sk_migrate_raw() {
+    local -a args=("$@")
+    [ ${#args[@]} -gt 0 ] || args=(-c "$SK_CONF")
+    sk_run SHAREKEEP_DATABASE="$(pg_conninfo sharekeep_owner)" -- "${args[@]}" migrate >>"$SK_LOG" 2>&1 || return 1
+    pg_psql "DO \$\$ BEGIN
+        IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'sharekeep_runtime') THEN
+            GRANT sharekeep_runtime TO sharekeep;
+        END IF;
+    END \$\$;" >/dev/null
+}
+
+sk_migrate() {
+    sk_migrate_raw "$@" || die "sharekeep migrate failed"
+}
+
+# Waits until sharekeep's FastCGI socket accepts connections.
+_sk_wait_ready() {
+    local i
+    for i in $(seq 1 100); do
+        alive "$SK_PID" || return 1
+        if [ "$SK_TRANSPORT" = unix ]; then
+            unix_listening "$SK_SOCK" && return 0
+        else
+            port_listening "$SK_PORT" && return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# sk_start [NAME=value ...]: start `sharekeep serve` in the background; the
+# optional NAME=value pairs are put in its environment (SHAREKEEP_* overrides).
+sk_start() {
+    [ -z "$SK_PID" ] || die "sk_start: sharekeep already running ($SK_PID)"
+    [ -f "$SK_CONF" ] || die "sk_start: no config (call sk_write_config)"
+    echo "---- sharekeep serve $(date +%T) ----" >>"$SK_LOG"
+    _SOCK_BEFORE=$( [ -n "$SK_SOCK" ] && stat -c %i "$SK_SOCK" 2>/dev/null)
+    _sk_envargs "$@"
+    # env execs sharekeep, so $! is sharekeep's own pid
+    env "${SK_ENVARGS[@]}" "$SHAREKEEP_BIN" -c "$SK_CONF" serve </dev/null >>"$SK_LOG" 2>&1 &
+    SK_PID=$!
+    if ! _sk_wait_ready; then
+        tail -n 30 "$SK_LOG"
+        die "sharekeep did not start listening (${SK_PORT:+port $SK_PORT}${SK_SOCK:+socket $SK_SOCK})"
+    fi
+}
+
+# sk_stop: SIGTERM, wait up to 10s for the master to exit. Returns 0 when it
+# exited by itself with status 0 and left no worker behind, 1 otherwise (it
+# is then killed).
+sk_stop() {
+    [ -n "$SK_PID" ] || return 0
+    local pid=$SK_PID rc=0 st w workers i
+    workers=$(children_of "$pid")
+    kill -TERM "$pid" 2>/dev/null
+    for i in $(seq 1 100); do alive "$pid" || break; sleep 0.1; done
+    if alive "$pid"; then
+        echo "# sharekeep did not exit within 10s of SIGTERM; killing it"
+        kill -KILL "$pid" 2>/dev/null
+    fi
+    wait "$pid"
+    st=$?
+    SK_PID=""
+    if [ "$st" -ne 0 ]; then
+        echo "# sharekeep exited with status $st after SIGTERM"
+        rc=1
+    fi
+    for w in $workers; do
+        for i in $(seq 1 50); do alive "$w" || break; sleep 0.1; done
+        if alive "$w"; then
+            echo "# sharekeep worker $w outlived its master"
+            kill -KILL "$w" 2>/dev/null
+            rc=1
+        fi
+    done
+    return $rc
+}
+
+sk_restart() {
+    sk_stop || return 1
+    sk_start "$@"
+}
+
+# sk_setup: pg + keyring + config + migrate + sharekeep + nginx, the usual
+# start of a test.  Extra key=value args go to sk_write_config.
+sk_setup() {
+    pg_start
+    sk_keygen
+    sk_write_config "$@"
+    sk_migrate
+    sk_start
+    nginx_start
+}
+
+# ---- nginx ---------------------------------------------------------------
+_nginx_write_conf() {
+    local n=$T/nginx upstream
+    mkdir -p "$n/tmp"
+    [ -f /etc/nginx/fastcgi_params ] || die "/etc/nginx/fastcgi_params missing (install nginx-light)"
+    cp /etc/nginx/fastcgi_params "$n/fastcgi_params"
+    if [ "$SK_TRANSPORT" = unix ]; then
+        upstream="unix:$SK_SOCK"
+    else
+        upstream="127.0.0.1:$SK_PORT"
+    fi
+    {
+        # The master runs as us; as root, workers would drop to "nobody" and
+        # could not use the temp dirs, so keep them root in this sandbox.
+        is_root && echo "user root;"
+        cat <<EOF
+worker_processes 1;
+daemon off;
+pid $n/nginx.pid;
+error_log $n/error.log notice;
+events { worker_connections 128; }
+http {
+    access_log $n/access.log;
+    client_body_temp_path $n/tmp/body;
+    fastcgi_temp_path $n/tmp/fastcgi;
+    proxy_temp_path $n/tmp/proxy;
+    scgi_temp_path $n/tmp/scgi;
+    uwsgi_temp_path $n/tmp/uwsgi;
+    default_type application/octet-stream;
+
+    upstream sharekeep { server $upstream; }
+
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        server_name localhost;
+        include $SHAREKEEP_SRCDIR/conf/nginx/sharekeep.conf;
+    }
+}
+EOF
+    } >"$n/nginx.conf"
+}
+
+nginx_start() {
+    [ -z "$NGINX_PID" ] || die "nginx_start: nginx already running"
+    local n=$T/nginx try i
+    for try in 1 2 3; do
+        NGINX_PORT=$(free_port) || die "no free port"
+        _nginx_write_conf
+        "$NGINX_BIN" -t -q -e "$n/error.log" -p "$n/" -c "$n/nginx.conf" >"$n/test.out" 2>&1 ||
+            { cat "$n/test.out"; die "nginx -t rejected the generated config"; }
+        "$NGINX_BIN" -e "$n/error.log" -p "$n/" -c "$n/nginx.conf" </dev/null >>"$n/stdout.log" 2>&1 &
+        NGINX_PID=$!
+        for i in $(seq 1 100); do
+            alive "$NGINX_PID" || break
+            if port_listening "$NGINX_PORT" && [ -s "$n/nginx.pid" ]; then
+                return 0
+            fi
+            sleep 0.1
+        done
+        # lost a race for the port? try another one
+        kill -TERM "$NGINX_PID" 2>/dev/null
+        wait "$NGINX_PID" 2>/dev/null
+        NGINX_PID=""
+        grep -q 'Address already in use' "$n/error.log" 2>/dev/null || break
+    done
+    tail -n 20 "$n/error.log"
+    die "nginx did not start"
+}
+
+nginx_stop() {
+    [ -n "$NGINX_PID" ] || return 0
+    kill -QUIT "$NGINX_PID" 2>/dev/null
+    local i
+    for i in $(seq 1 50); do alive "$NGINX_PID" || break; sleep 0.1; done
+    alive "$NGINX_PID" && kill -KILL "$NGINX_PID" 2>/dev/null
+    wait "$NGINX_PID" 2>/dev/null
+    NGINX_PID=""
+}
+
+# ---- HTTP ------------------------------------------------------------------
+# json KEY VALUE [KEY VALUE ...]: a JSON object of string fields, e.g.
+#   json clientId abc share "$s"
+json() {
+    local -a args=()
+    while [ $# -ge 2 ]; do
+        args+=(--arg "$1" "$2")
+        shift 2
+    done
+    jq -nc "${args[@]}" '$ARGS.named'
+}
+
+# req_file METHOD PATH FILE|"" [curl args...]: send FILE as the body.
+# Content-Type is $REQ_CT (default application/json; REQ_CT= sends none).
+# Sets STATUS, BODY, RESP_BODY (file), RESP_HEADERS (file).
+req_file() {
+    local method=$1 path=$2 file=$3
+    shift 3
+    local -a args=(-sS -o "$RESP_BODY" -D "$RESP_HEADERS" -w '%{http_code}'
+        -X "$method" -H 'Expect:' --max-time 30)
+    if [ -n "$file" ]; then
+        args+=(--data-binary "@$file")
+        if [ -n "${REQ_CT-application/json}" ]; then
+            args+=(-H "Content-Type: ${REQ_CT-application/json}")
+        else
+            args+=(-H "Content-Type:")
+        fi
+    elif [ -n "${REQ_CT:-}" ]; then
+        args+=(-H "Content-Type: $REQ_CT")
+    fi
+    _auth_args "$path" "$file"
+    args+=("${_AUTH_ARGS[@]}")
+    : >"$RESP_BODY"
+    : >"$RESP_HEADERS"
+    STATUS=$(curl "${args[@]}" "$@" "http://127.0.0.1:$NGINX_PORT$path") || STATUS=000
+    BODY=$(cat "$RESP_BODY")
+}
+
+# req METHOD PATH [BODY [curl args...]]: sends BODY ("" is an empty body).
+# BODY "--" sends no body, for extra curl args on a GET:
+#   req GET /portal/clients/x/backup -- -H 'Authorization: Bearer ...'
+req() {
+    local method=$1 path=$2
+    shift 2
+    if [ "${1:-}" = "--" ]; then
+        shift
+        req_file "$method" "$path" "" "$@"
+    elif [ $# -gt 0 ]; then
+        printf '%s' "$1" >"$T/req.body"
+        shift
+        req_file "$method" "$path" "$T/req.body" "$@"
+    else
+        req_file "$method" "$path" ""
+    fi
+}
+
+# header NAME: value of response header NAME (case-insensitive), no CR.
+header() {
+    tr -d '\r' <"$RESP_HEADERS" | awk -v n="$(echo "$1" | tr 'A-Z' 'a-z')" '
+        BEGIN { FS = ":" }
+        /^HTTP\// { v = "" ; next }
+        { k = tolower($1) }
+        k == n { sub(/^[^:]*:[ \t]*/, ""); v = $0 }
+        END { print v }'
+}
+
+# ---- assertions ------------------------------------------------------------
+ok() {
+    CHECKS=$((CHECKS + 1))
+    PASSED=$((PASSED + 1))
+    echo "ok $CHECKS - $*"
+}
+
+not_ok() {
+    CHECKS=$((CHECKS + 1))
+    FAILED=$((FAILED + 1))
+    echo "not ok $CHECKS - $*"
+}
+
+_show_response() {
+    echo "#   last response: HTTP $STATUS"
+    sed 's/^/#     /' "$RESP_HEADERS" | tr -d '\r' | head -n 15
+    echo "#     body: $(head -c 400 "$RESP_BODY")"
+}
+
+# check DESC COMMAND...: passes when COMMAND succeeds.
+check() {
+    local desc=$1
+    shift
+    if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+
+assert_eq() {
+    local expected=$1 actual=$2 desc=${3:-values equal}
+    if [ "$expected" == "$actual" ]; then
+        ok "$desc"
+    else
+        not_ok "$desc"
+        echo "#   expected: $(printf '%s' "$expected" | head -c 300)"
+        echo "#   actual:   $(printf '%s' "$actual" | head -c 300)"
+    fi
+}
+
+assert_status() {
+    local expected=$1 desc=${2:-status}
+    if [ "$STATUS" = "$expected" ]; then
+        ok "$desc: HTTP $expected"
+    else
+        not_ok "$desc: expected HTTP $expected, got $STATUS"
+        _show_response
+    fi
+}
+
+# assert_json EXPR EXPECTED [DESC]: the jq EXPR applied to the last body is
+# the string EXPECTED, byte for byte.
+assert_json() {
+    local expr=$1 expected=$2 desc=${3:-"$1"}
+    if jq -e --arg v "$expected" "($expr) == \$v" "$RESP_BODY" >/dev/null 2>&1; then
+        ok "$desc"
+    else
+        not_ok "$desc: $expr != expected"
+        echo "#   expected: $(printf '%s' "$expected" | head -c 200)"
+        echo "#   actual:   $(jq -c "$expr" "$RESP_BODY" 2>&1 | head -c 200)"
+        _show_response
+    fi
+}
+
+# assert_jq EXPR [DESC]: the jq EXPR on the last body is true.
+assert_jq() {
+    local expr=$1 desc=${2:-"$1"}
+    if jq -e "$expr" "$RESP_BODY" >/dev/null 2>&1; then
+        ok "$desc"
+    else
+        not_ok "$desc: jq '$expr' is not true"
+        _show_response
+    fi
+}
+
+# assert_header NAME REGEX [DESC]
+assert_header() {
+    local name=$1 re=$2 desc=${3:-"header $1"} v
+    v=$(header "$name")
+    if [[ $v =~ $re ]]; then
+        ok "$desc ($name: $v)"
+    else
+        not_ok "$desc: $name '$v' does not match /$re/"
+        _show_response
+    fi
+}
+
+# assert_error STATUS [DESC]: the last response has that status and the
+# JSON error shape {"error":{"code":"...","message":"..."}}.
+assert_error() {
+    local st=$1 desc=${2:-error}
+    assert_status "$st" "$desc"
+    assert_header Content-Type '^application/json' "$desc: JSON content type"
+    assert_jq '(.error.code | type == "string" and length > 0) and (.error.message | type == "string" and length > 0)' \
+        "$desc: body is {\"error\":{\"code\",\"message\"}}"
+}
+
+# assert_sql SQL EXPECTED [DESC] [name=value ...]: SQL's output is EXPECTED.
+assert_sql() {
+    local sql=$1 expected=$2 desc=${3:-"$1"} out
+    shift 3 2>/dev/null || shift $#
+    out=$(pg_psql "$sql" "$@" 2>&1)
+    assert_eq "$expected" "$out" "$desc"
+}
+
+# rows [WHERE]: number of share_record rows (optionally filtered).
+rows() {
+    pg_psql "SELECT count(*) FROM share_record${1:+ WHERE $1}" 2>&1
+}
+
+# assert_sealed CLIENT_ID KIND SHARE [DESC]: every row of that client/kind
+# holds a sealed blob that starts with "SKSR" and does not contain the
+# share's bytes.
+assert_sealed() {
+    local cid=$1 kind=$2 share=$3 desc=${4:-sealed at rest}
+    assert_sql "SELECT count(*) > 0 AND bool_and(substring(sealed from 1 for 4) = '\\x534b5352'::bytea) FROM share_record WHERE client_id = :'cid' AND kind = $kind" \
+        t "$desc: rows for $cid start with SKSR" "cid=$cid"
+    assert_sql "SELECT bool_and(position(convert_to(:'share', 'UTF8') in sealed) = 0) FROM share_record WHERE client_id = :'cid' AND kind = $kind" \
+        t "$desc: no row for $cid contains the plaintext share" "cid=$cid" "share=$share"
+}
+
+# rand_token N: N random characters from [A-Za-z0-9].
+rand_token() {
+    local s=""
+    while [ ${#s} -lt "$1" ]; do
+        s+=$(head -c 256 /dev/urandom | tr -dc 'A-Za-z0-9')
+    done
+    printf '%s' "${s:0:$1}"
+}

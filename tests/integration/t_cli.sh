@@ -1,0 +1,142 @@
+#!/bin/bash
+# The command line and the ways sharekeep can be run: --version, keygen,
+# migrate (idempotent), SHAREKEEP_* overrides, keyring permission checks,
+# SIGHUP, one-shot CGI, and an inherited FastCGI socket (spawn-fcgi).
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${SHAREKEEP_SRCDIR:-.}/tests/integration/lib.sh"
+
+sk_init
+
+# -- --version ------------------------------------------------------------
+version=$(sed -n 's/^AC_INIT(\[sharekeep\], *\[\([^]]*\)\].*/\1/p' "$SHAREKEEP_SRCDIR/configure.ac")
+out=$(sk_run -- --version 2>&1)
+assert_eq 0 "$?" "--version exits 0"
+check "--version prints the version ($version)" grep -qF -- "$version" <<<"$out"
+
+# -- keygen -----------------------------------------------------------------
+sk_run -- keygen "$T/sk/k1" >/dev/null 2>&1
+assert_eq 0 "$?" "keygen FILE exits 0"
+assert_eq 600 "$(stat -c %a "$T/sk/k1" 2>&1)" "the keyring is created with mode 0600"
+assert_eq "$(id -u)" "$(stat -c %u "$T/sk/k1" 2>&1)" "the keyring is owned by the user who ran keygen"
+sum1=$(sha256sum <"$T/sk/k1")
+sk_run -- keygen "$T/sk/k1" >"$T/keygen2.out" 2>&1
+check "keygen refuses to overwrite an existing keyring" test "$?" -ne 0
+assert_eq "$sum1" "$(sha256sum <"$T/sk/k1")" "and leaves it unchanged"
+sk_run -- keygen "$T/sk/k2" >/dev/null 2>&1
+check "two keygens make different keys" test "$(sha256sum <"$T/sk/k2")" != "$sum1"
+
+# -- migrate ------------------------------------------------------------------
+pg_start
+cp "$T/sk/k1" "$T/sk/keyring"
+sk_write_config
+sk_migrate_raw
+assert_eq 0 "$?" "migrate on an empty database"
+assert_eq 1 "$(pg_psql "SELECT count(*) FROM information_schema.tables WHERE table_name = 'share_record'")" \
+    "migrate created share_record"
+sk_start
+nginx_start
+s1='{"share":"'$(rand_token 48)'"}'
+req POST /webhook/backup "$(json clientId cli-1 share "$s1")"
+assert_status 200 "store after migrate"
+
+# config path from SHAREKEEP_CONFIG instead of -c
+sk_run SHAREKEEP_CONFIG="$SK_CONF" SHAREKEEP_DATABASE="$(pg_conninfo sharekeep_owner)" -- migrate >>"$SK_LOG" 2>&1
+assert_eq 0 "$?" "migrate again (config from SHAREKEEP_CONFIG) is a no-op that succeeds"
+assert_eq 1 "$(rows)" "a second migrate keeps the data"
+req POST /webhook/backup/fetch "$(json clientId cli-1)"
+assert_json .share "$s1" "fetch after the second migrate"
+
+# -- SIGHUP keeps serving ------------------------------------------------------
+kill -HUP "$SK_PID"
+sleep 0.5
+check "sharekeep survives SIGHUP" alive "$SK_PID"
+req POST /webhook/backup/fetch "$(json clientId cli-1)"
+assert_status 200 "serving after SIGHUP"
+assert_json .share "$s1" "same data after SIGHUP"
+
+# -- SHAREKEEP_<KEY> overrides the config file -------------------------------
+sk_stop
+nginx_stop
+SK_PORT=$(free_port)
+sk_start SHAREKEEP_LISTEN="127.0.0.1:$SK_PORT"
+check "SHAREKEEP_LISTEN moved the listener to port $SK_PORT" port_listening "$SK_PORT"
+nginx_start
+req POST /webhook/backup/fetch "$(json clientId cli-1)"
+assert_status 200 "serving on the overridden port"
+sk_stop
+nginx_stop
+
+# -- keyring permissions are enforced ------------------------------------------
+refuses() { # refuses DESC NAME=value...: serve must exit non-zero within 10s
+    local desc=$1 st
+    shift
+    timeout 10 env "${SK_ENVARGS[@]}" "$@" "$SHAREKEEP_BIN" -c "$SK_CONF" serve </dev/null >>"$SK_LOG" 2>&1
+    st=$?
+    if [ "$st" -ne 0 ] && [ "$st" -ne 124 ]; then ok "$desc (exit $st)"; else not_ok "$desc (exit $st)"; fi
+}
+_sk_envargs
+cp "$T/sk/k1" "$T/sk/k644" && chmod 0644 "$T/sk/k644"
+refuses "serve refuses a keyring readable by others" SHAREKEEP_KEYRING="$T/sk/k644" SHAREKEEP_LISTEN="127.0.0.1:$(free_port)"
+if is_root; then
+    cp "$T/sk/k1" "$T/sk/knobody" && chmod 0600 "$T/sk/knobody" && chown nobody "$T/sk/knobody"
+    refuses "serve refuses a keyring owned by another user" SHAREKEEP_KEYRING="$T/sk/knobody" SHAREKEEP_LISTEN="127.0.0.1:$(free_port)"
+fi
+refuses "serve refuses a missing keyring" SHAREKEEP_KEYRING="$T/sk/nonexistent" SHAREKEEP_LISTEN="127.0.0.1:$(free_port)"
+
+# -- one-shot CGI -------------------------------------------------------------
+cgi() { # cgi METHOD URI [BODYFILE]: run one CGI request, split the response
+    local method=$1 uri=$2 file=${3:-/dev/null} len=0
+    [ -n "${3:-}" ] && len=$(stat -c %s "$3")
+    _sk_envargs
+    # authentication headers become HTTP_* variables, as a web server passes them
+    _auth_args "$uri" "${3:-}"
+    local -a hdrs=()
+    local h name
+    for h in "${_AUTH_ARGS[@]}"; do
+        [ "$h" = -H ] && continue
+        name=${h%%:*}
+        name=${name^^}
+        hdrs+=("HTTP_${name//-/_}=${h#*: }")
+    done
+    env "${SK_ENVARGS[@]}" "${hdrs[@]}" SHAREKEEP_CONFIG="$SK_CONF" GATEWAY_INTERFACE=CGI/1.1 \
+        REQUEST_METHOD="$method" REQUEST_URI="$uri" SCRIPT_NAME="$uri" QUERY_STRING= \
+        SERVER_PROTOCOL=HTTP/1.1 CONTENT_TYPE=application/json CONTENT_LENGTH="$len" \
+        timeout 10 "$SHAREKEEP_BIN" serve <"$file" >"$T/cgi.out" 2>>"$SK_LOG"
+    CGI_RC=$?
+    tr -d '\r' <"$T/cgi.out" | sed '/^$/q' >"$RESP_HEADERS"
+    tr -d '\r' <"$T/cgi.out" | sed '1,/^$/d' >"$RESP_BODY"
+    STATUS=$(sed -n 's/^Status: *\([0-9][0-9][0-9]\).*/\1/Ip' "$RESP_HEADERS")
+    STATUS=${STATUS:-200}
+}
+cgi GET /healthz
+assert_eq 0 "$CGI_RC" "CGI request exits 0"
+assert_status 200 "CGI healthz"
+assert_json .status ok "CGI healthz body"
+s2='{"share":"'$(rand_token 48)'"}'
+json clientId cli-cgi share "$s2" >"$T/cgi.in"
+cgi POST /webhook/backup "$T/cgi.in"
+assert_status 200 "CGI store"
+json clientId cli-cgi >"$T/cgi.in"
+cgi POST /webhook/backup/fetch "$T/cgi.in"
+assert_status 200 "CGI fetch"
+assert_json .share "$s2" "CGI fetch returns the share"
+cgi GET /nope
+assert_status 404 "CGI unknown path"
+
+# -- inherited FastCGI socket on fd 0 (spawn-fcgi) ---------------------------
+if have spawn-fcgi; then
+    SK_PORT=$(free_port)
+    _sk_envargs
+    # the config still says another port: fd 0 must win
+    env "${SK_ENVARGS[@]}" spawn-fcgi -n -a 127.0.0.1 -p "$SK_PORT" -- \
+        "$SHAREKEEP_BIN" -c "$SK_CONF" serve >>"$SK_LOG" 2>&1 &
+    SK_PID=$!
+    _sk_wait_ready || not_ok "sharekeep under spawn-fcgi did not come up"
+    nginx_start
+    req POST /webhook/backup/fetch "$(json clientId cli-cgi)"
+    assert_status 200 "fetch through a spawn-fcgi socket"
+    assert_json .share "$s2" "spawn-fcgi: the share"
+    if sk_stop; then ok "spawn-fcgi: SIGTERM stops it cleanly"; else not_ok "spawn-fcgi: SIGTERM stops it cleanly"; fi
+else
+    log "spawn-fcgi not installed: inherited-socket check skipped"
+fi

@@ -1,0 +1,94 @@
+#!/bin/bash
+# The app's client backup share: POST/GET /portal/clients/{clientId}/backup.
+# This test talks to sharekeep over a unix socket (the production layout);
+# the others use loopback TCP.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+SK_TRANSPORT=unix
+. "${SHAREKEEP_SRCDIR:-.}/tests/integration/lib.sh"
+
+sk_init
+sk_setup
+
+put() { req POST "/portal/clients/$1/backup" "$(json backupShare "$2")"; }
+get() { req GET "/portal/clients/$1/backup"; }
+
+tok1=$(rand_token 120)
+tok2=$(rand_token 120)
+b1="enc:v1:$tok1"
+b2="enc:v1:$tok2"
+
+# -- store and fetch ----------------------------------------------------------
+put client-1 "$b1"
+assert_status 200 "store a client backup share"
+assert_eq "2|1" "$(pg_psql "SELECT kind, version FROM share_record WHERE client_id = 'client-1'")" \
+    "one row: kind 2 (client), version 1"
+
+get client-1
+assert_status 200 "get the client backup share"
+assert_header Content-Type '^application/json' "get answers JSON"
+assert_json .backupShare "$b1" "get returns the exact string stored"
+
+# -- idempotent retry, new version --------------------------------------------
+put client-1 "$b1"
+assert_status 200 "identical retry"
+assert_eq 1 "$(rows "client_id = 'client-1'")" "identical retry adds no version"
+
+put client-1 "$b2"
+assert_status 200 "store a new client share"
+assert_eq "1,2" "$(pg_psql "SELECT string_agg(version::text, ',' ORDER BY version) FROM share_record WHERE client_id = 'client-1' AND kind = 2")" \
+    "new share is version 2, version 1 is still there"
+get client-1
+assert_json .backupShare "$b2" "get returns the newest share"
+
+# -- unusual shares -----------------------------------------------------------
+uni='ünïcødé ✓ 🔐 "quoted" \ back\slash'$'\n''second line'
+put client-uni "$uni"
+assert_status 200 "store a unicode client share"
+get client-uni
+assert_json .backupShare "$uni" "unicode client share comes back byte for byte"
+
+big=$(head -c 46080 /dev/urandom | base64 -w0)
+put client-big "$big"
+assert_status 200 "store a 60 KiB client share"
+get client-big
+assert_json .backupShare "$big" "60 KiB client share comes back byte for byte"
+
+# a query string does not change the route
+req GET "/portal/clients/client-1/backup?x=1"
+assert_status 200 "get with a query string"
+assert_json .backupShare "$b2" "query string ignored"
+
+# -- unknown client, other kind -----------------------------------------------
+get client-nobody
+assert_error 404 "get for an unknown client"
+
+req POST /webhook/backup/fetch "$(json clientId client-1)"
+assert_error 404 "a client share is not served by the custodian fetch"
+
+# -- at rest --------------------------------------------------------------
+assert_sealed client-1 2 "$b1" "version 1"
+assert_sealed client-1 2 "$b2" "version 2"
+assert_sealed client-uni 2 "$uni" "unicode share"
+assert_sealed client-big 2 "$big" "60 KiB share"
+assert_eq 0 "$(rows "kind <> 2")" "the portal endpoint only writes client (kind 2) rows"
+
+# nginx (conf/nginx/sharekeep.conf) must keep bodies and responses, i.e.
+# plaintext shares, in memory: it warns when it spools either to disk
+check "nginx never buffered a body or response to a temp file" \
+    bash -c "! grep -q 'buffered to a temporary file' '$T/nginx/error.log'"
+
+# -- restart ----------------------------------------------------------------
+if sk_stop; then ok "sharekeep stops cleanly on SIGTERM"; else not_ok "sharekeep stops cleanly on SIGTERM"; fi
+check "nothing listens on the unix socket after stop" bash -c "! ss -Hlx | grep -qF ' $SK_SOCK '"
+sk_start
+get client-1
+assert_status 200 "get after restart"
+assert_json .backupShare "$b2" "newest share after restart"
+
+for s in "$tok1" "$tok2" "${big:0:64}"; do
+    if grep -qF -- "$s" "$SK_LOG" "$T/nginx/access.log" "$T/nginx/error.log" 2>/dev/null; then
+        not_ok "share ${s:0:8}... appears in a log"
+    else
+        ok "share ${s:0:8}... is in no log"
+    fi
+done
