@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -54,7 +55,32 @@ static void audit_outcome(struct exchange *x)
                  x->res->status, x->req->request_id);
 }
 
-int app_handle(struct app *app, char *const *envp, const struct http_io *io)
+int app_load(const char *config_path, struct app_loaded *out, char *err, size_t errlen)
+{
+    extern char **environ;
+
+    memset(out, 0, sizeof(*out));
+    if (config_load(config_path, environ, &out->cfg, err, errlen) != 0)
+        goto fail;
+    if (keyring_load(out->cfg.keyring, &out->kr, err, errlen) != KEYRING_OK)
+        goto fail;
+    if (auth_load(&out->cfg, &out->auth, err, errlen) != 0)
+        goto fail;
+    return 0;
+fail:
+    app_loaded_free(out);
+    return -1;
+}
+
+void app_loaded_free(struct app_loaded *l)
+{
+    auth_free(l->auth);
+    keyring_free(l->kr);
+    config_free(&l->cfg);
+    memset(l, 0, sizeof(*l));
+}
+
+int app_handle(struct app *app, char *const *envp, const struct http_io *io, const char *peer)
 {
     struct http_request req;
     struct http_response res = { 0 };
@@ -69,6 +95,7 @@ int app_handle(struct app *app, char *const *envp, const struct http_io *io)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (http_request_init(&req, envp, &res) != 0)
         goto respond;
+    snprintf(req.peer, sizeof(req.peer), "%s", peer ? peer : "");
     status = router_match(app->cfg->webhooks_root, req.method, req.path, &route, &allow);
     if (status == 404) {
         http_error(&res, 404, "not_found", "no such resource");
@@ -79,8 +106,19 @@ int app_handle(struct app *app, char *const *envp, const struct http_io *io)
         res.allow = allow;
         goto respond;
     }
+    /* The path names the client a client route acts for: audit it even
+     * when the caller turns out not to be allowed to. */
+    if (route.auth == ROUTE_AUTH_CLIENT && share_client_id_valid(route.param, strlen(route.param)))
+        memcpy(x.client_id, route.param, strlen(route.param) + 1);
+    /* Credentials in headers are checked before the body is read; a webhook
+     * signature covers the raw body, so it is checked after reading and
+     * before any parsing. */
+    if (route.auth == ROUTE_AUTH_CLIENT && auth_client(app->auth, &req, route.param, &res) != 0)
+        goto respond;
     if (route.needs_body &&
         http_request_read_json_body(&req, io, app->cfg->max_body, &res) != 0)
+        goto respond;
+    if (route.auth == ROUTE_AUTH_WEBHOOK && auth_webhook(app->auth, &req, &res) != 0)
         goto respond;
     fn = handler_for(route.id);
     if (fn == NULL) {

@@ -6,7 +6,21 @@
 #include "handlers/handlers.h"
 #include "http.h"
 
-/* Returns the HTTP status sent (or < 0 when the response could not be written). */
-int app_handle(struct app *app, char *const *envp, const struct http_io *io);
+/* Everything read from disk at start and on SIGHUP. */
+struct app_loaded {
+    struct config cfg;
+    struct keyring *kr;
+    struct auth *auth;
+};
+
+/* Loads config, keyring and auth files; on failure err says which and why
+ * and *out is left empty. */
+int app_load(const char *config_path, struct app_loaded *out, char *err, size_t errlen);
+void app_loaded_free(struct app_loaded *l);
+
+/* peer: the transport's view of who sent the request (see http_request).
+ * Returns the HTTP status sent (or < 0 when the response could not be
+ * written). */
+int app_handle(struct app *app, char *const *envp, const struct http_io *io, const char *peer);
 
 #endif

@@ -281,6 +281,13 @@ int http_send(const struct http_io *io, const struct http_response *res, const c
             return -1;
         n += m;
     }
+    if (res->www_authenticate != NULL) {
+        int m = snprintf(head + n, sizeof(head) - (size_t)n, "WWW-Authenticate: %s\r\n",
+                         res->www_authenticate);
+        if (m < 0 || (size_t)m >= sizeof(head) - (size_t)n)
+            return -1;
+        n += m;
+    }
     if (res->retry_after > 0) {
         int m = snprintf(head + n, sizeof(head) - (size_t)n, "Retry-After: %d\r\n",
                          res->retry_after);

@@ -27,6 +27,10 @@ struct http_request {
     long long content_length;        /* -1 when absent */
     char *const *envp;
     char request_id[HTTP_REQUEST_ID_MAX + 1];
+    /* The FastCGI peer (the web server in front of us), as set by the
+     * transport: an IP address, "unix" or "cgi"; "" when unknown. Never
+     * taken from the request itself. */
+    char peer[64];
     uint8_t *body;                   /* NUL-terminated; may hold a share */
     size_t body_len;
 };
@@ -36,6 +40,7 @@ struct http_response {
     char *body;                      /* owned; may hold a share; wiped on free */
     size_t body_len;
     const char *allow;               /* for 405 */
+    const char *www_authenticate;    /* for 401 on Bearer routes */
     int retry_after;                 /* seconds, 0 = none */
 };
 

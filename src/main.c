@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app.h"
 #include "config.h"
 #include "keyring.h"
 #include "log.h"
@@ -20,7 +21,7 @@ static void usage(FILE *f)
             "  serve          FastCGI server (default); one request when run as CGI\n"
             "  migrate        apply sql/NNN_*.sql migrations that are not applied yet\n"
             "  keygen FILE    write a new key file (mode 0600) with one active KEK\n"
-            "  check          load and validate the config and keyring, then exit\n"
+            "  check          load and validate the config, keyring and auth files\n"
             "\n"
             "options:\n"
             "  -c, --config FILE   config file (default: $SHAREKEEP_CONFIG, else built-in\n"
@@ -29,7 +30,7 @@ static void usage(FILE *f)
             "  -h, --help          this text\n");
 }
 
-static int load(const char *path, struct config *cfg, struct keyring **kr)
+static int load_config(const char *path, struct config *cfg)
 {
     char err[512];
 
@@ -38,11 +39,18 @@ static int load(const char *path, struct config *cfg, struct keyring **kr)
         return -1;
     }
     log_set_level(cfg->log_level);
-    if (kr != NULL && keyring_load(cfg->keyring, kr, err, sizeof(err)) != KEYRING_OK) {
+    return 0;
+}
+
+static int load_all(const char *path, struct app_loaded *l)
+{
+    char err[512];
+
+    if (app_load(path, l, err, sizeof(err)) != 0) {
         fprintf(stderr, "sharekeep: %s\n", err);
-        config_free(cfg);
         return -1;
     }
+    log_set_level(l->cfg.log_level);
     return 0;
 }
 
@@ -56,20 +64,19 @@ int main(int argc, char **argv)
     };
     const char *config_path = getenv("SHAREKEEP_CONFIG");
     const char *cmd;
+    struct app_loaded l;
     struct config cfg;
-    struct keyring *kr = NULL;
     int c, rc;
 
     /* As CGI, argv may carry a query string: never treat it as options. */
     if (server_is_cgi()) {
-        if (load(config_path, &cfg, &kr) != 0) {
+        if (load_all(config_path, &l) != 0) {
             fputs("Status: 503 Service Unavailable\r\nContent-Type: application/json\r\n\r\n"
                   "{\"error\":{\"code\":\"unavailable\",\"message\":\"misconfigured\"}}", stdout);
             return 1;
         }
-        rc = server_run_cgi(&cfg, kr);
-        keyring_free(kr);
-        config_free(&cfg);
+        rc = server_run_cgi(&l);
+        app_loaded_free(&l);
         return rc;
     }
 
@@ -101,24 +108,23 @@ int main(int argc, char **argv)
         return 2;
     }
     if (strcmp(cmd, "serve") == 0) {
-        if (load(config_path, &cfg, &kr) != 0)
+        if (load_all(config_path, &l) != 0)
             return 1;
-        return server_run(config_path, &cfg, kr);
+        return server_run(config_path, &l);
     }
     if (strcmp(cmd, "migrate") == 0) {
-        if (load(config_path, &cfg, NULL) != 0)
+        if (load_config(config_path, &cfg) != 0)
             return 1;
         rc = migrate_run(&cfg);
         config_free(&cfg);
         return rc;
     }
     if (strcmp(cmd, "check") == 0) {
-        if (load(config_path, &cfg, &kr) != 0)
+        if (load_all(config_path, &l) != 0)
             return 1;
-        printf("config and keyring OK (active KEK %u, %zu keys)\n", keyring_active_id(kr),
-               keyring_count(kr));
-        keyring_free(kr);
-        config_free(&cfg);
+        printf("config, keyring and auth files OK (active KEK %u, %zu keys)\n",
+               keyring_active_id(l.kr), keyring_count(l.kr));
+        app_loaded_free(&l);
         return 0;
     }
     fprintf(stderr, "sharekeep: unknown command '%s'\n", cmd);

@@ -15,14 +15,15 @@ struct route {
     enum route_id id;
     const char *name;
     int needs_body;
+    enum route_auth auth;
 };
 
 static const struct route routes[] = {
-    { PAT_ROOT_BACKUP,       "POST", ROUTE_CUSTODIAN_STORE, "custodian.store", 1 },
-    { PAT_ROOT_BACKUP_FETCH, "POST", ROUTE_CUSTODIAN_FETCH, "custodian.fetch", 1 },
-    { PAT_CLIENT_BACKUP,     "POST", ROUTE_CLIENT_STORE,    "client.store",    1 },
-    { PAT_CLIENT_BACKUP,     "GET",  ROUTE_CLIENT_FETCH,    "client.fetch",    0 },
-    { PAT_HEALTH,            "GET",  ROUTE_HEALTH,          "health",          0 },
+    { PAT_ROOT_BACKUP,       "POST", ROUTE_CUSTODIAN_STORE, "custodian.store", 1, ROUTE_AUTH_WEBHOOK },
+    { PAT_ROOT_BACKUP_FETCH, "POST", ROUTE_CUSTODIAN_FETCH, "custodian.fetch", 1, ROUTE_AUTH_WEBHOOK },
+    { PAT_CLIENT_BACKUP,     "POST", ROUTE_CLIENT_STORE,    "client.store",    1, ROUTE_AUTH_CLIENT },
+    { PAT_CLIENT_BACKUP,     "GET",  ROUTE_CLIENT_FETCH,    "client.fetch",    0, ROUTE_AUTH_CLIENT },
+    { PAT_HEALTH,            "GET",  ROUTE_HEALTH,          "health",          0, ROUTE_AUTH_NONE },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -86,6 +87,7 @@ int router_match(const char *webhooks_root, const char *method, const char *path
         m->id = routes[i].id;
         m->name = routes[i].name;
         m->needs_body = routes[i].needs_body;
+        m->auth = routes[i].auth;
         memcpy(m->param, param, sizeof(param));
         return 0;
     }

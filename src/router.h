@@ -15,8 +15,16 @@ enum route_id {
     ROUTE_HEALTH,
 };
 
+/* Who may call a route; app.c checks it before the handler runs. */
+enum route_auth {
+    ROUTE_AUTH_NONE = 0,     /* health */
+    ROUTE_AUTH_WEBHOOK,      /* signed by the provider, over the raw body */
+    ROUTE_AUTH_CLIENT,       /* a credential for the path's clientId */
+};
+
 struct route_match {
     enum route_id id;
+    enum route_auth auth;
     const char *name;          /* stable label for logs, e.g. "custodian.store" */
     int needs_body;
     /* Raw path segment for patterns with {clientId}; validated by the handler

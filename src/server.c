@@ -10,6 +10,8 @@
 #include <sys/types.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -193,11 +195,30 @@ static int stdio_write(void *ctx, const void *buf, size_t n)
     return fwrite(buf, 1, n, stdout) == n ? 0 : -1;
 }
 
+/* The FastCGI peer: the web server that connected to us. */
+static void peer_name(int fd, char *out, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+
+    out[0] = '\0';
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+        return;
+    if (ss.ss_family == AF_UNIX)
+        snprintf(out, len, "unix");
+    else if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)len);
+    else if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)len);
+}
+
 /* ---- worker -------------------------------------------------------------- */
 
-static void worker_main(int listen_fd, const struct config *cfg, const struct keyring *kr)
+static void worker_main(int listen_fd, const struct app_loaded *l)
 {
-    struct app app = { cfg, kr, NULL };
+    const struct config *cfg = &l->cfg;
+    struct app app = { cfg, l->kr, l->auth, NULL };
+    char peer[64];
     FCGX_Request req;
     struct http_io io = { fcgx_read, fcgx_write, &req };
     sigset_t none;
@@ -241,7 +262,8 @@ static void worker_main(int listen_fd, const struct config *cfg, const struct ke
             code = 1;
             break;
         }
-        (void)app_handle(&app, req.envp, &io);
+        peer_name(req.ipcFd, peer, sizeof(peer));
+        (void)app_handle(&app, req.envp, &io, peer);
         FCGX_Finish_r(&req);
     }
     FCGX_Free(&req, 0);
@@ -285,12 +307,12 @@ static void kids_signal(int sig)
             kill(kids[i], sig);
 }
 
-static pid_t spawn(int listen_fd, const struct config *cfg, const struct keyring *kr)
+static pid_t spawn(int listen_fd, const struct app_loaded *l)
 {
     pid_t pid = fork();
 
     if (pid == 0)
-        worker_main(listen_fd, cfg, kr);
+        worker_main(listen_fd, l);
     if (pid < 0)
         log_error("fork failed", "error=\"%s\"", strerror(errno));
     else
@@ -298,29 +320,30 @@ static pid_t spawn(int listen_fd, const struct config *cfg, const struct keyring
     return pid;
 }
 
-static int reload(const char *config_path, const struct config *old, struct config *cfg,
-                  struct keyring **kr)
+static int reload(const char *config_path, struct app_loaded *l)
 {
+    struct app_loaded n;
     char err[512];
-    struct keyring *nkr = NULL;
+    char *keep_listen;
 
-    if (config_load(config_path, environ, cfg, err, sizeof(err)) != 0) {
-        log_error("reload refused: config", "error=\"%s\"", err);
+    if (app_load(config_path, &n, err, sizeof(err)) != 0) {
+        log_error("reload refused; keeping the running config", "error=\"%s\"", err);
         return -1;
     }
-    if (keyring_load(cfg->keyring, &nkr, err, sizeof(err)) != KEYRING_OK) {
-        log_error("reload refused: keyring", "error=\"%s\"", err);
-        config_free(cfg);
-        return -1;
-    }
-    if (strcmp(cfg->listen, old->listen) != 0)
-        log_warn("listen address change needs a restart", "kept=%s", old->listen);
-    *kr = nkr;
+    /* The socket stays: a new listen address needs a restart. */
+    if (strcmp(n.cfg.listen, l->cfg.listen) != 0)
+        log_warn("listen address change needs a restart", "kept=%s", l->cfg.listen);
+    keep_listen = l->cfg.listen;
+    l->cfg.listen = n.cfg.listen;
+    n.cfg.listen = keep_listen;
+    app_loaded_free(l);
+    *l = n;
     return 0;
 }
 
-int server_run(const char *config_path, struct config *cfg, struct keyring *kr)
+int server_run(const char *config_path, struct app_loaded *l)
 {
+    struct config *cfg = &l->cfg;
     struct slot *slots = NULL;
     int nslots = 0, live = 0, listen_fd, exit_code = 1, inherited;
     sigset_t block, orig;
@@ -350,7 +373,7 @@ int server_run(const char *config_path, struct config *cfg, struct keyring *kr)
     if (slots == NULL)
         goto out;
     for (int i = 0; i < nslots; i++) {
-        slots[i].pid = spawn(listen_fd, cfg, kr);
+        slots[i].pid = spawn(listen_fd, l);
         slots[i].started = time(NULL);
         if (slots[i].pid > 0)
             live++;
@@ -377,7 +400,7 @@ int server_run(const char *config_path, struct config *cfg, struct keyring *kr)
                          WIFSIGNALED(wst) ? WTERMSIG(wst) : WEXITSTATUS(wst));
                 if (time(NULL) - slots[i].started < CRASH_WINDOW_SECONDS)
                     sleep(1);
-                slots[i].pid = spawn(listen_fd, cfg, kr);
+                slots[i].pid = spawn(listen_fd, l);
                 slots[i].started = time(NULL);
                 if (slots[i].pid > 0)
                     live++;
@@ -385,21 +408,10 @@ int server_run(const char *config_path, struct config *cfg, struct keyring *kr)
         }
         got_chld = 0;
         if (got_hup && !got_term) {
-            struct config ncfg;
-            struct keyring *nkr = NULL;
-
             got_hup = 0;
-            if (reload(config_path, cfg, &ncfg, &nkr) == 0) {
-                /* Keep the socket; swap config and keys; replace every worker.
-                 * Old workers finish their in-flight request, then exit. */
-                char *keep_listen = cfg->listen;
-                cfg->listen = NULL;
-                config_free(cfg);
-                free(ncfg.listen);
-                ncfg.listen = keep_listen;
-                *cfg = ncfg;
-                keyring_free(kr);
-                kr = nkr;
+            if (reload(config_path, l) == 0) {
+                /* Replace every worker; old ones finish their in-flight
+                 * request, then exit. */
                 for (int i = 0; i < nslots; i++)
                     if (slots[i].pid > 0)
                         kill(slots[i].pid, SIGTERM);
@@ -407,7 +419,7 @@ int server_run(const char *config_path, struct config *cfg, struct keyring *kr)
                     slots[i].pid = 0;
                 nslots = cfg->workers;
                 for (int i = 0; i < nslots; i++) {
-                    slots[i].pid = spawn(listen_fd, cfg, kr);
+                    slots[i].pid = spawn(listen_fd, l);
                     slots[i].started = time(NULL);
                     if (slots[i].pid > 0)
                         live++;
@@ -449,20 +461,21 @@ out:
     free(slots);
     if (listen_fd >= 0 && inherited < 0)
         close(listen_fd);
-    keyring_free(kr);
-    config_free(cfg);
+    app_loaded_free(l);
     return exit_code;
 }
 
-int server_run_cgi(const struct config *cfg, const struct keyring *kr)
+int server_run_cgi(const struct app_loaded *l)
 {
-    struct app app = { cfg, kr, NULL };
+    struct app app = { &l->cfg, l->kr, l->auth, NULL };
+    const struct config *cfg = &l->cfg;
     struct http_io io = { stdio_read, stdio_write, NULL };
     int status;
 
     if (store_new(cfg->database, &app.store) != STORE_OK)
         return 1;
-    status = app_handle(&app, environ, &io);
+    /* The web server that ran us is the peer; it speaks for itself. */
+    status = app_handle(&app, environ, &io, "cgi");
     fflush(stdout);
     store_free(app.store);
     return status < 0 ? 1 : 0;

@@ -3,15 +3,14 @@
 #ifndef SHAREKEEP_SERVER_H
 #define SHAREKEEP_SERVER_H
 
-#include "config.h"
-#include "keyring.h"
+#include "app.h"
 
-/* Serves FastCGI until SIGTERM/SIGINT; SIGHUP reloads the config file and
- * keyring. Takes ownership of cfg and kr. Returns a process exit code. */
-int server_run(const char *config_path, struct config *cfg, struct keyring *kr);
+/* Serves FastCGI until SIGTERM/SIGINT; SIGHUP reloads the config file,
+ * keyring and auth files. Takes ownership of *l. Returns an exit code. */
+int server_run(const char *config_path, struct app_loaded *l);
 
 /* Serves exactly one request over CGI (environment + stdin/stdout). */
-int server_run_cgi(const struct config *cfg, const struct keyring *kr);
+int server_run_cgi(const struct app_loaded *l);
 
 /* Whether we were started as a CGI program rather than a FastCGI server. */
 int server_is_cgi(void);

@@ -3,6 +3,7 @@
 #ifndef SHAREKEEP_HANDLERS_H
 #define SHAREKEEP_HANDLERS_H
 
+#include "auth.h"
 #include "body.h"
 #include "config.h"
 #include "http.h"
@@ -16,6 +17,7 @@
 struct app {
     const struct config *cfg;
     const struct keyring *kr;
+    const struct auth *auth;
     struct store *store;
 };
 

@@ -61,11 +61,11 @@ SKIP_REASON=""
 _USED_PORTS=" "
 _SOCK_BEFORE=""
 _AUTH_ARGS=()
-# Authentication (webhook signatures, client JWTs): on when the binary knows
-# the config keys for it; SK_AUTH=0/1 forces it.  With it on, req() signs
-# every request to /webhook/ (Standard Webhooks) and sends a Bearer JWT for
-# the client id in every /portal/clients/{id}/ path, unless REQ_AUTH=0.
-SK_AUTH=${SK_AUTH:-}
+# Authentication (webhook signatures, client JWTs) is always on: sharekeep
+# refuses to serve without webhook secrets.  req() signs every request to
+# /webhook/ (Standard Webhooks) and sends a Bearer JWT for the client id in
+# every /portal/clients/{id}/ path, unless REQ_AUTH=0.
+SK_AUTH=1
 SK_WEBHOOK_SECRETS=""     # file: whsec_<base64>, 0600
 SK_WEBHOOK_KEY_HEX=""     # the decoded key, for signing
 SK_JWT_SECRET_FILE=""     # file: HS256 secret, 0600
@@ -389,16 +389,8 @@ sk_keygen() {
     [ -f "$f" ] || die "sharekeep keygen did not create $f"
 }
 
-# Does this sharekeep build have the authentication settings?
-sk_has_auth() {
-    grep -qaF webhook_secrets "$SHAREKEEP_BIN" 2>/dev/null
-}
-
 # Creates the webhook secret and the JWT secret (once per test).
 _sk_auth_files() {
-    if [ -z "$SK_AUTH" ]; then
-        if sk_has_auth; then SK_AUTH=1; else SK_AUTH=0; fi
-    fi
     [ -z "$SK_WEBHOOK_SECRETS" ] || return 0
     SK_WEBHOOK_SECRETS=$T/sk/webhook-secrets
     SK_JWT_SECRET_FILE=$T/sk/jwt-secret

@@ -1,0 +1,1004 @@
+/* Client tokens: JWS compact JWTs signed with HS256 or ES256. The accepted
+ * shapes and the order of the checks are in auth_jwt.h.
+ *
+ * The signature is checked before anything in the payload is looked at, and
+ * the algorithm is chosen by which key types are configured, never by the
+ * token alone: an "alg" with no key of its type is refused outright.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+
+#include "auth_jwt.h"
+#include "secretfile.h"
+
+#define HS256_SIG_LEN      32u
+#define ES256_SIG_LEN      64u   /* R || S, 32 bytes each (RFC 7518 3.4) */
+#define ES256_COORD_LEN    32u
+#define SIG_B64_MAX        86u   /* unpadded base64url of ES256_SIG_LEN */
+/* Headers and claims are small; real issuers nest at most two or three
+ * levels (e.g. "realm_access": {"roles": [...]}). */
+#define JWT_JSON_DEPTH     8
+#define GROUP_NAME_MAX     64u
+#define ERR_INNER_MAX      512u
+
+struct jwt_keys {
+    uint8_t *hs;          /* HS256 key, hs_len bytes, secure heap if set up */
+    size_t hs_len;
+    EVP_PKEY *es;         /* ES256 public key (P-256) */
+};
+
+enum jwt_alg { ALG_HS256, ALG_ES256 };
+
+__attribute__((format(printf, 3, 4)))
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    (void)vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- keys ------------------------------------------------------------ */
+
+static int es256_key_ok(const EVP_PKEY *pkey)
+{
+    char name[GROUP_NAME_MAX];
+    size_t name_len = 0;
+    int nid;
+
+    if (pkey == NULL || !EVP_PKEY_is_a(pkey, "EC"))
+        return 0;
+    /* Keys with explicit curve parameters have no group name and are
+     * refused with the rest: only the named curve P-256 is ES256. */
+    if (EVP_PKEY_get_group_name(pkey, name, sizeof(name), &name_len) != 1)
+        return 0;
+    nid = OBJ_sn2nid(name);
+    if (nid == NID_undef)
+        nid = EC_curve_nist2nid(name);
+    return nid == NID_X9_62_prime256v1;
+}
+
+static uint8_t *secure_copy(const uint8_t *p, size_t len)
+{
+    uint8_t *copy;
+
+    /* Falls back to ordinary memory when the secure heap is not set up or
+     * full; OPENSSL_secure_clear_free cleanses and frees either kind. */
+    (void)ERR_set_mark();
+    copy = OPENSSL_secure_malloc(len);
+    if (copy == NULL)
+        copy = OPENSSL_malloc(len);
+    (void)ERR_pop_to_mark();
+    if (copy != NULL)
+        memcpy(copy, p, len);
+    return copy;
+}
+
+int jwt_keys_from_memory(const uint8_t *hs_secret, size_t hs_len, EVP_PKEY *es_pub,
+                         struct jwt_keys **out)
+{
+    struct jwt_keys *k = NULL;
+    int rc = -1;
+
+    if (out == NULL)
+        goto out;
+    *out = NULL;
+    if (hs_secret == NULL && es_pub == NULL)
+        goto out;
+    if (hs_secret != NULL && (hs_len < JWT_HS_SECRET_MIN || hs_len > JWT_HS_SECRET_MAX))
+        goto out;
+    if (es_pub != NULL && !es256_key_ok(es_pub))
+        goto out;
+    k = calloc(1, sizeof(*k));
+    if (k == NULL)
+        goto out;
+    if (hs_secret != NULL) {
+        k->hs = secure_copy(hs_secret, hs_len);
+        if (k->hs == NULL)
+            goto out;
+        k->hs_len = hs_len;
+    }
+    if (es_pub != NULL) {
+        if (EVP_PKEY_up_ref(es_pub) != 1)
+            goto out;
+        k->es = es_pub;
+    }
+    *out = k;
+    k = NULL;
+    rc = 0;
+out:
+    jwt_keys_free(k);
+    return rc;
+}
+
+void jwt_keys_free(struct jwt_keys *k)
+{
+    if (k == NULL)
+        return;
+    if (k->hs != NULL)
+        OPENSSL_secure_clear_free(k->hs, k->hs_len);
+    EVP_PKEY_free(k->es);
+    free(k);
+}
+
+static int is_space(uint8_t c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+/* *buf holds the whole file (*file_len bytes, for secretfile_free); the key
+ * is its first *key_len bytes. */
+static int load_hs_secret(const char *path, uint8_t **buf_out, size_t *file_len,
+                          size_t *key_len, char *err, size_t errlen)
+{
+    char inner[ERR_INNER_MAX];
+    uint8_t *buf = NULL;
+    size_t len = 0, n;
+    int rc = -1;
+
+    if (secretfile_read(path, JWT_HS_SECRET_MAX, &buf, &len, inner, sizeof(inner)) != 0) {
+        set_err(err, errlen, "jwt hs256 secret %s", inner);
+        goto out;
+    }
+    /* Editors and `echo` add a final newline that is not part of the key. */
+    n = len;
+    while (n > 0 && is_space(buf[n - 1]))
+        n--;
+    if (n < JWT_HS_SECRET_MIN) {
+        set_err(err, errlen, "jwt hs256 secret %s: %zu bytes after trimming; use at least %u "
+                "random bytes (e.g. openssl rand -base64 48)", path, n, JWT_HS_SECRET_MIN);
+        goto out;
+    }
+    *buf_out = buf;
+    *file_len = len;
+    *key_len = n;
+    buf = NULL;
+    rc = 0;
+out:
+    secretfile_free(buf, len);
+    return rc;
+}
+
+/* Reads a public key file: no secrecy needed, but a file others can rewrite
+ * would let them choose which tokens we accept. */
+static EVP_PKEY *load_es_pubkey(const char *path, char *err, size_t errlen)
+{
+    struct stat sb;
+    EVP_PKEY *pkey = NULL, *ret = NULL;
+    BIO *bio = NULL;
+    char *data = NULL;
+    size_t cap = 0, got = 0;
+    ssize_t n;
+    int fd = -1;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        set_err(err, errlen, "jwt es256 public key %s: cannot open: %s", path, strerror(errno));
+        goto out;
+    }
+    if (fstat(fd, &sb) != 0) {
+        set_err(err, errlen, "jwt es256 public key %s: cannot stat: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        set_err(err, errlen, "jwt es256 public key %s: not a regular file", path);
+        goto out;
+    }
+    if ((sb.st_mode & S_IWOTH) != 0) {
+        set_err(err, errlen, "jwt es256 public key %s: mode %04o lets any user replace the key; "
+                "chmod o-w it", path, (unsigned)(sb.st_mode & 07777));
+        goto out;
+    }
+    if (sb.st_size < 0 || (unsigned long long)sb.st_size > JWT_PEM_FILE_MAX) {
+        set_err(err, errlen, "jwt es256 public key %s: %lld bytes is over the %u byte limit",
+                path, (long long)sb.st_size, JWT_PEM_FILE_MAX);
+        goto out;
+    }
+    cap = (size_t)sb.st_size + 1;
+    data = malloc(cap);
+    if (data == NULL) {
+        set_err(err, errlen, "jwt es256 public key %s: out of memory", path);
+        goto out;
+    }
+    while (got < cap) {
+        n = read(fd, data + got, cap - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            set_err(err, errlen, "jwt es256 public key %s: read failed: %s", path,
+                    strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    if (got > (size_t)sb.st_size) {
+        set_err(err, errlen, "jwt es256 public key %s: file changed while being read", path);
+        goto out;
+    }
+    bio = BIO_new_mem_buf(data, (int)got);
+    if (bio == NULL) {
+        set_err(err, errlen, "jwt es256 public key %s: out of memory", path);
+        goto out;
+    }
+    (void)ERR_set_mark();
+    pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+    (void)ERR_pop_to_mark();
+    if (pkey == NULL) {
+        set_err(err, errlen, "jwt es256 public key %s: no PEM \"PUBLIC KEY\" block; export it "
+                "with: openssl ec -pubout", path);
+        goto out;
+    }
+    if (!es256_key_ok(pkey)) {
+        set_err(err, errlen, "jwt es256 public key %s: not an EC key on P-256 (prime256v1); "
+                "ES256 needs one", path);
+        goto out;
+    }
+    ret = pkey;
+    pkey = NULL;
+out:
+    EVP_PKEY_free(pkey);
+    BIO_free(bio);
+    free(data);
+    if (fd >= 0)
+        (void)close(fd);
+    return ret;
+}
+
+int jwt_keys_load(const char *hs256_secret_path, const char *es256_pubkey_pem_path,
+                  struct jwt_keys **out, char *err, size_t errlen)
+{
+    struct jwt_keys *k = NULL;
+    uint8_t *hs = NULL;
+    size_t hs_file_len = 0, hs_len = 0;
+    EVP_PKEY *es = NULL;
+    int rc = -1;
+
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (out == NULL) {
+        set_err(err, errlen, "jwt keys: invalid argument");
+        goto out;
+    }
+    *out = NULL;
+    if (hs256_secret_path == NULL && es256_pubkey_pem_path == NULL) {
+        set_err(err, errlen, "jwt keys: none configured; give an HS256 secret file, an ES256 "
+                "public key file, or both");
+        goto out;
+    }
+    if (hs256_secret_path != NULL &&
+        load_hs_secret(hs256_secret_path, &hs, &hs_file_len, &hs_len, err, errlen) != 0)
+        goto out;
+    if (es256_pubkey_pem_path != NULL) {
+        es = load_es_pubkey(es256_pubkey_pem_path, err, errlen);
+        if (es == NULL)
+            goto out;
+    }
+    if (jwt_keys_from_memory(hs, hs_len, es, &k) != 0) {
+        set_err(err, errlen, "jwt keys: out of memory");
+        goto out;
+    }
+    *out = k;
+    rc = 0;
+out:
+    secretfile_free(hs, hs_file_len);
+    EVP_PKEY_free(es);
+    return rc;
+}
+
+/* ---- token parts ----------------------------------------------------- */
+
+static int b64url_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-')
+        return 62;
+    if (c == '_')
+        return 63;
+    return -1;
+}
+
+static int b64url_ok(const char *p, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (b64url_value(p[i]) < 0)
+            return 0;
+    return n % 4 != 1;
+}
+
+static size_t b64url_decoded_len(size_t n)
+{
+    return n / 4 * 3 + (n % 4 == 0 ? 0 : n % 4 - 1);
+}
+
+/* Decodes unpadded base64url (already checked by b64url_ok) into out, which
+ * has room for b64url_decoded_len(n) bytes. Returns -1 when the unused low
+ * bits are not zero: a second spelling of the same bytes, which no signer
+ * produces and which would make signatures malleable. */
+static int b64url_decode(const char *p, size_t n, uint8_t *out)
+{
+    uint32_t acc = 0;
+    size_t i, o = 0;
+    int bits = 0;
+
+    for (i = 0; i < n; i++) {
+        acc = (acc << 6) | (uint32_t)b64url_value(p[i]);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    return (acc & ((1u << bits) - 1u)) == 0 ? 0 : -1;
+}
+
+/* Decodes a part into a fresh buffer (plus a NUL, for json-c's benefit). */
+static jwt_status decode_part(const char *p, size_t n, uint8_t **out, size_t *out_len)
+{
+    size_t len = b64url_decoded_len(n);
+    uint8_t *buf;
+
+    *out = NULL;
+    *out_len = 0;
+    buf = malloc(len + 1);
+    if (buf == NULL)
+        return JWT_NOMEM;
+    if (b64url_decode(p, n, buf) != 0) {
+        OPENSSL_cleanse(buf, len + 1);
+        free(buf);
+        return JWT_MALFORMED;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    *out_len = len;
+    return JWT_OK;
+}
+
+static void free_part(uint8_t *buf, size_t len)
+{
+    if (buf == NULL)
+        return;
+    OPENSSL_cleanse(buf, len + 1);
+    free(buf);
+}
+
+/* A strict RFC 8259 / RFC 3629 recognizer, run before json-c: json-c 0.16
+ * accepts single-quoted keys, NaN, raw control characters, "1." and overlong
+ * or surrogate UTF-8 even in strict mode. The header is read before the
+ * signature is checked, so it is hostile input. The recognizer also counts
+ * the top-level keys: json-c keeps only the last of duplicate keys, so
+ * {"alg":"HS256","alg":"none"} would read differently here and elsewhere.
+ * (body.c runs the same grammar over request bodies, with its own depth
+ * limit and messages.) */
+struct scan {
+    const uint8_t *p;
+    const uint8_t *end;
+    int depth;
+    size_t top_keys;
+};
+
+static int scan_value(struct scan *sc);
+
+static void scan_ws(struct scan *sc)
+{
+    while (sc->p < sc->end && (*sc->p == ' ' || *sc->p == '\t' || *sc->p == '\n' ||
+                               *sc->p == '\r'))
+        sc->p++;
+}
+
+/* One multi-byte UTF-8 sequence: no overlongs, no surrogates, <= U+10FFFF. */
+static int scan_utf8(struct scan *sc)
+{
+    const uint8_t *p = sc->p;
+    size_t left = (size_t)(sc->end - p), n, i;
+    uint8_t lo = 0x80, hi = 0xBF;
+
+    if (p[0] >= 0xC2 && p[0] <= 0xDF) {
+        n = 1;
+    } else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+        n = 2;
+        if (p[0] == 0xE0)
+            lo = 0xA0;
+        if (p[0] == 0xED)
+            hi = 0x9F;
+    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+        n = 3;
+        if (p[0] == 0xF0)
+            lo = 0x90;
+        if (p[0] == 0xF4)
+            hi = 0x8F;
+    } else {
+        return -1;
+    }
+    if (left < n + 1 || p[1] < lo || p[1] > hi)
+        return -1;
+    for (i = 2; i <= n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return -1;
+    sc->p += n + 1;
+    return 0;
+}
+
+static int hex4(const uint8_t *p, unsigned *out)
+{
+    unsigned v = 0;
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        v <<= 4;
+        if (p[i] >= '0' && p[i] <= '9')
+            v |= (unsigned)(p[i] - '0');
+        else if (p[i] >= 'a' && p[i] <= 'f')
+            v |= (unsigned)(p[i] - 'a' + 10);
+        else if (p[i] >= 'A' && p[i] <= 'F')
+            v |= (unsigned)(p[i] - 'A' + 10);
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int scan_string(struct scan *sc)
+{
+    unsigned u, lo;
+    uint8_t c;
+
+    sc->p++;
+    while (sc->p < sc->end) {
+        c = *sc->p;
+        if (c == '"') {
+            sc->p++;
+            return 0;
+        }
+        if (c < 0x20)
+            return -1;
+        if (c >= 0x80) {
+            if (scan_utf8(sc) != 0)
+                return -1;
+            continue;
+        }
+        if (c != '\\') {
+            sc->p++;
+            continue;
+        }
+        if (sc->end - sc->p < 2)
+            return -1;
+        c = sc->p[1];
+        if (c != 'u') {
+            if (c == '\0' || strchr("\"\\/bfnrt", c) == NULL)
+                return -1;
+            sc->p += 2;
+            continue;
+        }
+        if (sc->end - sc->p < 6 || hex4(sc->p + 2, &u) != 0)
+            return -1;
+        sc->p += 6;
+        if (u >= 0xDC00 && u <= 0xDFFF)
+            return -1;
+        if (u >= 0xD800 && u <= 0xDBFF) {
+            if (sc->end - sc->p < 6 || sc->p[0] != '\\' || sc->p[1] != 'u' ||
+                hex4(sc->p + 2, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF)
+                return -1;
+            sc->p += 6;
+        }
+    }
+    return -1;
+}
+
+static int scan_digits(struct scan *sc)
+{
+    const uint8_t *start = sc->p;
+
+    while (sc->p < sc->end && *sc->p >= '0' && *sc->p <= '9')
+        sc->p++;
+    return sc->p > start ? 0 : -1;
+}
+
+static int scan_number(struct scan *sc)
+{
+    if (*sc->p == '-')
+        sc->p++;
+    if (sc->p < sc->end && *sc->p == '0')
+        sc->p++;
+    else if (scan_digits(sc) != 0)
+        return -1;
+    if (sc->p < sc->end && *sc->p == '.') {
+        sc->p++;
+        if (scan_digits(sc) != 0)
+            return -1;
+    }
+    if (sc->p < sc->end && (*sc->p == 'e' || *sc->p == 'E')) {
+        sc->p++;
+        if (sc->p < sc->end && (*sc->p == '+' || *sc->p == '-'))
+            sc->p++;
+        if (scan_digits(sc) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int scan_literal(struct scan *sc, const char *lit)
+{
+    size_t n = strlen(lit);
+
+    if ((size_t)(sc->end - sc->p) < n || memcmp(sc->p, lit, n) != 0)
+        return -1;
+    sc->p += n;
+    return 0;
+}
+
+static int scan_container(struct scan *sc)
+{
+    int is_obj = *sc->p == '{';
+    uint8_t close = is_obj ? '}' : ']';
+    int rc = -1;
+
+    if (++sc->depth > JWT_JSON_DEPTH)
+        goto out;
+    sc->p++;
+    scan_ws(sc);
+    if (sc->p < sc->end && *sc->p == close) {
+        sc->p++;
+        rc = 0;
+        goto out;
+    }
+    for (;;) {
+        scan_ws(sc);
+        if (is_obj) {
+            if (sc->p >= sc->end || *sc->p != '"' || scan_string(sc) != 0)
+                goto out;
+            if (sc->depth == 1)
+                sc->top_keys++;
+            scan_ws(sc);
+            if (sc->p >= sc->end || *sc->p != ':')
+                goto out;
+            sc->p++;
+        }
+        if (scan_value(sc) != 0)
+            goto out;
+        scan_ws(sc);
+        if (sc->p < sc->end && *sc->p == ',') {
+            sc->p++;
+            continue;
+        }
+        if (sc->p < sc->end && *sc->p == close) {
+            sc->p++;
+            rc = 0;
+        }
+        goto out;
+    }
+out:
+    sc->depth--;
+    return rc;
+}
+
+static int scan_value(struct scan *sc)
+{
+    scan_ws(sc);
+    if (sc->p >= sc->end)
+        return -1;
+    switch (*sc->p) {
+    case '{': case '[': return scan_container(sc);
+    case '"': return scan_string(sc);
+    case 't': return scan_literal(sc, "true");
+    case 'f': return scan_literal(sc, "false");
+    case 'n': return scan_literal(sc, "null");
+    default:
+        if (*sc->p == '-' || (*sc->p >= '0' && *sc->p <= '9'))
+            return scan_number(sc);
+        return -1;
+    }
+}
+
+/* Parses buf as exactly one JSON object: the recognizer decides what is
+ * valid, json-c only builds the tree. */
+static jwt_status parse_object(const uint8_t *buf, size_t len, struct json_object **out)
+{
+    struct scan sc = { buf, buf + len, 0, 0 };
+    struct json_tokener *tok = NULL;
+    struct json_object *root = NULL;
+    jwt_status st = JWT_MALFORMED;
+
+    *out = NULL;
+    if (len == 0 || len > (size_t)INT32_MAX)
+        goto out;
+    scan_ws(&sc);
+    if (sc.p >= sc.end || *sc.p != '{' || scan_value(&sc) != 0)
+        goto out;
+    scan_ws(&sc);
+    if (sc.p != sc.end)
+        goto out;
+    tok = json_tokener_new_ex(JWT_JSON_DEPTH + 1);
+    if (tok == NULL) {
+        st = JWT_NOMEM;
+        goto out;
+    }
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    root = json_tokener_parse_ex(tok, (const char *)buf, (int)len);
+    if (root == NULL || !json_object_is_type(root, json_type_object))
+        goto out;
+    if (sc.top_keys != (size_t)json_object_object_length(root))
+        goto out;
+    *out = root;
+    root = NULL;
+    st = JWT_OK;
+out:
+    json_object_put(root);
+    if (tok != NULL)
+        json_tokener_free(tok);
+    return st;
+}
+
+static int json_str_eq(struct json_object *v, const char *want)
+{
+    size_t n = strlen(want);
+    int len;
+
+    if (!json_object_is_type(v, json_type_string))
+        return 0;
+    len = json_object_get_string_len(v);
+    return len >= 0 && (size_t)len == n && memcmp(json_object_get_string(v), want, n) == 0;
+}
+
+/* ---- signatures ------------------------------------------------------ */
+
+static jwt_status verify_hs256(const struct jwt_keys *k, const char *input, size_t input_len,
+                               const uint8_t sig[HS256_SIG_LEN])
+{
+    uint8_t mac[HS256_SIG_LEN];
+    size_t outl = 0;
+    jwt_status st = JWT_BAD_SIGNATURE;
+
+    (void)ERR_set_mark();
+    if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, k->hs, k->hs_len,
+                  (const unsigned char *)input, input_len, mac, sizeof(mac), &outl) == NULL ||
+        outl != HS256_SIG_LEN)
+        goto out;
+    if (CRYPTO_memcmp(mac, sig, HS256_SIG_LEN) == 0)
+        st = JWT_OK;
+out:
+    (void)ERR_pop_to_mark();
+    OPENSSL_cleanse(mac, sizeof(mac));
+    return st;
+}
+
+/* JWS carries ECDSA as fixed-width R || S; OpenSSL verifies DER, so the pair
+ * is re-encoded. Any R or S (zero, >= n) that is not a valid signature
+ * component fails inside EVP_DigestVerify. */
+static jwt_status verify_es256(const struct jwt_keys *k, const char *input, size_t input_len,
+                               const uint8_t sig[ES256_SIG_LEN])
+{
+    ECDSA_SIG *esig = NULL;
+    BIGNUM *r = NULL, *s = NULL;
+    unsigned char *der = NULL;
+    EVP_MD_CTX *md = NULL;
+    int der_len;
+    jwt_status st = JWT_NOMEM;
+
+    (void)ERR_set_mark();
+    r = BN_bin2bn(sig, ES256_COORD_LEN, NULL);
+    s = BN_bin2bn(sig + ES256_COORD_LEN, ES256_COORD_LEN, NULL);
+    esig = ECDSA_SIG_new();
+    if (r == NULL || s == NULL || esig == NULL)
+        goto out;
+    if (ECDSA_SIG_set0(esig, r, s) != 1)
+        goto out;
+    r = s = NULL;   /* owned by esig now */
+    der_len = i2d_ECDSA_SIG(esig, &der);
+    if (der_len <= 0)
+        goto out;
+    md = EVP_MD_CTX_new();
+    if (md == NULL)
+        goto out;
+    st = JWT_BAD_SIGNATURE;
+    if (EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, k->es) != 1)
+        goto out;
+    if (EVP_DigestVerify(md, der, (size_t)der_len, (const unsigned char *)input,
+                         input_len) == 1)
+        st = JWT_OK;
+out:
+    (void)ERR_pop_to_mark();
+    EVP_MD_CTX_free(md);
+    OPENSSL_free(der);
+    ECDSA_SIG_free(esig);
+    BN_free(r);
+    BN_free(s);
+    return st;
+}
+
+/* ---- claims ---------------------------------------------------------- */
+
+static int64_t sat_add(int64_t a, int64_t b)
+{
+    /* b >= 0 here: a leeway. */
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+/* A NumericDate claim as whole seconds: round_up for lower bounds (nbf, iat)
+ * and down for exp, which keeps "now > exp" exact for fractional values.
+ * Returns 0 if absent, 1 if read, -1 if not a finite number. */
+static int claim_time(struct json_object *claims, const char *key, int round_up, int64_t *out)
+{
+    struct json_object *v = NULL;
+    double d;
+    int64_t t;
+
+    if (!json_object_object_get_ex(claims, key, &v))
+        return 0;
+    if (json_object_is_type(v, json_type_int)) {
+        *out = json_object_get_int64(v);
+        return 1;
+    }
+    if (!json_object_is_type(v, json_type_double))
+        return -1;
+    d = json_object_get_double(v);
+    if (!isfinite(d))
+        return -1;
+    if (d >= 9.2e18) {
+        *out = INT64_MAX;
+        return 1;
+    }
+    if (d <= -9.2e18) {
+        *out = INT64_MIN;
+        return 1;
+    }
+    /* Rounded by hand: floor/ceil would pull in libm for one call each. */
+    t = (int64_t)d;
+    if (round_up && (double)t < d)
+        t++;
+    else if (!round_up && (double)t > d)
+        t--;
+    *out = t;
+    return 1;
+}
+
+static int audience_ok(struct json_object *claims, const char *want)
+{
+    struct json_object *v = NULL;
+    size_t i, n;
+
+    if (!json_object_object_get_ex(claims, "aud", &v))
+        return 0;
+    if (json_object_is_type(v, json_type_string))
+        return json_str_eq(v, want);
+    if (!json_object_is_type(v, json_type_array))
+        return 0;
+    n = json_object_array_length(v);
+    for (i = 0; i < n; i++)
+        if (json_str_eq(json_object_array_get_idx(v, i), want))
+            return 1;
+    return 0;
+}
+
+static jwt_status check_claims(struct json_object *claims, const struct jwt_expect *e,
+                               char *sub, size_t sub_cap)
+{
+    struct json_object *v = NULL;
+    int64_t now = (int64_t)e->now, leeway = e->leeway_seconds > 0 ? e->leeway_seconds : 0;
+    int64_t t = 0;
+    const char *s;
+    int len, i;
+
+    /* Absent or not a number: we accept no token that never expires. */
+    if (claim_time(claims, "exp", 0, &t) != 1)
+        return JWT_MALFORMED;
+    if (now > sat_add(t, leeway))
+        return JWT_EXPIRED;
+    switch (claim_time(claims, "nbf", 1, &t)) {
+    case -1:
+        return JWT_MALFORMED;
+    case 1:
+        if (sat_add(now, leeway) < t)
+            return JWT_NOT_YET_VALID;
+        break;
+    default:
+        break;
+    }
+    switch (claim_time(claims, "iat", 1, &t)) {
+    case -1:
+        return JWT_MALFORMED;
+    case 1:
+        if (t > sat_add(now, leeway))
+            return JWT_NOT_YET_VALID;
+        break;
+    default:
+        break;
+    }
+    if (e->issuer != NULL &&
+        (!json_object_object_get_ex(claims, "iss", &v) || !json_str_eq(v, e->issuer)))
+        return JWT_BAD_ISSUER;
+    if (e->audience != NULL && !audience_ok(claims, e->audience))
+        return JWT_BAD_AUDIENCE;
+    if (!json_object_object_get_ex(claims, "sub", &v) ||
+        !json_object_is_type(v, json_type_string))
+        return JWT_NO_SUBJECT;
+    len = json_object_get_string_len(v);
+    s = json_object_get_string(v);
+    if (len <= 0 || (size_t)len >= sub_cap)
+        return JWT_NO_SUBJECT;
+    /* The subject ends up in logs and SQL parameters as a C string: a NUL
+     * would cut it short, other controls would forge log lines. */
+    for (i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
+            return JWT_NO_SUBJECT;
+    memcpy(sub, s, (size_t)len);
+    sub[len] = '\0';
+    return JWT_OK;
+}
+
+/* ---- verify ---------------------------------------------------------- */
+
+jwt_status jwt_verify(const struct jwt_keys *k, const char *token, const struct jwt_expect *e,
+                      char *sub, size_t sub_cap)
+{
+    struct json_object *header = NULL, *claims = NULL, *v = NULL;
+    uint8_t *hbuf = NULL, *pbuf = NULL, sig[ES256_SIG_LEN];
+    size_t hlen = 0, plen = 0, tlen, h_n, p_n, s_n, sig_len;
+    const char *dot1, *dot2, *p_part, *s_part;
+    enum jwt_alg alg;
+    jwt_status st = JWT_MALFORMED;
+
+    if (sub != NULL && sub_cap > 0)
+        sub[0] = '\0';
+    if (k == NULL || e == NULL || sub == NULL || sub_cap == 0)
+        goto out;
+    st = JWT_MISSING;
+    if (token == NULL || token[0] == '\0')
+        goto out;
+    st = JWT_MALFORMED;
+    tlen = strnlen(token, JWT_TOKEN_MAX + 1);
+    if (tlen > JWT_TOKEN_MAX)
+        goto out;
+    dot1 = memchr(token, '.', tlen);
+    if (dot1 == NULL)
+        goto out;
+    p_part = dot1 + 1;
+    dot2 = memchr(p_part, '.', tlen - (size_t)(p_part - token));
+    if (dot2 == NULL)
+        goto out;
+    s_part = dot2 + 1;
+    h_n = (size_t)(dot1 - token);
+    p_n = (size_t)(dot2 - p_part);
+    s_n = tlen - (size_t)(s_part - token);
+    /* A third dot fails b64url_ok below ('.' is not base64url), and so does
+     * '=' padding. The signature may be empty here so that "none" tokens are
+     * reported as a refused algorithm rather than a shape error. */
+    if (h_n == 0 || p_n == 0 || !b64url_ok(token, h_n) || !b64url_ok(p_part, p_n) ||
+        !b64url_ok(s_part, s_n))
+        goto out;
+
+    st = decode_part(token, h_n, &hbuf, &hlen);
+    if (st != JWT_OK)
+        goto out;
+    st = parse_object(hbuf, hlen, &header);
+    if (st != JWT_OK)
+        goto out;
+    st = JWT_ALG_REFUSED;
+    if (!json_object_object_get_ex(header, "alg", &v))
+        goto out;
+    if (json_str_eq(v, "HS256") && k->hs != NULL)
+        alg = ALG_HS256;
+    else if (json_str_eq(v, "ES256") && k->es != NULL)
+        alg = ALG_ES256;
+    else
+        goto out;
+    /* We understand no extension, so RFC 7515 4.1.11 says refuse any. */
+    st = JWT_MALFORMED;
+    if (json_object_object_get_ex(header, "crit", NULL))
+        goto out;
+
+    st = JWT_BAD_SIGNATURE;
+    sig_len = alg == ALG_HS256 ? HS256_SIG_LEN : ES256_SIG_LEN;
+    if (s_n > SIG_B64_MAX || b64url_decoded_len(s_n) != sig_len)
+        goto out;
+    if (b64url_decode(s_part, s_n, sig) != 0)
+        goto out;
+    if (alg == ALG_HS256)
+        st = verify_hs256(k, token, (size_t)(dot2 - token), sig);
+    else
+        st = verify_es256(k, token, (size_t)(dot2 - token), sig);
+    if (st != JWT_OK)
+        goto out;
+
+    st = decode_part(p_part, p_n, &pbuf, &plen);
+    if (st != JWT_OK)
+        goto out;
+    st = parse_object(pbuf, plen, &claims);
+    if (st != JWT_OK)
+        goto out;
+    st = check_claims(claims, e, sub, sub_cap);
+out:
+    if (st != JWT_OK && sub != NULL && sub_cap > 0)
+        sub[0] = '\0';
+    json_object_put(header);
+    json_object_put(claims);
+    free_part(hbuf, hlen);
+    free_part(pbuf, plen);
+    OPENSSL_cleanse(sig, sizeof(sig));
+    return st;
+}
+
+jwt_status jwt_from_authorization(const char *header_value, const char **token)
+{
+    static const char scheme[] = "Bearer";
+    const size_t slen = sizeof(scheme) - 1;
+    const char *p;
+
+    if (token != NULL)
+        *token = NULL;
+    if (token == NULL || header_value == NULL || header_value[0] == '\0')
+        return JWT_MISSING;
+    if (strncasecmp(header_value, scheme, slen) != 0)
+        return JWT_MISSING;
+    p = header_value + slen;
+    if (*p != ' ' && *p != '\0')
+        return JWT_MISSING;      /* "Bearerx ...": some other scheme */
+    while (*p == ' ')
+        p++;
+    if (*p == '\0')
+        return JWT_MALFORMED;
+    if (strpbrk(p, " \t\r\n") != NULL)
+        return JWT_MALFORMED;
+    *token = p;
+    return JWT_OK;
+}
+
+const char *jwt_strerror(jwt_status st)
+{
+    switch (st) {
+    case JWT_OK:
+        return "ok";
+    case JWT_MISSING:
+        return "no bearer token";
+    case JWT_MALFORMED:
+        return "token is malformed or lacks exp";
+    case JWT_ALG_REFUSED:
+        return "token algorithm not accepted";
+    case JWT_BAD_SIGNATURE:
+        return "token signature does not verify";
+    case JWT_EXPIRED:
+        return "token has expired";
+    case JWT_NOT_YET_VALID:
+        return "token is not valid yet";
+    case JWT_BAD_AUDIENCE:
+        return "token audience does not match";
+    case JWT_BAD_ISSUER:
+        return "token issuer does not match";
+    case JWT_NO_SUBJECT:
+        return "token has no usable subject";
+    case JWT_NOMEM:
+        return "out of memory";
+    }
+    return "unknown token status";
+}
