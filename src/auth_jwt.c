@@ -28,6 +28,7 @@
 #include <openssl/pem.h>
 
 #include "auth_jwt.h"
+#include "json_strict.h"
 #include "secretfile.h"
 
 #define HS256_SIG_LEN      32u
@@ -392,272 +393,21 @@ static void free_part(uint8_t *buf, size_t len)
     free(buf);
 }
 
-/* A strict RFC 8259 / RFC 3629 recognizer, run before json-c: json-c 0.16
- * accepts single-quoted keys, NaN, raw control characters, "1." and overlong
- * or surrogate UTF-8 even in strict mode. The header is read before the
- * signature is checked, so it is hostile input. The recognizer also counts
- * the top-level keys: json-c keeps only the last of duplicate keys, so
- * {"alg":"HS256","alg":"none"} would read differently here and elsewhere.
- * (body.c runs the same grammar over request bodies, with its own depth
- * limit and messages.) */
-struct scan {
-    const uint8_t *p;
-    const uint8_t *end;
-    int depth;
-    size_t top_keys;
-};
-
-static int scan_value(struct scan *sc);
-
-static void scan_ws(struct scan *sc)
-{
-    while (sc->p < sc->end && (*sc->p == ' ' || *sc->p == '\t' || *sc->p == '\n' ||
-                               *sc->p == '\r'))
-        sc->p++;
-}
-
-/* One multi-byte UTF-8 sequence: no overlongs, no surrogates, <= U+10FFFF. */
-static int scan_utf8(struct scan *sc)
-{
-    const uint8_t *p = sc->p;
-    size_t left = (size_t)(sc->end - p), n, i;
-    uint8_t lo = 0x80, hi = 0xBF;
-
-    if (p[0] >= 0xC2 && p[0] <= 0xDF) {
-        n = 1;
-    } else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
-        n = 2;
-        if (p[0] == 0xE0)
-            lo = 0xA0;
-        if (p[0] == 0xED)
-            hi = 0x9F;
-    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
-        n = 3;
-        if (p[0] == 0xF0)
-            lo = 0x90;
-        if (p[0] == 0xF4)
-            hi = 0x8F;
-    } else {
-        return -1;
-    }
-    if (left < n + 1 || p[1] < lo || p[1] > hi)
-        return -1;
-    for (i = 2; i <= n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return -1;
-    sc->p += n + 1;
-    return 0;
-}
-
-static int hex4(const uint8_t *p, unsigned *out)
-{
-    unsigned v = 0;
-    int i;
-
-    for (i = 0; i < 4; i++) {
-        v <<= 4;
-        if (p[i] >= '0' && p[i] <= '9')
-            v |= (unsigned)(p[i] - '0');
-        else if (p[i] >= 'a' && p[i] <= 'f')
-            v |= (unsigned)(p[i] - 'a' + 10);
-        else if (p[i] >= 'A' && p[i] <= 'F')
-            v |= (unsigned)(p[i] - 'A' + 10);
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int scan_string(struct scan *sc)
-{
-    unsigned u, lo;
-    uint8_t c;
-
-    sc->p++;
-    while (sc->p < sc->end) {
-        c = *sc->p;
-        if (c == '"') {
-            sc->p++;
-            return 0;
-        }
-        if (c < 0x20)
-            return -1;
-        if (c >= 0x80) {
-            if (scan_utf8(sc) != 0)
-                return -1;
-            continue;
-        }
-        if (c != '\\') {
-            sc->p++;
-            continue;
-        }
-        if (sc->end - sc->p < 2)
-            return -1;
-        c = sc->p[1];
-        if (c != 'u') {
-            if (c == '\0' || strchr("\"\\/bfnrt", c) == NULL)
-                return -1;
-            sc->p += 2;
-            continue;
-        }
-        if (sc->end - sc->p < 6 || hex4(sc->p + 2, &u) != 0)
-            return -1;
-        sc->p += 6;
-        if (u >= 0xDC00 && u <= 0xDFFF)
-            return -1;
-        if (u >= 0xD800 && u <= 0xDBFF) {
-            if (sc->end - sc->p < 6 || sc->p[0] != '\\' || sc->p[1] != 'u' ||
-                hex4(sc->p + 2, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF)
-                return -1;
-            sc->p += 6;
-        }
-    }
-    return -1;
-}
-
-static int scan_digits(struct scan *sc)
-{
-    const uint8_t *start = sc->p;
-
-    while (sc->p < sc->end && *sc->p >= '0' && *sc->p <= '9')
-        sc->p++;
-    return sc->p > start ? 0 : -1;
-}
-
-static int scan_number(struct scan *sc)
-{
-    if (*sc->p == '-')
-        sc->p++;
-    if (sc->p < sc->end && *sc->p == '0')
-        sc->p++;
-    else if (scan_digits(sc) != 0)
-        return -1;
-    if (sc->p < sc->end && *sc->p == '.') {
-        sc->p++;
-        if (scan_digits(sc) != 0)
-            return -1;
-    }
-    if (sc->p < sc->end && (*sc->p == 'e' || *sc->p == 'E')) {
-        sc->p++;
-        if (sc->p < sc->end && (*sc->p == '+' || *sc->p == '-'))
-            sc->p++;
-        if (scan_digits(sc) != 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int scan_literal(struct scan *sc, const char *lit)
-{
-    size_t n = strlen(lit);
-
-    if ((size_t)(sc->end - sc->p) < n || memcmp(sc->p, lit, n) != 0)
-        return -1;
-    sc->p += n;
-    return 0;
-}
-
-static int scan_container(struct scan *sc)
-{
-    int is_obj = *sc->p == '{';
-    uint8_t close = is_obj ? '}' : ']';
-    int rc = -1;
-
-    if (++sc->depth > JWT_JSON_DEPTH)
-        goto out;
-    sc->p++;
-    scan_ws(sc);
-    if (sc->p < sc->end && *sc->p == close) {
-        sc->p++;
-        rc = 0;
-        goto out;
-    }
-    for (;;) {
-        scan_ws(sc);
-        if (is_obj) {
-            if (sc->p >= sc->end || *sc->p != '"' || scan_string(sc) != 0)
-                goto out;
-            if (sc->depth == 1)
-                sc->top_keys++;
-            scan_ws(sc);
-            if (sc->p >= sc->end || *sc->p != ':')
-                goto out;
-            sc->p++;
-        }
-        if (scan_value(sc) != 0)
-            goto out;
-        scan_ws(sc);
-        if (sc->p < sc->end && *sc->p == ',') {
-            sc->p++;
-            continue;
-        }
-        if (sc->p < sc->end && *sc->p == close) {
-            sc->p++;
-            rc = 0;
-        }
-        goto out;
-    }
-out:
-    sc->depth--;
-    return rc;
-}
-
-static int scan_value(struct scan *sc)
-{
-    scan_ws(sc);
-    if (sc->p >= sc->end)
-        return -1;
-    switch (*sc->p) {
-    case '{': case '[': return scan_container(sc);
-    case '"': return scan_string(sc);
-    case 't': return scan_literal(sc, "true");
-    case 'f': return scan_literal(sc, "false");
-    case 'n': return scan_literal(sc, "null");
-    default:
-        if (*sc->p == '-' || (*sc->p >= '0' && *sc->p <= '9'))
-            return scan_number(sc);
-        return -1;
-    }
-}
-
-/* Parses buf as exactly one JSON object: the recognizer decides what is
- * valid, json-c only builds the tree. */
+/* The header is read before the signature is checked, so both parts are
+ * hostile input: json_strict refuses what json-c alone would let through
+ * (e.g. {"alg":"HS256","alg":"none"} or single-quoted keys). */
 static jwt_status parse_object(const uint8_t *buf, size_t len, struct json_object **out)
 {
-    struct scan sc = { buf, buf + len, 0, 0 };
-    struct json_tokener *tok = NULL;
-    struct json_object *root = NULL;
-    jwt_status st = JWT_MALFORMED;
+    const char *why;
 
-    *out = NULL;
-    if (len == 0 || len > (size_t)INT32_MAX)
-        goto out;
-    scan_ws(&sc);
-    if (sc.p >= sc.end || *sc.p != '{' || scan_value(&sc) != 0)
-        goto out;
-    scan_ws(&sc);
-    if (sc.p != sc.end)
-        goto out;
-    tok = json_tokener_new_ex(JWT_JSON_DEPTH + 1);
-    if (tok == NULL) {
-        st = JWT_NOMEM;
-        goto out;
+    switch (json_strict_parse_object(buf, len, JWT_JSON_DEPTH, out, &why)) {
+    case JSON_STRICT_OK:
+        return JWT_OK;
+    case JSON_STRICT_NOMEM:
+        return JWT_NOMEM;
+    default:
+        return JWT_MALFORMED;
     }
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    root = json_tokener_parse_ex(tok, (const char *)buf, (int)len);
-    if (root == NULL || !json_object_is_type(root, json_type_object))
-        goto out;
-    if (sc.top_keys != (size_t)json_object_object_length(root))
-        goto out;
-    *out = root;
-    root = NULL;
-    st = JWT_OK;
-out:
-    json_object_put(root);
-    if (tok != NULL)
-        json_tokener_free(tok);
-    return st;
 }
 
 static int json_str_eq(struct json_object *v, const char *want)
