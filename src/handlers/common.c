@@ -87,7 +87,7 @@ void handler_share_failure(struct exchange *x, share_status s)
     }
 }
 
-void handler_stored(struct exchange *x, const struct share_result *r)
+static void stored(struct exchange *x, const struct share_result *r)
 {
     struct body_writer w;
 
@@ -103,7 +103,7 @@ void handler_stored(struct exchange *x, const struct share_result *r)
     http_json(x->res, 200, w.buf, w.len);
 }
 
-void handler_share_body(struct exchange *x, const char *field, const uint8_t *share, size_t len)
+static void share_body(struct exchange *x, const char *field, const uint8_t *share, size_t len)
 {
     struct body_writer w;
 
@@ -119,4 +119,36 @@ void handler_share_body(struct exchange *x, const char *field, const uint8_t *sh
         return;
     }
     http_json(x->res, 200, w.buf, w.len);
+}
+
+void handler_put_share(struct exchange *x, const struct share_request *rq, const char *share,
+                       size_t share_len)
+{
+    struct share_result r = { 0 };
+    share_status s;
+
+    s = share_put(x->app->store, x->app->kr, rq, (const uint8_t *)share, share_len, &r);
+    x->audited = r.audited;
+    x->version = r.version;
+    if (s != SHARE_OK)
+        handler_share_failure(x, s);
+    else
+        stored(x, &r);
+}
+
+void handler_get_share(struct exchange *x, const struct share_request *rq, const char *field)
+{
+    struct share_result r = { 0 };
+    uint8_t *share = NULL;
+    size_t share_len = 0;
+    share_status s;
+
+    s = share_get_latest(x->app->store, x->app->kr, rq, &share, &share_len, &r);
+    x->audited = r.audited;
+    x->version = r.version;
+    if (s != SHARE_OK)
+        handler_share_failure(x, s);
+    else
+        share_body(x, field, share, share_len);
+    seal_buf_free(share, share_len);
 }

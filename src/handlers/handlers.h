@@ -52,9 +52,11 @@ void handler_share_request(struct exchange *x, struct share_request *rq, const c
                            enum share_kind kind);
 /* Maps a failed share_* status to the response. */
 void handler_share_failure(struct exchange *x, share_status s);
-/* 200 {"ok":true,"version":N,"created":B} */
-void handler_stored(struct exchange *x, const struct share_result *r);
-/* 200 {"<field>":"<share>"} */
-void handler_share_body(struct exchange *x, const char *field, const uint8_t *share, size_t len);
+/* Stores the share and answers 200 {"ok":true,"version":N,"created":B} or
+ * the failure. */
+void handler_put_share(struct exchange *x, const struct share_request *rq, const char *share,
+                       size_t share_len);
+/* Answers 200 {"<field>":"<newest share>"} or the failure. */
+void handler_get_share(struct exchange *x, const struct share_request *rq, const char *field);
 
 #endif
