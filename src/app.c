@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "metrics.h"
 
 typedef void (*handler_fn)(struct exchange *x);
 
@@ -14,6 +15,7 @@ static handler_fn handler_for(enum route_id id)
     case ROUTE_CLIENT_STORE:    return handle_client_store;
     case ROUTE_CLIENT_FETCH:    return handle_client_fetch;
     case ROUTE_HEALTH:          return handle_health;
+    case ROUTE_METRICS:         return handle_metrics;
     }
     return NULL;
 }
@@ -46,7 +48,8 @@ static void audit_outcome(struct exchange *x)
 {
     store_status s;
 
-    if (x->audited || x->route->name == NULL || x->route->id == ROUTE_HEALTH)
+    if (x->audited || x->route->name == NULL || x->route->id == ROUTE_HEALTH ||
+        x->route->id == ROUTE_METRICS)
         return;
     s = store_audit(x->app->store, x->route->name, x->client_id[0] ? x->client_id : NULL,
                     x->res->status, x->req->request_id, x->version);
@@ -90,6 +93,7 @@ int app_handle(struct app *app, char *const *envp, const struct http_io *io, con
     const char *allow = NULL;
     struct timespec t0;
     handler_fn fn;
+    double dur_ms;
     int status;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -115,6 +119,8 @@ int app_handle(struct app *app, char *const *envp, const struct http_io *io, con
      * before any parsing. */
     if (route.auth == ROUTE_AUTH_CLIENT && auth_client(app->auth, &req, route.param, &res) != 0)
         goto respond;
+    if (route.auth == ROUTE_AUTH_METRICS && auth_metrics(app->auth, &req, &res) != 0)
+        goto respond;
     if (route.needs_body &&
         http_request_read_json_body(&req, io, app->cfg->max_body, &res) != 0)
         goto respond;
@@ -131,10 +137,12 @@ int app_handle(struct app *app, char *const *envp, const struct http_io *io, con
 respond:
     audit_outcome(&x);
     status = http_send(io, &res, req.request_id) == 0 ? res.status : -1;
+    dur_ms = elapsed_ms(&t0);
+    metrics_request(route.name, res.status, dur_ms / 1e3);
     /* The route name, not the path: client paths carry the client id. */
     log_info("request", "method=%s route=%s status=%d dur_ms=%.3f client=%s request_id=%s",
-             loggable_method(req.method), route.name ? route.name : "-", res.status,
-             elapsed_ms(&t0), x.client_tag, req.request_id);
+             loggable_method(req.method), route.name ? route.name : "-", res.status, dur_ms,
+             x.client_tag, req.request_id);
     http_response_free(&res);
     http_request_free(&req);
     return status;

@@ -26,6 +26,7 @@ struct auth {
     long leeway;
     char *trusted_header;
     char *trusted_peers;     /* " a b c " with spaces around each entry */
+    char *metrics_allow;     /* same shape */
 };
 
 static char *dup_or_null(const char *s)
@@ -44,13 +45,39 @@ void auth_free(struct auth *a)
     free(a->issuer);
     free(a->trusted_header);
     free(a->trusted_peers);
+    free(a->metrics_allow);
     free(a);
+}
+
+/* A list of addresses, padded with spaces so that a lookup is one strstr
+ * of " addr ". Commas and tabs separate too. */
+static char *word_list(const char *s)
+{
+    size_t n = strlen(s);
+    char *out = malloc(n + 3);
+
+    if (out == NULL)
+        return NULL;
+    snprintf(out, n + 3, " %s ", s);
+    for (char *p = out; *p; p++)
+        if (*p == ',' || *p == '\t')
+            *p = ' ';
+    return out;
+}
+
+static int on_list(const char *list, const char *word)
+{
+    char needle[80];
+
+    if (word == NULL || word[0] == '\0' || strlen(word) > sizeof(needle) - 3)
+        return 0;
+    snprintf(needle, sizeof(needle), " %s ", word);
+    return strstr(list, needle) != NULL;
 }
 
 int auth_load(const struct config *cfg, struct auth **out, char *err, size_t errlen)
 {
     struct auth *a = calloc(1, sizeof(*a));
-    size_t plen;
     int rc = -1;
 
     *out = NULL;
@@ -83,22 +110,18 @@ int auth_load(const struct config *cfg, struct auth **out, char *err, size_t err
                           &a->jwt, err, errlen) != 0)
             goto out;
     }
-    plen = strlen(cfg->trusted_peers);
+    a->trusted_peers = word_list(cfg->trusted_peers);
+    a->metrics_allow = word_list(cfg->metrics_allow);
     a->secret_header = strdup(cfg->webhook_secret_header);
     a->trusted_header = strdup(cfg->trusted_header);
     a->audience = dup_or_null(cfg->jwt_audience);
     a->issuer = dup_or_null(cfg->jwt_issuer);
-    a->trusted_peers = malloc(plen + 3);
     if (a->secret_header == NULL || a->trusted_header == NULL || a->trusted_peers == NULL ||
+        a->metrics_allow == NULL ||
         (cfg->jwt_audience[0] && a->audience == NULL) || (cfg->jwt_issuer[0] && a->issuer == NULL)) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    /* Padded with spaces so a lookup is one strstr of " peer ". */
-    snprintf(a->trusted_peers, plen + 3, " %s ", cfg->trusted_peers);
-    for (char *p = a->trusted_peers; *p; p++)
-        if (*p == ',' || *p == '\t')
-            *p = ' ';
     *out = a;
     a = NULL;
     rc = 0;
@@ -137,23 +160,13 @@ int auth_webhook(const struct auth *a, const struct http_request *req, struct ht
     }
 }
 
-static int peer_trusted(const struct auth *a, const char *peer)
-{
-    char needle[80];
-
-    if (peer == NULL || peer[0] == '\0')
-        return 0;
-    snprintf(needle, sizeof(needle), " %s ", peer);
-    return strstr(a->trusted_peers, needle) != NULL;
-}
-
 static int auth_trusted_header(const struct auth *a, const struct http_request *req,
                                const char *client_id, struct http_response *res)
 {
     const char *who;
 
     /* Anyone can send the header; only the front end we trust may set it. */
-    if (!peer_trusted(a, req->peer)) {
+    if (!on_list(a->trusted_peers, req->peer)) {
         log_warn("trusted header from an untrusted peer", "peer=%s request_id=%s",
                  req->peer[0] ? req->peer : "-", req->request_id);
         return deny(res, 401, "unauthenticated", "client is not authenticated");
@@ -197,4 +210,11 @@ int auth_client(const struct auth *a, const struct http_request *req, const char
 out:
     OPENSSL_cleanse(sub, sizeof(sub));
     return rc;
+}
+
+int auth_metrics(const struct auth *a, const struct http_request *req, struct http_response *res)
+{
+    if (on_list(a->metrics_allow, http_param(req->envp, "REMOTE_ADDR")))
+        return 0;
+    return deny(res, 403, "forbidden", "metrics are not served to this address");
 }

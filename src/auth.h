@@ -25,4 +25,8 @@ int auth_webhook(const struct auth *a, const struct http_request *req, struct ht
 int auth_client(const struct auth *a, const struct http_request *req, const char *client_id,
                 struct http_response *res);
 
+/* /metrics: only for the HTTP client addresses on metrics_allow (the
+ * REMOTE_ADDR the web server passes). Returns 0, or 403 with res set. */
+int auth_metrics(const struct auth *a, const struct http_request *req, struct http_response *res);
+
 #endif

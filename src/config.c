@@ -48,6 +48,7 @@ static const struct key_def keys[] = {
     { "jwt_leeway",            "SHAREKEEP_JWT_LEEWAY",            K_SECONDS, OFF(jwt_leeway) },
     { "trusted_header",        "SHAREKEEP_TRUSTED_HEADER",        K_STR, OFF(trusted_header) },
     { "trusted_peers",         "SHAREKEEP_TRUSTED_PEERS",         K_STR, OFF(trusted_peers) },
+    { "metrics_allow",         "SHAREKEEP_METRICS_ALLOW",         K_STR, OFF(metrics_allow) },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -370,7 +371,8 @@ static int set_defaults(struct config *cfg)
         replace_str(&cfg->jwt_audience, "") != 0 ||
         replace_str(&cfg->jwt_issuer, "") != 0 ||
         replace_str(&cfg->trusted_header, "X-Sharekeep-Client") != 0 ||
-        replace_str(&cfg->trusted_peers, "127.0.0.1 ::1") != 0)
+        replace_str(&cfg->trusted_peers, "127.0.0.1 ::1") != 0 ||
+        replace_str(&cfg->metrics_allow, "127.0.0.1 ::1") != 0)
         return -1;
     cfg->webhook_tolerance = 300;
     cfg->jwt_leeway = 30;

@@ -34,6 +34,8 @@ struct config {
     long jwt_leeway;             /* seconds of clock skew allowed */
     char *trusted_header;        /* e.g. X-Sharekeep-Client */
     char *trusted_peers;         /* FastCGI peers allowed to set it: IPs, "unix", "cgi" */
+
+    char *metrics_allow;         /* HTTP client addresses that may GET /metrics; "" = none */
 };
 
 /* Loads defaults, then path (may be NULL: no file), then overrides from envp

@@ -267,12 +267,14 @@ int http_send(const struct http_io *io, const struct http_response *res, const c
 
     n = snprintf(head, sizeof(head),
                  "Status: %d %s\r\n"
-                 "Content-Type: application/json\r\n"
+                 "Content-Type: %s\r\n"
                  "Content-Length: %zu\r\n"
                  "Cache-Control: no-store\r\n"
                  "X-Content-Type-Options: nosniff\r\n"
                  "X-Request-Id: %s\r\n",
-                 res->status, http_reason(res->status), res->body_len, request_id);
+                 res->status, http_reason(res->status),
+                 res->content_type ? res->content_type : "application/json", res->body_len,
+                 request_id);
     if (n < 0 || (size_t)n >= sizeof(head))
         return -1;
     if (res->allow != NULL) {

@@ -39,6 +39,7 @@ struct http_response {
     int status;
     char *body;                      /* owned; may hold a share; wiped on free */
     size_t body_len;
+    const char *content_type;        /* NULL = application/json */
     const char *allow;               /* for 405 */
     const char *www_authenticate;    /* for 401 on Bearer routes */
     int retry_after;                 /* seconds, 0 = none */

@@ -7,6 +7,7 @@ enum pattern {
     PAT_ROOT_BACKUP_FETCH,  /* {webhooks_root}/backup/fetch */
     PAT_CLIENT_BACKUP,      /* /portal/clients/{clientId}/backup */
     PAT_HEALTH,             /* /healthz */
+    PAT_METRICS,            /* /metrics */
 };
 
 struct route {
@@ -24,6 +25,7 @@ static const struct route routes[] = {
     { PAT_CLIENT_BACKUP,     "POST", ROUTE_CLIENT_STORE,    "client.store",    1, ROUTE_AUTH_CLIENT },
     { PAT_CLIENT_BACKUP,     "GET",  ROUTE_CLIENT_FETCH,    "client.fetch",    0, ROUTE_AUTH_CLIENT },
     { PAT_HEALTH,            "GET",  ROUTE_HEALTH,          "health",          0, ROUTE_AUTH_NONE },
+    { PAT_METRICS,           "GET",  ROUTE_METRICS,         "metrics",         0, ROUTE_AUTH_METRICS },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -33,6 +35,7 @@ static const char *const allow_for[] = {
     [PAT_ROOT_BACKUP_FETCH] = "POST",
     [PAT_CLIENT_BACKUP] = "GET, POST",
     [PAT_HEALTH] = "GET",
+    [PAT_METRICS] = "GET",
 };
 
 static int match_pattern(enum pattern p, const char *root, const char *path, char *param)
@@ -48,6 +51,8 @@ static int match_pattern(enum pattern p, const char *root, const char *path, cha
         return strncmp(path, root, rlen) == 0 && strcmp(path + rlen, "/backup/fetch") == 0;
     case PAT_HEALTH:
         return strcmp(path, "/healthz") == 0;
+    case PAT_METRICS:
+        return strcmp(path, "/metrics") == 0;
     case PAT_CLIENT_BACKUP: {
         const char *seg, *slash;
         size_t n;

@@ -13,6 +13,7 @@ enum route_id {
     ROUTE_CLIENT_STORE,
     ROUTE_CLIENT_FETCH,
     ROUTE_HEALTH,
+    ROUTE_METRICS,
 };
 
 /* Who may call a route; app.c checks it before the handler runs. */
@@ -20,6 +21,7 @@ enum route_auth {
     ROUTE_AUTH_NONE = 0,     /* health */
     ROUTE_AUTH_WEBHOOK,      /* signed by the provider, over the raw body */
     ROUTE_AUTH_CLIENT,       /* a credential for the path's clientId */
+    ROUTE_AUTH_METRICS,      /* the HTTP client's address is on metrics_allow */
 };
 
 struct route_match {

@@ -22,6 +22,7 @@
 
 #include "app.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 
 extern char **environ;
@@ -352,6 +353,8 @@ int server_run(const char *config_path, struct app_loaded *l)
     listen_fd = inherited >= 0 ? inherited : open_listener(cfg);
     if (listen_fd < 0)
         goto out;
+    if (metrics_init() != 0)
+        log_warn("metrics disabled: shared memory unavailable", "error=\"%s\"", strerror(errno));
     if (FCGX_Init() != 0) {
         log_error("FCGX_Init failed", "%s", "");
         goto out;
@@ -395,6 +398,7 @@ int server_run(const char *config_path, struct app_loaded *l)
                 slots[i].pid = 0;
                 if (got_term)
                     break;
+                metrics_worker_restart();
                 log_warn("worker exited; replacing", "worker_pid=%ld %s=%d", (long)pid,
                          WIFSIGNALED(wst) ? "signal" : "status",
                          WIFSIGNALED(wst) ? WTERMSIG(wst) : WEXITSTATUS(wst));

@@ -5,6 +5,7 @@
 
 #include "bounds.h"
 #include "log.h"
+#include "metrics.h"
 #include "share.h"
 
 /* Concurrent writers for one client race for the next version number; the
@@ -127,6 +128,7 @@ share_status share_put(struct store *st, const struct keyring *kr, const struct 
         record = NULL;
         record_len = 0;
         if (s == STORE_OK) {
+            metrics_share_stored();
             res->version = ctx.version;
             res->created = 1;
             res->audited = 1;

@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 
 /* A failed connect is not retried more often than this, so a database outage
@@ -131,6 +132,7 @@ static store_status connect_now(struct store *st)
     st->last_attempt_ms = now_ms();
     st->conn = PQconnectdbParams(keys, vals, 1);
     if (st->conn == NULL || PQstatus(st->conn) != CONNECTION_OK) {
+        metrics_db_error();
         log_warn("database connect failed", "error=\"%s\"",
                  st->conn ? first_line(PQerrorMessage(st->conn), line, sizeof(line))
                           : "out of memory");
@@ -204,6 +206,7 @@ static store_status classify(struct store *st, PGresult *r, const char *what)
                strcmp(state, "55P03") == 0) {
         s = STORE_UNAVAILABLE;
     }
+    metrics_db_error();
     log_warn("database statement failed", "statement=%s sqlstate=%s result=%s", what,
              state ? state : "-", store_strerror(s));
     if (drop)

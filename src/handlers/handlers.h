@@ -37,6 +37,7 @@ void handle_custodian_fetch(struct exchange *x);
 void handle_client_store(struct exchange *x);
 void handle_client_fetch(struct exchange *x);
 void handle_health(struct exchange *x);
+void handle_metrics(struct exchange *x);
 
 /* Shared by the handlers (common.c). */
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "handlers.h"
+#include "metrics.h"
 
 void handle_health(struct exchange *x)
 {
@@ -20,4 +21,17 @@ void handle_health(struct exchange *x)
         return;
     }
     http_json(x->res, 200, body, sizeof(ok) - 1);
+}
+
+void handle_metrics(struct exchange *x)
+{
+    char *body = NULL;
+    size_t len = 0;
+
+    if (metrics_render(&body, &len) != 0) {
+        http_error(x->res, 503, "unavailable", "out of memory");
+        return;
+    }
+    http_json(x->res, 200, body, len);
+    x->res->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
