@@ -28,18 +28,17 @@
 #include <openssl/pem.h>
 
 #include "auth_jwt.h"
+#include "base64.h"
 #include "json_strict.h"
 #include "secretfile.h"
 
 #define HS256_SIG_LEN      32u
 #define ES256_SIG_LEN      64u   /* R || S, 32 bytes each (RFC 7518 3.4) */
 #define ES256_COORD_LEN    32u
-#define SIG_B64_MAX        86u   /* unpadded base64url of ES256_SIG_LEN */
 /* Headers and claims are small; real issuers nest at most two or three
  * levels (e.g. "realm_access": {"roles": [...]}). */
 #define JWT_JSON_DEPTH     8
 #define GROUP_NAME_MAX     64u
-#define ERR_INNER_MAX      512u
 
 struct jwt_keys {
     uint8_t *hs;          /* HS256 key, hs_len bytes, secure heap if set up */
@@ -154,15 +153,13 @@ static int is_space(uint8_t c)
 static int load_hs_secret(const char *path, uint8_t **buf_out, size_t *file_len,
                           size_t *key_len, char *err, size_t errlen)
 {
-    char inner[ERR_INNER_MAX];
     uint8_t *buf = NULL;
     size_t len = 0, n;
     int rc = -1;
 
-    if (secretfile_read(path, JWT_HS_SECRET_MAX, &buf, &len, inner, sizeof(inner)) != 0) {
-        set_err(err, errlen, "jwt hs256 secret %s", inner);
+    if (secretfile_load("jwt hs256 secret", path, JWT_HS_SECRET_MAX, &buf, &len,
+                        err, errlen) != SECRETFILE_OK)
         goto out;
-    }
     /* Editors and `echo` add a final newline that is not part of the key. */
     n = len;
     while (n > 0 && is_space(buf[n - 1]))
@@ -312,70 +309,27 @@ out:
 
 /* ---- token parts ----------------------------------------------------- */
 
-static int b64url_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
+/* Well-formed unpadded base64url ('=' and a length of 1 mod 4 are not). */
 static int b64url_ok(const char *p, size_t n)
 {
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        if (b64url_value(p[i]) < 0)
-            return 0;
-    return n % 4 != 1;
-}
-
-static size_t b64url_decoded_len(size_t n)
-{
-    return n / 4 * 3 + (n % 4 == 0 ? 0 : n % 4 - 1);
-}
-
-/* Decodes unpadded base64url (already checked by b64url_ok) into out, which
- * has room for b64url_decoded_len(n) bytes. Returns -1 when the unused low
- * bits are not zero: a second spelling of the same bytes, which no signer
- * produces and which would make signatures malleable. */
-static int b64url_decode(const char *p, size_t n, uint8_t *out)
-{
-    uint32_t acc = 0;
-    size_t i, o = 0;
-    int bits = 0;
-
-    for (i = 0; i < n; i++) {
-        acc = (acc << 6) | (uint32_t)b64url_value(p[i]);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    return (acc & ((1u << bits) - 1u)) == 0 ? 0 : -1;
+    return base64_decoded_len(p, n, BASE64_URL_UNPADDED, NULL) == 0;
 }
 
 /* Decodes a part into a fresh buffer (plus a NUL, for json-c's benefit). */
 static jwt_status decode_part(const char *p, size_t n, uint8_t **out, size_t *out_len)
 {
-    size_t len = b64url_decoded_len(n);
+    size_t len = 0;
     uint8_t *buf;
 
     *out = NULL;
     *out_len = 0;
+    if (base64_decoded_len(p, n, BASE64_URL_UNPADDED, &len) != 0)
+        return JWT_MALFORMED;
     buf = malloc(len + 1);
     if (buf == NULL)
         return JWT_NOMEM;
-    if (b64url_decode(p, n, buf) != 0) {
-        OPENSSL_cleanse(buf, len + 1);
+    /* Refuses non-zero unused bits, and then has written nothing. */
+    if (base64_decode(p, n, BASE64_URL_UNPADDED, buf, len, &len) != 0) {
         free(buf);
         return JWT_MALFORMED;
     }
@@ -614,7 +568,7 @@ jwt_status jwt_verify(const struct jwt_keys *k, const char *token, const struct 
 {
     struct json_object *header = NULL, *claims = NULL, *v = NULL;
     uint8_t *hbuf = NULL, *pbuf = NULL, sig[ES256_SIG_LEN];
-    size_t hlen = 0, plen = 0, tlen, h_n, p_n, s_n, sig_len;
+    size_t hlen = 0, plen = 0, tlen, h_n, p_n, s_n, sig_len, got = 0;
     const char *dot1, *dot2, *p_part, *s_part;
     enum jwt_alg alg;
     jwt_status st = JWT_MALFORMED;
@@ -670,9 +624,8 @@ jwt_status jwt_verify(const struct jwt_keys *k, const char *token, const struct 
 
     st = JWT_BAD_SIGNATURE;
     sig_len = alg == ALG_HS256 ? HS256_SIG_LEN : ES256_SIG_LEN;
-    if (s_n > SIG_B64_MAX || b64url_decoded_len(s_n) != sig_len)
-        goto out;
-    if (b64url_decode(s_part, s_n, sig) != 0)
+    if (base64_decode(s_part, s_n, BASE64_URL_UNPADDED, sig, sig_len, &got) != 0 ||
+        got != sig_len)
         goto out;
     if (alg == ALG_HS256)
         st = verify_hs256(k, token, (size_t)(dot2 - token), sig);

@@ -17,6 +17,7 @@
 #include <openssl/params.h>
 
 #include "auth_webhook.h"
+#include "base64.h"
 #include "secretfile.h"
 
 #define MAC_LEN          32u   /* HMAC-SHA256 */
@@ -54,64 +55,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 static int is_blank(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
-
-static int b64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Strict standard base64: length a multiple of 4, alphabet only, at most two
- * '=' and only at the end. Returns the decoded length, or -1. */
-static long b64_decoded_len(const char *p, size_t n)
-{
-    size_t i, pad = 0;
-
-    if (n == 0 || n % 4 != 0)
-        return -1;
-    while (pad < 2 && p[n - 1 - pad] == '=')
-        pad++;
-    for (i = 0; i < n - pad; i++)
-        if (b64_value(p[i]) < 0)
-            return -1;
-    return (long)(n / 4 * 3 - pad);
-}
-
-/* Decodes base64 already accepted by b64_decoded_len into out. Returns -1 if
- * the unused bits of the last quantum are not zero: such a string is a second
- * spelling of the same bytes, and senders never produce it. */
-static int b64_decode(const char *p, size_t n, uint8_t *out)
-{
-    size_t i, o = 0;
-    uint32_t v;
-    int pad;
-
-    for (i = 0; i < n; i += 4) {
-        pad = (p[i + 3] == '=') + (p[i + 2] == '=');
-        v = (uint32_t)b64_value(p[i]) << 18 | (uint32_t)b64_value(p[i + 1]) << 12;
-        if (pad < 2)
-            v |= (uint32_t)b64_value(p[i + 2]) << 6;
-        if (pad < 1)
-            v |= (uint32_t)b64_value(p[i + 3]);
-        out[o++] = (uint8_t)(v >> 16);
-        if (pad < 2)
-            out[o++] = (uint8_t)(v >> 8);
-        if (pad < 1)
-            out[o++] = (uint8_t)v;
-        if ((pad == 2 && (v & 0xffff) != 0) || (pad == 1 && (v & 0xff) != 0))
-            return -1;
-    }
-    return 0;
 }
 
 /* Copies len bytes into secure memory when the secure heap is set up (main
@@ -155,9 +98,8 @@ static int parse_standard_line(struct webhook_secrets *s, const char *p, size_t 
                                const char *label, unsigned long lineno,
                                char *err, size_t errlen)
 {
-    uint8_t key[WEBHOOK_KEY_MAX + 2];
-    size_t plen = sizeof(SECRET_PREFIX) - 1;
-    long klen;
+    uint8_t key[WEBHOOK_KEY_MAX];
+    size_t plen = sizeof(SECRET_PREFIX) - 1, klen = 0;
     int rc = -1;
 
     if (n >= 5 && (memcmp(p, "whsk_", 5) == 0 || memcmp(p, "whpk_", 5) == 0)) {
@@ -169,22 +111,21 @@ static int parse_standard_line(struct webhook_secrets *s, const char *p, size_t 
         p += plen;
         n -= plen;
     }
-    klen = b64_decoded_len(p, n);
-    if (klen < 0) {
+    if (n == 0 || base64_decoded_len(p, n, BASE64_STD_PADDED, &klen) != 0) {
         set_err(err, errlen, "%s: line %lu: secret is not valid base64; expected "
                 "whsec_<base64>", label, lineno);
         goto out;
     }
-    if (klen < (long)WEBHOOK_KEY_MIN || klen > (long)WEBHOOK_KEY_MAX) {
-        set_err(err, errlen, "%s: line %lu: secret decodes to %ld bytes; expected %u to %u",
+    if (klen < WEBHOOK_KEY_MIN || klen > WEBHOOK_KEY_MAX) {
+        set_err(err, errlen, "%s: line %lu: secret decodes to %zu bytes; expected %u to %u",
                 label, lineno, klen, WEBHOOK_KEY_MIN, WEBHOOK_KEY_MAX);
         goto out;
     }
-    if (b64_decode(p, n, key) != 0) {
+    if (base64_decode(p, n, BASE64_STD_PADDED, key, sizeof(key), &klen) != 0) {
         set_err(err, errlen, "%s: line %lu: secret is not canonical base64", label, lineno);
         goto out;
     }
-    if (add_secret(s, key, (size_t)klen) != 0) {
+    if (add_secret(s, key, klen) != 0) {
         set_err(err, errlen, "%s: out of memory", label);
         goto out;
     }
@@ -308,7 +249,7 @@ int webhook_secrets_parse(const char *text, size_t len, enum webhook_mode mode,
 int webhook_secrets_load(const char *path, enum webhook_mode mode,
                          struct webhook_secrets **out, char *err, size_t errlen)
 {
-    char inner[ERR_INNER_MAX], label[ERR_INNER_MAX];
+    char label[ERR_INNER_MAX];
     uint8_t *buf = NULL;
     size_t len = 0;
     int rc = -1;
@@ -321,10 +262,9 @@ int webhook_secrets_load(const char *path, enum webhook_mode mode,
         set_err(err, errlen, "webhook secrets: no path given");
         goto out;
     }
-    if (secretfile_read(path, WEBHOOK_SECRETS_FILE_MAX, &buf, &len, inner, sizeof(inner)) != 0) {
-        set_err(err, errlen, "webhook secrets %s", inner);
+    if (secretfile_load("webhook secrets", path, WEBHOOK_SECRETS_FILE_MAX, &buf, &len,
+                        err, errlen) != SECRETFILE_OK)
         goto out;
-    }
     (void)snprintf(label, sizeof(label), "webhook secrets %s", path);
     rc = parse_text((const char *)buf, len, mode, out, label, err, errlen);
 out:
@@ -415,9 +355,8 @@ static int timestamp_stale(uint64_t ts, time_t now, long tolerance)
 
 static enum sig_entry classify_entry(const char *p, size_t n, uint8_t mac[MAC_LEN])
 {
-    uint8_t raw[MAC_LEN + 2];
     const char *comma = memchr(p, ',', n);
-    size_t vlen, blen, i;
+    size_t vlen, blen, i, mac_len = 0;
     enum sig_entry kind = ENTRY_BROKEN;
 
     if (comma == NULL)
@@ -439,14 +378,12 @@ static enum sig_entry classify_entry(const char *p, size_t n, uint8_t mac[MAC_LE
         kind = ENTRY_OTHER_VERSION;
         goto out;
     }
-    if (blen != MAC_B64_LEN || b64_decoded_len(comma + 1, blen) != (long)MAC_LEN)
+    if (blen != MAC_B64_LEN ||
+        base64_decode(comma + 1, blen, BASE64_STD_PADDED, mac, MAC_LEN, &mac_len) != 0 ||
+        mac_len != MAC_LEN)
         goto out;
-    if (b64_decode(comma + 1, blen, raw) != 0)
-        goto out;
-    memcpy(mac, raw, MAC_LEN);
     kind = ENTRY_V1;
 out:
-    OPENSSL_cleanse(raw, sizeof(raw));
     return kind;
 }
 

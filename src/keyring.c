@@ -2,11 +2,11 @@
  * AES-256-KWP (RFC 5649), create a first key file.
  *
  * The key file format and the permission rules are in keyring.h. Loading is
- * strict: the file is opened with O_NOFOLLOW, checked with fstat on the very
- * descriptor that is read (regular file, owned by the effective uid, no
- * group/other bits, at most KEYRING_FILE_MAX bytes), read whole, and parsed
- * line by line. Any malformed line rejects the whole file; error messages name
- * the file and the line but never echo a token that could be key material.
+ * strict: secretfile_load reads the file (no symlink, regular file, owned by
+ * the effective uid, no group/other bits, at most KEYRING_FILE_MAX bytes), and
+ * it is parsed line by line. Any malformed line rejects the whole file; error
+ * messages name the file and the line but never echo a token that could be
+ * key material. Keys must be canonical padded base64 (base64.h).
  *
  * Key bytes live in OPENSSL_secure_malloc memory. The read buffer and every
  * decoded key are cleansed before they are released.
@@ -17,8 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/types.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -26,8 +24,10 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "base64.h"
 #include "bounds.h"
 #include "keyring.h"
+#include "secretfile.h"
 
 #define SECURE_HEAP_SIZE    32768
 #define SECURE_HEAP_MINSIZE 32
@@ -309,12 +309,6 @@ static int is_blank(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
-static int is_b64(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
-        || c == '+' || c == '/';
-}
-
 /* Decimal id in [1, 2^32-1], digits only. */
 static int parse_id(const struct token *t, uint32_t *id)
 {
@@ -347,48 +341,6 @@ static int parse_state(const struct token *t, enum kek_state *state)
     return 1;
 }
 
-/* Strict base64 (standard alphabet, '=' padding only at the end, length a
- * multiple of 4). Returns the decoded length, or -1 if t is not base64. */
-static long b64_decoded_len(const struct token *t)
-{
-    size_t i, pad = 0;
-
-    if (t->len == 0 || t->len % 4 != 0)
-        return -1;
-    while (pad < 2 && t->p[t->len - 1 - pad] == '=')
-        pad++;
-    for (i = 0; i < t->len - pad; i++)
-        if (!is_b64(t->p[i]))
-            return -1;
-    return (long)(t->len / 4 * 3 - pad);
-}
-
-/* Decodes a KEY_B64_LEN token into key (KEK_LEN bytes). EVP_DecodeBlock
- * counts the '=' padding as zero bytes, so its result is 33 here; the real
- * length comes from b64_decoded_len. Re-encoding must give the token back,
- * which rejects non-zero padding bits. */
-static int b64_decode_key(const struct token *t, uint8_t *key)
-{
-    unsigned char raw[KEY_B64_LEN / 4 * 3];
-    unsigned char again[KEY_B64_LEN + 1];
-    int ok = 0;
-
-    if (t->len != KEY_B64_LEN || b64_decoded_len(t) != (long)KEK_LEN)
-        goto out;
-    if (EVP_DecodeBlock(raw, (const unsigned char *)t->p, (int)t->len) != (int)sizeof(raw))
-        goto out;
-    if (EVP_EncodeBlock(again, raw, (int)KEK_LEN) != (int)KEY_B64_LEN)
-        goto out;
-    if (CRYPTO_memcmp(again, t->p, KEY_B64_LEN) != 0)
-        goto out;
-    memcpy(key, raw, KEK_LEN);
-    ok = 1;
-out:
-    OPENSSL_cleanse(raw, sizeof(raw));
-    OPENSSL_cleanse(again, sizeof(again));
-    return ok;
-}
-
 /* Parses one line (without its '\n'). */
 static keyring_status parse_line(struct keyring *kr, const char *line, size_t len,
                                  const char *path, unsigned long lineno,
@@ -401,7 +353,7 @@ static keyring_status parse_line(struct keyring *kr, const char *line, size_t le
     uint8_t key[KEK_LEN];
     enum kek_state state = KEK_RETIRED;
     uint32_t id = 0;
-    long klen;
+    size_t klen = 0;
 
     hash = memchr(line, '#', len);
     if (hash != NULL)
@@ -446,18 +398,17 @@ static keyring_status parse_line(struct keyring *kr, const char *line, size_t le
                 "decrypt or retired", path, lineno, (unsigned long)id);
         goto out;
     }
-    klen = b64_decoded_len(&tok[3]);
-    if (klen < 0) {
+    if (base64_decoded_len(tok[3].p, tok[3].len, BASE64_STD_PADDED, &klen) != 0) {
         set_err(err, errlen, "keyring %s line %lu: kek %lu: key is not valid base64",
                 path, lineno, (unsigned long)id);
         goto out;
     }
-    if (klen != (long)KEK_LEN) {
-        set_err(err, errlen, "keyring %s line %lu: kek %lu: key is %ld bytes, expected %u",
+    if (klen != KEK_LEN) {
+        set_err(err, errlen, "keyring %s line %lu: kek %lu: key is %zu bytes, expected %u",
                 path, lineno, (unsigned long)id, klen, KEK_LEN);
         goto out;
     }
-    if (!b64_decode_key(&tok[3], key)) {
+    if (base64_decode(tok[3].p, tok[3].len, BASE64_STD_PADDED, key, sizeof(key), &klen) != 0) {
         set_err(err, errlen, "keyring %s line %lu: kek %lu: key is not canonical base64",
                 path, lineno, (unsigned long)id);
         goto out;
@@ -481,96 +432,24 @@ out:
     return st;
 }
 
-/* Opens and checks path, then reads it whole into *buf (*len bytes, plus a
- * NUL). The caller cleanses and frees *buf. */
-static keyring_status read_key_file(const char *path, char **buf, size_t *len,
-                                    char *err, size_t errlen)
+/* A file over KEYRING_FILE_MAX is a malformed key file, not an I/O error. */
+static keyring_status from_secretfile(secretfile_status st)
 {
-    keyring_status st = KEYRING_ERR_IO;
-    struct stat sb;
-    char *data = NULL;
-    size_t cap = 0, got = 0;
-    ssize_t n;
-    int fd = -1;
-
-    *buf = NULL;
-    *len = 0;
-    /* O_NONBLOCK: a FIFO planted at path must not hang the loader. */
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        if (errno == ELOOP) {
-            st = KEYRING_ERR_PERM;
-            set_err(err, errlen, "keyring %s: is a symbolic link; point the config at "
-                    "the real file", path);
-        } else {
-            set_err(err, errlen, "keyring %s: cannot open: %s", path, strerror(errno));
-        }
-        goto out;
+    switch (st) {
+    case SECRETFILE_OK:
+        return KEYRING_OK;
+    case SECRETFILE_ERR_ARG:
+        return KEYRING_ERR_ARG;
+    case SECRETFILE_ERR_PERM:
+        return KEYRING_ERR_PERM;
+    case SECRETFILE_ERR_TOO_BIG:
+        return KEYRING_ERR_PARSE;
+    case SECRETFILE_ERR_NOMEM:
+        return KEYRING_ERR_NOMEM;
+    case SECRETFILE_ERR_IO:
+        break;
     }
-    if (fstat(fd, &sb) != 0) {
-        set_err(err, errlen, "keyring %s: cannot stat: %s", path, strerror(errno));
-        goto out;
-    }
-    st = KEYRING_ERR_PERM;
-    if (!S_ISREG(sb.st_mode)) {
-        set_err(err, errlen, "keyring %s: not a regular file", path);
-        goto out;
-    }
-    if (sb.st_uid != geteuid()) {
-        set_err(err, errlen, "keyring %s: owned by uid %lu, but sharekeep runs as uid %lu; "
-                "chown it", path, (unsigned long)sb.st_uid, (unsigned long)geteuid());
-        goto out;
-    }
-    if ((sb.st_mode & 077) != 0) {
-        set_err(err, errlen, "keyring %s: mode %04o is too open; chmod 600 it",
-                path, (unsigned)(sb.st_mode & 07777));
-        goto out;
-    }
-    st = KEYRING_ERR_PARSE;
-    if (sb.st_size < 0 || (unsigned long long)sb.st_size > KEYRING_FILE_MAX) {
-        set_err(err, errlen, "keyring %s: %lld bytes is over the %u byte limit",
-                path, (long long)sb.st_size, KEYRING_FILE_MAX);
-        goto out;
-    }
-
-    /* One spare byte notices a file that grew since fstat, one for the NUL. */
-    st = KEYRING_ERR_NOMEM;
-    cap = (size_t)sb.st_size + 2;
-    data = malloc(cap);
-    if (data == NULL) {
-        set_err(err, errlen, "keyring %s: out of memory", path);
-        goto out;
-    }
-    st = KEYRING_ERR_IO;
-    while (got < cap - 1) {
-        n = read(fd, data + got, cap - 1 - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            set_err(err, errlen, "keyring %s: read failed: %s", path, strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
-    if (got > (size_t)sb.st_size) {
-        set_err(err, errlen, "keyring %s: file changed while being read", path);
-        goto out;
-    }
-    data[got] = '\0';
-    *buf = data;
-    *len = got;
-    data = NULL;
-    st = KEYRING_OK;
-out:
-    if (data != NULL) {
-        OPENSSL_cleanse(data, cap);
-        free(data);
-    }
-    if (fd >= 0)
-        (void)close(fd);
-    return st;
+    return KEYRING_ERR_IO;
 }
 
 keyring_status keyring_load(const char *path, struct keyring **out, char *err, size_t errlen)
@@ -578,9 +457,9 @@ keyring_status keyring_load(const char *path, struct keyring **out, char *err, s
     keyring_status st = KEYRING_ERR_ARG;
     struct keyring *kr = NULL;
     const struct kek *active;
-    char *buf = NULL;
+    uint8_t *buf = NULL;
     size_t len = 0, pos = 0, line_len, nactive;
-    const char *nl;
+    const char *text, *nl;
     unsigned long lineno = 0;
 
     if (err != NULL && errlen > 0)
@@ -591,9 +470,11 @@ keyring_status keyring_load(const char *path, struct keyring **out, char *err, s
         set_err(err, errlen, "keyring: no path given");
         goto out;
     }
-    st = read_key_file(path, &buf, &len, err, errlen);
+    st = from_secretfile(secretfile_load("keyring", path, KEYRING_FILE_MAX, &buf, &len,
+                                         err, errlen));
     if (st != KEYRING_OK)
         goto out;
+    text = (const char *)buf;
     st = keyring_new(&kr);
     if (st != KEYRING_OK) {
         set_err(err, errlen, "keyring %s: out of memory", path);
@@ -601,14 +482,14 @@ keyring_status keyring_load(const char *path, struct keyring **out, char *err, s
     }
     while (pos < len) {
         lineno++;
-        nl = memchr(buf + pos, '\n', len - pos);
-        line_len = nl != NULL ? (size_t)(nl - (buf + pos)) : len - pos;
-        if (memchr(buf + pos, '\0', line_len) != NULL) {
+        nl = memchr(text + pos, '\n', len - pos);
+        line_len = nl != NULL ? (size_t)(nl - (text + pos)) : len - pos;
+        if (memchr(text + pos, '\0', line_len) != NULL) {
             st = KEYRING_ERR_PARSE;
             set_err(err, errlen, "keyring %s line %lu: contains a NUL byte", path, lineno);
             goto out;
         }
-        st = parse_line(kr, buf + pos, line_len, path, lineno, err, errlen);
+        st = parse_line(kr, text + pos, line_len, path, lineno, err, errlen);
         if (st != KEYRING_OK)
             goto out;
         pos += line_len + 1;
@@ -628,10 +509,7 @@ keyring_status keyring_load(const char *path, struct keyring **out, char *err, s
     kr = NULL;
     st = KEYRING_OK;
 out:
-    if (buf != NULL) {
-        OPENSSL_cleanse(buf, len + 1);
-        free(buf);
-    }
+    secretfile_free(buf, len);
     keyring_free(kr);
     return st;
 }
@@ -652,55 +530,92 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
-keyring_status keyring_file_create(const char *path, char *err, size_t errlen)
+/* Renders kr as NUL-terminated key-file text into a secure buffer of
+ * *out_len bytes. */
+static keyring_status render(const struct keyring *kr, char **out, size_t *out_len)
 {
     static const char header[] =
         "# sharekeep keyring: one 'kek <id> <state> <base64 of 32 key bytes>' per line.\n"
         "# state: active (seals new records; exactly one), decrypt (opens old records),\n"
         "# retired (refused). Keep this file mode 0600, owned by the sharekeep user.\n";
-    keyring_status st = KEYRING_ERR_ARG;
-    uint8_t key[KEK_LEN];
-    unsigned char b64[KEY_B64_LEN + 1];
-    char text[sizeof(header) + 64 + KEY_B64_LEN];
-    int fd = -1, created = 0, n = 0;
+    static const char *const names[] = { "", "active", "decrypt", "retired" };
+    size_t cap = sizeof(header) + kr->count * (KEY_B64_LEN + 40);
+    char *text = OPENSSL_secure_malloc(cap);
+    size_t len = sizeof(header) - 1;
 
-    if (err != NULL && errlen > 0)
-        err[0] = '\0';
-    if (path == NULL) {
-        set_err(err, errlen, "keyring: no path given");
-        goto out;
-    }
-    st = KEYRING_ERR_CRYPTO;
-    if (RAND_bytes(key, (int)sizeof(key)) != 1) {
-        set_err(err, errlen, "keyring %s: cannot generate a random key", path);
-        goto out;
-    }
-    if (EVP_EncodeBlock(b64, key, (int)sizeof(key)) != (int)KEY_B64_LEN) {
-        set_err(err, errlen, "keyring %s: base64 encoding failed", path);
-        goto out;
-    }
-    n = snprintf(text, sizeof(text), "%skek 1 active %s\n", header, (const char *)b64);
-    if (n < 0 || (size_t)n >= sizeof(text)) {
-        set_err(err, errlen, "keyring %s: internal buffer too small", path);
-        goto out;
-    }
+    if (text == NULL)
+        return KEYRING_ERR_NOMEM;
+    memcpy(text, header, len);
+    for (size_t i = 0; i < kr->count; i++) {
+        unsigned char b64[KEY_B64_LEN + 1];
+        int n;
 
+        if (EVP_EncodeBlock(b64, kr->keys[i].key, (int)KEK_LEN) != (int)KEY_B64_LEN) {
+            OPENSSL_secure_clear_free(text, cap);
+            return KEYRING_ERR_CRYPTO;
+        }
+        n = snprintf(text + len, cap - len, "kek %u %s %s\n", kr->keys[i].id,
+                     names[kr->keys[i].state], (const char *)b64);
+        OPENSSL_cleanse(b64, sizeof(b64));
+        if (n < 0 || (size_t)n >= cap - len) {
+            OPENSSL_secure_clear_free(text, cap);
+            return KEYRING_ERR_NOMEM;
+        }
+        len += (size_t)n;
+    }
+    *out = text;
+    *out_len = cap;
+    return KEYRING_OK;
+}
+
+/* Writes kr to path durably: a new file (O_EXCL) when create is set, else a
+ * temp file beside path renamed over it, so a crash leaves either the old
+ * or the new key file, never half of one. The directory is fsynced too: a
+ * KEK that sealed records must not vanish with a power cut. */
+static keyring_status save(const struct keyring *kr, const char *path, int create, char *err,
+                           size_t errlen)
+{
+    keyring_status st;
+    char tmp[4096], dir[4096], *text = NULL, *slash;
+    size_t cap = 0, len;
+    int fd = -1, dfd = -1, written = 0;
+
+    st = keyring_validate(kr);
+    if (st != KEYRING_OK) {
+        set_err(err, errlen, "keyring %s: refusing to write: %s", path, keyring_strerror(st));
+        goto out;
+    }
+    if ((st = render(kr, &text, &cap)) != KEYRING_OK) {
+        set_err(err, errlen, "keyring %s: cannot render the key file", path);
+        goto out;
+    }
+    len = strlen(text);
     st = KEYRING_ERR_IO;
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        if (errno == EEXIST)
-            set_err(err, errlen, "keyring %s: already exists; refusing to overwrite it", path);
-        else
-            set_err(err, errlen, "keyring %s: cannot create: %s", path, strerror(errno));
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp) ||
+        snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
+        set_err(err, errlen, "keyring %s: path too long", path);
         goto out;
     }
-    created = 1;
-    if (write_all(fd, text, (size_t)n) != 0) {
+    if (create) {
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            if (errno == EEXIST)
+                set_err(err, errlen, "keyring %s: already exists; refusing to overwrite it", path);
+            else
+                set_err(err, errlen, "keyring %s: cannot create: %s", path, strerror(errno));
+            goto out;
+        }
+    } else {
+        fd = mkstemp(tmp);   /* mode 0600 */
+        if (fd < 0) {
+            set_err(err, errlen, "keyring %s: cannot create a temp file beside it: %s", path,
+                     strerror(errno));
+            goto out;
+        }
+    }
+    written = 1;
+    if (write_all(fd, text, len) != 0 || fsync(fd) != 0) {
         set_err(err, errlen, "keyring %s: write failed: %s", path, strerror(errno));
-        goto out;
-    }
-    if (fsync(fd) != 0) {
-        set_err(err, errlen, "keyring %s: fsync failed: %s", path, strerror(errno));
         goto out;
     }
     if (close(fd) != 0) {
@@ -709,16 +624,152 @@ keyring_status keyring_file_create(const char *path, char *err, size_t errlen)
         goto out;
     }
     fd = -1;
+    if (!create && rename(tmp, path) != 0) {
+        set_err(err, errlen, "keyring %s: cannot replace: %s", path, strerror(errno));
+        goto out;
+    }
+    written = 0;
+    slash = strrchr(dir, '/');
+    if (slash == dir)
+        dir[1] = '\0';
+    else if (slash != NULL)
+        *slash = '\0';
+    else
+        memcpy(dir, ".", 2);
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) != 0) {
+        set_err(err, errlen, "keyring %s: cannot fsync its directory: %s", path, strerror(errno));
+        goto out;
+    }
     st = KEYRING_OK;
 out:
     if (fd >= 0)
         (void)close(fd);
-    if (st != KEYRING_OK && created)
-        (void)unlink(path);
-    OPENSSL_cleanse(key, sizeof(key));
-    OPENSSL_cleanse(b64, sizeof(b64));
-    OPENSSL_cleanse(text, sizeof(text));
+    if (dfd >= 0)
+        (void)close(dfd);
+    if (written)
+        (void)unlink(create ? path : tmp);
+    if (text != NULL)
+        OPENSSL_secure_clear_free(text, cap);
     return st;
+}
+
+/* Adds a fresh random key with the next id. */
+static keyring_status add_random(struct keyring *kr, enum kek_state state, uint32_t *id)
+{
+    uint8_t key[KEK_LEN];
+    uint32_t next = 0;
+    keyring_status st;
+
+    for (size_t i = 0; i < kr->count; i++)
+        if (kr->keys[i].id > next)
+            next = kr->keys[i].id;
+    if (next == UINT32_MAX)
+        return KEYRING_ERR_ARG;
+    next++;
+    if (RAND_bytes(key, (int)sizeof(key)) != 1)
+        return KEYRING_ERR_CRYPTO;
+    st = keyring_add(kr, next, state, key, sizeof(key));
+    OPENSSL_cleanse(key, sizeof(key));
+    if (st == KEYRING_OK)
+        *id = next;
+    return st;
+}
+
+keyring_status keyring_file_create(const char *path, char *err, size_t errlen)
+{
+    struct keyring *kr = NULL;
+    keyring_status st;
+    uint32_t id;
+
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (path == NULL) {
+        set_err(err, errlen, "keyring: no path given");
+        return KEYRING_ERR_ARG;
+    }
+    st = keyring_new(&kr);
+    if (st == KEYRING_OK)
+        st = add_random(kr, KEK_ACTIVE, &id);
+    if (st != KEYRING_OK)
+        set_err(err, errlen, "keyring %s: cannot generate a key: %s", path, keyring_strerror(st));
+    else
+        st = save(kr, path, 1, err, errlen);
+    keyring_free(kr);
+    return st;
+}
+
+keyring_status keyring_file_add(const char *path, int make_active, uint32_t *new_id, char *err,
+                                size_t errlen)
+{
+    struct keyring *kr = NULL;
+    keyring_status st;
+
+    st = keyring_load(path, &kr, err, errlen);
+    if (st != KEYRING_OK)
+        goto out;
+    if (make_active)
+        for (size_t i = 0; i < kr->count; i++)
+            if (kr->keys[i].state == KEK_ACTIVE)
+                kr->keys[i].state = KEK_DECRYPT;
+    st = add_random(kr, make_active ? KEK_ACTIVE : KEK_DECRYPT, new_id);
+    if (st != KEYRING_OK) {
+        set_err(err, errlen, "keyring %s: cannot generate a key: %s", path, keyring_strerror(st));
+        goto out;
+    }
+    st = save(kr, path, 0, err, errlen);
+out:
+    keyring_free(kr);
+    return st;
+}
+
+keyring_status keyring_file_retire(const char *path, uint32_t id, char *err, size_t errlen)
+{
+    struct keyring *kr = NULL;
+    keyring_status st;
+    struct kek *k = NULL;
+
+    st = keyring_load(path, &kr, err, errlen);
+    if (st != KEYRING_OK)
+        goto out;
+    for (size_t i = 0; i < kr->count; i++)
+        if (kr->keys[i].id == id)
+            k = &kr->keys[i];
+    if (k == NULL) {
+        st = KEYRING_ERR_UNKNOWN_KEK;
+        set_err(err, errlen, "keyring %s: no KEK %u", path, id);
+        goto out;
+    }
+    if (k->state == KEK_ACTIVE) {
+        st = KEYRING_ERR_ARG;
+        set_err(err, errlen, "keyring %s: KEK %u is active; rotate to a new KEK first", path, id);
+        goto out;
+    }
+    k->state = KEK_RETIRED;
+    st = save(kr, path, 0, err, errlen);
+out:
+    keyring_free(kr);
+    return st;
+}
+
+keyring_status keyring_key_info(const struct keyring *kr, size_t i, uint32_t *id,
+                                enum kek_state *state)
+{
+    if (kr == NULL || i >= kr->count)
+        return KEYRING_ERR_ARG;
+    *id = kr->keys[i].id;
+    *state = kr->keys[i].state;
+    return KEYRING_OK;
+}
+
+keyring_status keyring_state(const struct keyring *kr, uint32_t id, enum kek_state *state)
+{
+    const struct kek *k = kr != NULL ? find_kek(kr, id) : NULL;
+
+    if (k == NULL)
+        return KEYRING_ERR_UNKNOWN_KEK;
+    *state = k->state;
+    return KEYRING_OK;
 }
 
 const char *keyring_strerror(keyring_status st)

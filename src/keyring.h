@@ -77,6 +77,22 @@ keyring_status keyring_unwrap(const struct keyring *kr, uint32_t kek_id,
  * active KEK with id 1. Refuses to overwrite an existing file. */
 keyring_status keyring_file_create(const char *path, char *err, size_t errlen);
 
+/* Adds a fresh random KEK with the next id to the key file; with
+ * make_active it becomes the active key and the previous active one is kept
+ * for decryption. The file is replaced atomically and durably. */
+keyring_status keyring_file_add(const char *path, int make_active, uint32_t *new_id, char *err,
+                                size_t errlen);
+
+/* Marks KEK id retired in the key file (the active KEK cannot be). Callers
+ * check first that no record still uses it. */
+keyring_status keyring_file_retire(const char *path, uint32_t id, char *err, size_t errlen);
+
+/* The i-th key's id and state (i < keyring_count), for listings. */
+keyring_status keyring_key_info(const struct keyring *kr, size_t i, uint32_t *id,
+                                enum kek_state *state);
+/* The state of KEK id, or KEYRING_ERR_UNKNOWN_KEK. */
+keyring_status keyring_state(const struct keyring *kr, uint32_t id, enum kek_state *state);
+
 const char *keyring_strerror(keyring_status st);
 
 #endif

@@ -1,4 +1,5 @@
-/* Reading a small secret from a file (webhook secrets, a JWT HMAC key).
+/* Reading a small secret from a file (the keyring, webhook secrets, a JWT
+ * HMAC key).
  *
  * The file must be a regular file, not a symbolic link, owned by the
  * effective uid of the process, with no group/other permission bits (mode
@@ -11,11 +12,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+typedef enum {
+    SECRETFILE_OK = 0,
+    SECRETFILE_ERR_ARG,       /* no path, or an impossible size limit */
+    SECRETFILE_ERR_IO,        /* cannot open, stat or read; grew while being read */
+    SECRETFILE_ERR_PERM,      /* symlink, not a regular file, wrong owner or mode */
+    SECRETFILE_ERR_TOO_BIG,   /* over max_len bytes */
+    SECRETFILE_ERR_NOMEM,
+} secretfile_status;
+
 /* Reads path whole into *buf (*len bytes plus a terminating NUL that len does
- * not count). Returns 0, or -1 with *buf NULL, *len 0 and err (if non-NULL)
- * holding one line that starts with the path and says how to fix it, e.g.
- * "/etc/x: mode 0644 is too open; chmod 600 it". Callers prefix what the
- * file is for. The message never contains file content. */
+ * not count). On failure *buf is NULL, *len 0 and err (if non-NULL) holds one
+ * line that names the file and says how to fix it, e.g. "keyring /etc/x: mode
+ * 0644 is too open; chmod 600 it" for label "keyring". A NULL label leaves
+ * the message starting with the path. The message never contains file
+ * content. */
+secretfile_status secretfile_load(const char *label, const char *path, size_t max_len,
+                                  uint8_t **buf, size_t *len, char *err, size_t errlen);
+
+/* secretfile_load without a label, as 0 or -1. */
 int secretfile_read(const char *path, size_t max_len, uint8_t **buf, size_t *len,
                     char *err, size_t errlen);
 
