@@ -31,6 +31,7 @@ static const struct key_def keys[] = {
     { "socket_mode",   "SHAREKEEP_SOCKET_MODE",   K_MODE,  OFF(socket_mode) },
     { "workers",       "SHAREKEEP_WORKERS",       K_INT,   OFF(workers) },
     { "database",      "SHAREKEEP_DATABASE",      K_STR,   OFF(database) },
+    { "admin_database", "SHAREKEEP_ADMIN_DATABASE", K_STR, OFF(admin_database) },
     { "keyring",       "SHAREKEEP_KEYRING",       K_STR,   OFF(keyring) },
     { "webhooks_root", "SHAREKEEP_WEBHOOKS_ROOT", K_STR,   OFF(webhooks_root) },
     { "max_body",      "SHAREKEEP_MAX_BODY",      K_SIZE,  OFF(max_body) },
@@ -359,6 +360,7 @@ static int set_defaults(struct config *cfg)
     cfg->log_level = LOG_LVL_INFO;
     if (replace_str(&cfg->listen, DEFAULT_LISTEN) != 0 ||
         replace_str(&cfg->database, DEFAULT_DATABASE) != 0 ||
+        replace_str(&cfg->admin_database, "") != 0 ||
         replace_str(&cfg->keyring, DEFAULT_KEYRING) != 0 ||
         replace_str(&cfg->webhooks_root, DEFAULT_WEBHOOKS_ROOT) != 0 ||
         replace_str(&cfg->sql_dir, SHAREKEEP_SQLDIR) != 0 ||

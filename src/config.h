@@ -13,6 +13,7 @@ struct config {
     unsigned socket_mode;   /* for unix sockets */
     int workers;
     char *database;         /* libpq conninfo, passed through */
+    char *admin_database;   /* conninfo for admin commands; "" = database */
     char *keyring;          /* key file path */
     char *webhooks_root;    /* "/webhook": no trailing slash */
     size_t max_body;

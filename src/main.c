@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "app.h"
 #include "config.h"
 #include "keyring.h"
@@ -22,6 +23,15 @@ static void usage(FILE *f)
             "  migrate        apply sql/NNN_*.sql migrations that are not applied yet\n"
             "  keygen FILE    write a new key file (mode 0600) with one active KEK\n"
             "  check          load and validate the config, keyring and auth files\n"
+            "  status         KEKs in the keyring and how many records each protects\n"
+            "  rotate         add a new active KEK to the key file (then SIGHUP, rewrap)\n"
+            "  rewrap         move every record's data key to the active KEK (resumable)\n"
+            "  retire KEK     mark a KEK retired; refused while records still use it\n"
+            "  verify         open every record; exit 1 if any does not open\n"
+            "  export         write all sealed records as JSON lines to stdout\n"
+            "  import         insert the records of an export from stdin\n"
+            "\n"
+            "Admin commands connect with admin_database (default: database).\n"
             "\n"
             "options:\n"
             "  -c, --config FILE   config file (default: $SHAREKEEP_CONFIG, else built-in\n"
@@ -103,6 +113,8 @@ int main(int argc, char **argv)
         printf("wrote %s (one active KEK, mode 0600)\n", argv[optind]);
         return 0;
     }
+    if (admin_dispatch(config_path, cmd, argc - optind + 1, argv + optind - 1, &rc))
+        return rc;
     if (optind != argc) {
         usage(stderr);
         return 2;

@@ -69,6 +69,47 @@ store_status store_fetch(struct store *st, const char *client_id, int kind, cons
 store_status store_audit(struct store *st, const char *endpoint, const char *client_id,
                          int result, const char *request_id, uint32_t version);
 
+/* ---- admin: whole-table work, run by sharekeep's admin commands --------- */
+
+struct store_record {
+    long long id;
+    char client_id[129];
+    int kind;
+    uint32_t version;
+    uint32_t kek_id;
+    char created_at[40];         /* ISO 8601, UTC */
+    uint8_t *sealed;             /* malloc'd */
+    size_t sealed_len;
+};
+
+/* Up to limit records with id > after_id and id <= max_id, in id order;
+ * when not_kek is non-zero, only records whose kek_id differs from it. */
+store_status store_records(struct store *st, long long after_id, long long max_id,
+                           uint32_t not_kek, int limit, struct store_record **out, size_t *n);
+void store_records_free(struct store_record *r, size_t n);
+
+/* Highest record id (0 when empty). */
+store_status store_max_id(struct store *st, long long *max_id);
+
+/* Records per KEK id. *ids and *counts are malloc'd, *n entries. */
+store_status store_kek_counts(struct store *st, uint32_t **ids, long long **counts, size_t *n);
+
+/* Replaces one record's sealed bytes after a rewrap, only if it still uses
+ * old_kek (a concurrent rewrap wins, harmlessly). Run inside
+ * store_begin/store_commit to batch. *updated is 0 or 1. */
+store_status store_rewrap_record(struct store *st, long long id, uint32_t old_kek,
+                                 uint32_t new_kek, const uint8_t *sealed, size_t sealed_len,
+                                 int *updated);
+
+/* Inserts an exported record. When (client, kind, version) exists already
+ * with the same sealed bytes, *result = 0 (already there); with different
+ * bytes, STORE_CONFLICT. *result = 1 when inserted. */
+store_status store_import_record(struct store *st, const struct store_record *r, int *result);
+
+store_status store_begin(struct store *st);
+store_status store_commit(struct store *st);
+void store_rollback(struct store *st);
+
 /* Applies one migration file once, under an advisory lock, recording it in
  * schema_migration. *applied says whether it ran now. */
 store_status store_migrate(struct store *st, const char *name, const char *sql, int *applied);

@@ -1,0 +1,655 @@
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+
+#include "admin.h"
+#include "base64.h"
+#include "bounds.h"
+#include "body.h"
+#include "config.h"
+#include "json_strict.h"
+#include "keyring.h"
+#include "log.h"
+#include "seal.h"
+#include "store.h"
+
+extern char **environ;
+
+#define BATCH_DEFAULT 500
+#define BATCH_MAX     10000
+/* One exported line: a sealed record of at most SHARE_MAX plus base64. */
+#define EXPORT_LINE_MAX (SHARE_MAX / 3 * 4 + 4096)
+
+struct admin {
+    struct config cfg;
+    struct keyring *kr;
+    struct store *st;
+};
+
+static void admin_free(struct admin *a)
+{
+    store_free(a->st);
+    keyring_free(a->kr);
+    config_free(&a->cfg);
+    memset(a, 0, sizeof(*a));
+}
+
+/* Admin commands connect with admin_database: the runtime role cannot
+ * UPDATE share_record (rewrap) nor read everything they need. */
+static int admin_open(const char *config_path, struct admin *a, int need_keyring, int need_db)
+{
+    char err[512];
+
+    memset(a, 0, sizeof(*a));
+    if (config_load(config_path, environ, &a->cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sharekeep: %s\n", err);
+        return -1;
+    }
+    log_set_level(a->cfg.log_level);
+    if (need_keyring && keyring_load(a->cfg.keyring, &a->kr, err, sizeof(err)) != KEYRING_OK) {
+        fprintf(stderr, "sharekeep: %s\n", err);
+        goto fail;
+    }
+    if (need_db && store_new(a->cfg.admin_database[0] ? a->cfg.admin_database : a->cfg.database,
+                             &a->st) != STORE_OK) {
+        fprintf(stderr, "sharekeep: out of memory\n");
+        goto fail;
+    }
+    return 0;
+fail:
+    admin_free(a);
+    return -1;
+}
+
+static const char *kind_name(int kind)
+{
+    return kind == SHARE_KIND_CUSTODIAN ? "custodian" : kind == SHARE_KIND_CLIENT ? "client" : "?";
+}
+
+static int db_failed(const char *what, store_status s)
+{
+    fprintf(stderr, "sharekeep: %s: %s (see the log line above)\n", what, store_strerror(s));
+    return 1;
+}
+
+/* Parses --batch N / -n N style options shared by the batch commands. */
+static int parse_batch(int argc, char **argv, int *batch, const char *usage)
+{
+    static const struct option opts[] = {
+        { "batch", required_argument, NULL, 'b' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+
+    optind = 0;   /* GNU getopt: start over on the subcommand's own argv */
+    *batch = BATCH_DEFAULT;
+    while ((c = getopt_long(argc, argv, "b:h", opts, NULL)) != -1) {
+        char *end;
+        long v;
+
+        switch (c) {
+        case 'b':
+            errno = 0;
+            v = strtol(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || v < 1 || v > BATCH_MAX) {
+                fprintf(stderr, "sharekeep: --batch must be 1 to %d\n", BATCH_MAX);
+                return 2;
+            }
+            *batch = (int)v;
+            break;
+        case 'h':
+            printf("%s", usage);
+            return -1;
+        default:
+            fprintf(stderr, "%s", usage);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "%s", usage);
+        return 2;
+    }
+    return 0;
+}
+
+/* ---- rewrap ------------------------------------------------------------ */
+
+static const char rewrap_usage[] =
+    "usage: sharekeep [-c CONFIG] rewrap [--batch N]\n"
+    "Moves every record's data key to the keyring's active KEK, N records per\n"
+    "transaction, without decrypting any share. Safe to stop and run again.\n";
+
+static int cmd_rewrap(const char *config_path, int argc, char **argv)
+{
+    struct admin a;
+    struct store_record *recs = NULL;
+    size_t n = 0;
+    long long after = 0, max_id = 0, moved = 0, skipped = 0, seen = 0;
+    uint32_t active;
+    int batch, rc;
+    store_status s;
+
+    if ((rc = parse_batch(argc, argv, &batch, rewrap_usage)) != 0)
+        return rc < 0 ? 0 : rc;
+    if (admin_open(config_path, &a, 1, 1) != 0)
+        return 1;
+    rc = 1;
+    active = keyring_active_id(a.kr);
+    /* Records added while we run were sealed by workers: with the new KEK
+     * once they have reloaded, and a later run picks up any others. */
+    if ((s = store_max_id(a.st, &max_id)) != STORE_OK) {
+        rc = db_failed("rewrap", s);
+        goto out;
+    }
+    for (;;) {
+        store_records_free(recs, n);
+        recs = NULL;
+        s = store_records(a.st, after, max_id, active, batch, &recs, &n);
+        if (s != STORE_OK) {
+            rc = db_failed("rewrap", s);
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if ((s = store_begin(a.st)) != STORE_OK) {
+            rc = db_failed("rewrap", s);
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            uint8_t *out = NULL;
+            size_t out_len = 0;
+            seal_status ss = seal_rewrap(a.kr, recs[i].sealed, recs[i].sealed_len, &out, &out_len);
+            int updated = 0;
+
+            if (ss != SEAL_OK) {
+                fprintf(stderr, "sharekeep: rewrap: record %lld (KEK %u): %s\n", recs[i].id,
+                        recs[i].kek_id, seal_strerror(ss));
+                store_rollback(a.st);
+                goto out;
+            }
+            s = store_rewrap_record(a.st, recs[i].id, recs[i].kek_id, active, out, out_len,
+                                    &updated);
+            seal_buf_free(out, out_len);
+            if (s != STORE_OK) {
+                store_rollback(a.st);
+                rc = db_failed("rewrap", s);
+                goto out;
+            }
+            moved += updated;
+            skipped += !updated;
+        }
+        if ((s = store_commit(a.st)) != STORE_OK) {
+            rc = db_failed("rewrap commit", s);
+            goto out;
+        }
+        seen += (long long)n;
+        after = recs[n - 1].id;
+        fprintf(stderr, "rewrap: %lld records moved to KEK %u, %lld already moved, up to id %lld "
+                "of %lld\n", moved, active, skipped, after, max_id);
+    }
+    printf("rewrap: done: %lld records moved to KEK %u (%lld checked)\n", moved, active, seen);
+    rc = 0;
+out:
+    store_records_free(recs, n);
+    admin_free(&a);
+    return rc;
+}
+
+/* ---- verify ------------------------------------------------------------ */
+
+static const char verify_usage[] =
+    "usage: sharekeep [-c CONFIG] verify [--batch N]\n"
+    "Opens every stored record with the keyring and reports counts; exits 1\n"
+    "if any record does not open. Prints no share.\n";
+
+static int cmd_verify(const char *config_path, int argc, char **argv)
+{
+    struct admin a;
+    struct store_record *recs = NULL;
+    size_t n = 0;
+    long long after = 0, max_id = 0, ok = 0, failed = 0;
+    int batch, rc;
+    store_status s;
+
+    if ((rc = parse_batch(argc, argv, &batch, verify_usage)) != 0)
+        return rc < 0 ? 0 : rc;
+    if (admin_open(config_path, &a, 1, 1) != 0)
+        return 1;
+    rc = 1;
+    if ((s = store_max_id(a.st, &max_id)) != STORE_OK) {
+        rc = db_failed("verify", s);
+        goto out;
+    }
+    for (;;) {
+        store_records_free(recs, n);
+        recs = NULL;
+        s = store_records(a.st, after, max_id, 0, batch, &recs, &n);
+        if (s != STORE_OK) {
+            rc = db_failed("verify", s);
+            goto out;
+        }
+        if (n == 0)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            struct seal_context ctx = { recs[i].client_id, strlen(recs[i].client_id),
+                                        (enum share_kind)recs[i].kind, recs[i].version };
+            uint8_t *plain = NULL;
+            size_t plain_len = 0;
+            seal_status ss = seal_open(a.kr, &ctx, recs[i].sealed, recs[i].sealed_len, &plain,
+                                       &plain_len);
+
+            seal_buf_free(plain, plain_len);
+            if (ss == SEAL_OK) {
+                ok++;
+            } else {
+                failed++;
+                printf("verify: record %lld (%s version %u, KEK %u) does not open: %s\n",
+                       recs[i].id, kind_name(recs[i].kind), recs[i].version, recs[i].kek_id,
+                       seal_strerror(ss));
+            }
+        }
+        after = recs[n - 1].id;
+    }
+    printf("verify: %lld records, %lld opened, %lld failed\n", ok + failed, ok, failed);
+    rc = failed == 0 ? 0 : 1;
+out:
+    store_records_free(recs, n);
+    admin_free(&a);
+    return rc;
+}
+
+/* ---- status ------------------------------------------------------------ */
+
+static int cmd_status(const char *config_path, int argc, char **argv)
+{
+    struct admin a;
+    uint32_t *ids = NULL;
+    long long *counts = NULL;
+    size_t n = 0;
+    store_status s;
+    int rc = 1;
+
+    if (argc > 1) {
+        fprintf(stderr, "usage: sharekeep [-c CONFIG] status\n");
+        return 2;
+    }
+    if (admin_open(config_path, &a, 1, 1) != 0)
+        return 1;
+    if ((s = store_kek_counts(a.st, &ids, &counts, &n)) != STORE_OK) {
+        rc = db_failed("status", s);
+        goto out;
+    }
+    printf("active KEK: %u\n", keyring_active_id(a.kr));
+    for (size_t i = 0; i < keyring_count(a.kr); i++) {
+        uint32_t id;
+        enum kek_state state;
+        long long used = 0;
+
+        if (keyring_key_info(a.kr, i, &id, &state) != KEYRING_OK)
+            continue;
+        for (size_t j = 0; j < n; j++)
+            if (ids[j] == id)
+                used = counts[j];
+        printf("KEK %u: %s, %lld records\n", id,
+               state == KEK_ACTIVE ? "active" : state == KEK_DECRYPT ? "decrypt" : "retired",
+               used);
+    }
+    for (size_t j = 0; j < n; j++) {
+        enum kek_state state;
+        if (keyring_state(a.kr, ids[j], &state) != KEYRING_OK)
+            printf("KEK %u: NOT IN KEYRING, %lld records cannot be opened\n", ids[j], counts[j]);
+    }
+    rc = 0;
+out:
+    free(ids);
+    free(counts);
+    admin_free(&a);
+    return rc;
+}
+
+/* ---- rotate / retire ----------------------------------------------------- */
+
+static int cmd_rotate(const char *config_path, int argc, char **argv)
+{
+    struct admin a;
+    char err[512];
+    uint32_t id = 0;
+    int rc = 1;
+
+    if (argc > 1) {
+        fprintf(stderr, "usage: sharekeep [-c CONFIG] rotate\n"
+                        "Adds a new KEK to the key file and makes it active; the old active\n"
+                        "KEK stays for decryption. Then reload the server (SIGHUP) and run\n"
+                        "'sharekeep rewrap'.\n");
+        return 2;
+    }
+    if (admin_open(config_path, &a, 0, 0) != 0)
+        return 1;
+    if (keyring_file_add(a.cfg.keyring, 1, &id, err, sizeof(err)) != KEYRING_OK) {
+        fprintf(stderr, "sharekeep: %s\n", err);
+        goto out;
+    }
+    printf("rotate: KEK %u is now active in %s\n"
+           "next: reload sharekeep (SIGHUP), then run 'sharekeep rewrap'\n", id, a.cfg.keyring);
+    rc = 0;
+out:
+    admin_free(&a);
+    return rc;
+}
+
+static int cmd_retire(const char *config_path, int argc, char **argv)
+{
+    struct admin a;
+    uint32_t *ids = NULL;
+    long long *counts = NULL;
+    size_t n = 0;
+    char err[512], *end;
+    unsigned long id;
+    store_status s;
+    int rc = 1;
+
+    if (argc != 2) {
+        fprintf(stderr, "usage: sharekeep [-c CONFIG] retire KEK_ID\n"
+                        "Marks a KEK retired; refused while any record still uses it.\n");
+        return 2;
+    }
+    errno = 0;
+    id = strtoul(argv[1], &end, 10);
+    if (errno != 0 || *end != '\0' || id == 0 || id > UINT32_MAX) {
+        fprintf(stderr, "sharekeep: retire: '%s' is not a KEK id\n", argv[1]);
+        return 2;
+    }
+    if (admin_open(config_path, &a, 1, 1) != 0)
+        return 1;
+    if ((s = store_kek_counts(a.st, &ids, &counts, &n)) != STORE_OK) {
+        rc = db_failed("retire", s);
+        goto out;
+    }
+    for (size_t j = 0; j < n; j++)
+        if (ids[j] == id && counts[j] > 0) {
+            fprintf(stderr, "sharekeep: retire: KEK %lu still protects %lld records; run "
+                    "'sharekeep rewrap' first\n", id, counts[j]);
+            goto out;
+        }
+    if (keyring_file_retire(a.cfg.keyring, (uint32_t)id, err, sizeof(err)) != KEYRING_OK) {
+        fprintf(stderr, "sharekeep: %s\n", err);
+        goto out;
+    }
+    printf("retire: KEK %lu is retired in %s; reload sharekeep (SIGHUP)\n", id, a.cfg.keyring);
+    rc = 0;
+out:
+    free(ids);
+    free(counts);
+    admin_free(&a);
+    return rc;
+}
+
+/* ---- export / import ----------------------------------------------------- */
+
+static const char export_usage[] =
+    "usage: sharekeep [-c CONFIG] export [--batch N] > FILE\n"
+    "Writes every sealed record as JSON lines. Shares stay sealed: the file is\n"
+    "useless without the keyring, and the keyring is never written to it.\n";
+
+static int cmd_export(const char *config_path, int argc, char **argv)
+{
+    struct admin a;
+    struct store_record *recs = NULL;
+    size_t n = 0;
+    long long after = 0, max_id = 0, written = 0;
+    int batch, rc;
+    store_status s;
+
+    if ((rc = parse_batch(argc, argv, &batch, export_usage)) != 0)
+        return rc < 0 ? 0 : rc;
+    if (admin_open(config_path, &a, 0, 1) != 0)
+        return 1;
+    rc = 1;
+    if ((s = store_max_id(a.st, &max_id)) != STORE_OK) {
+        rc = db_failed("export", s);
+        goto out;
+    }
+    printf("{\"format\":\"sharekeep-export\",\"version\":1}\n");
+    for (;;) {
+        store_records_free(recs, n);
+        recs = NULL;
+        s = store_records(a.st, after, max_id, 0, batch, &recs, &n);
+        if (s != STORE_OK) {
+            rc = db_failed("export", s);
+            goto out;
+        }
+        if (n == 0)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            struct body_writer w;
+            char *b64 = NULL;
+            size_t b64_len = 0;
+
+            if (base64_encode(recs[i].sealed, recs[i].sealed_len, &b64, &b64_len) != 0) {
+                fprintf(stderr, "sharekeep: export: out of memory\n");
+                goto out;
+            }
+            body_writer_init(&w);
+            body_writer_raw(&w, "{\"clientId\":");
+            body_writer_string(&w, recs[i].client_id, strlen(recs[i].client_id));
+            body_writer_raw(&w, ",\"kind\":");
+            body_writer_string(&w, kind_name(recs[i].kind), strlen(kind_name(recs[i].kind)));
+            body_writer_raw(&w, ",\"version\":");
+            body_writer_uint(&w, recs[i].version);
+            body_writer_raw(&w, ",\"kekId\":");
+            body_writer_uint(&w, recs[i].kek_id);
+            body_writer_raw(&w, ",\"createdAt\":");
+            body_writer_string(&w, recs[i].created_at, strlen(recs[i].created_at));
+            body_writer_raw(&w, ",\"sealed\":");
+            body_writer_string(&w, b64, b64_len);
+            body_writer_raw(&w, "}\n");
+            free(b64);
+            if (body_writer_failed(&w) || fwrite(w.buf, 1, w.len, stdout) != w.len) {
+                body_writer_free(&w);
+                fprintf(stderr, "sharekeep: export: write failed\n");
+                goto out;
+            }
+            body_writer_free(&w);
+            written++;
+        }
+        after = recs[n - 1].id;
+    }
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "sharekeep: export: write failed\n");
+        goto out;
+    }
+    fprintf(stderr, "export: %lld records\n", written);
+    rc = 0;
+out:
+    store_records_free(recs, n);
+    admin_free(&a);
+    return rc;
+}
+
+/* One export line into rec (sealed malloc'd). 0, or -1 with *why. */
+static int parse_export_line(const char *line, size_t len, struct store_record *rec,
+                             const char **why)
+{
+    struct json_object *root = NULL, *v;
+    const char *s;
+    size_t slen;
+    int rc = -1;
+    int64_t num;
+
+    memset(rec, 0, sizeof(*rec));
+    if (json_strict_parse_object((const uint8_t *)line, len, 2, &root, why) != JSON_STRICT_OK)
+        goto out;
+    *why = "clientId";
+    if (!json_object_object_get_ex(root, "clientId", &v) || !json_object_is_type(v, json_type_string))
+        goto out;
+    s = json_object_get_string(v);
+    slen = strlen(s);
+    if (slen == 0 || slen >= sizeof(rec->client_id))
+        goto out;
+    memcpy(rec->client_id, s, slen + 1);
+    *why = "kind";
+    if (!json_object_object_get_ex(root, "kind", &v) || !json_object_is_type(v, json_type_string))
+        goto out;
+    s = json_object_get_string(v);
+    rec->kind = strcmp(s, "custodian") == 0 ? SHARE_KIND_CUSTODIAN
+              : strcmp(s, "client") == 0 ? SHARE_KIND_CLIENT : 0;
+    if (rec->kind == 0)
+        goto out;
+    *why = "version";
+    if (!json_object_object_get_ex(root, "version", &v) || !json_object_is_type(v, json_type_int) ||
+        (num = json_object_get_int64(v)) < 1 || num > INT32_MAX)
+        goto out;
+    rec->version = (uint32_t)num;
+    *why = "kekId";
+    if (!json_object_object_get_ex(root, "kekId", &v) || !json_object_is_type(v, json_type_int) ||
+        (num = json_object_get_int64(v)) < 1 || num > UINT32_MAX)
+        goto out;
+    rec->kek_id = (uint32_t)num;
+    *why = "createdAt";
+    if (json_object_object_get_ex(root, "createdAt", &v)) {
+        if (!json_object_is_type(v, json_type_string) ||
+            strlen(json_object_get_string(v)) >= sizeof(rec->created_at))
+            goto out;
+        memcpy(rec->created_at, json_object_get_string(v), strlen(json_object_get_string(v)) + 1);
+    }
+    *why = "sealed";
+    if (!json_object_object_get_ex(root, "sealed", &v) || !json_object_is_type(v, json_type_string))
+        goto out;
+    s = json_object_get_string(v);
+    slen = (size_t)json_object_get_string_len(v);
+    if (base64_decoded_len(s, slen, BASE64_STD_PADDED, &rec->sealed_len) != 0)
+        goto out;
+    rec->sealed = malloc(rec->sealed_len + 1);
+    if (rec->sealed == NULL ||
+        base64_decode(s, slen, BASE64_STD_PADDED, rec->sealed, rec->sealed_len + 1,
+                      &rec->sealed_len) != 0)
+        goto out;
+    *why = "sealed record header";
+    if (seal_record_kek(rec->sealed, rec->sealed_len, &rec->kek_id) != SEAL_OK ||
+        rec->kek_id != (uint32_t)num)
+        goto out;
+    rc = 0;
+out:
+    json_strict_free(root);
+    if (rc != 0) {
+        free(rec->sealed);
+        rec->sealed = NULL;
+    }
+    return rc;
+}
+
+static const char import_usage[] =
+    "usage: sharekeep [-c CONFIG] import < FILE\n"
+    "Inserts the records of a 'sharekeep export' file. Records already present\n"
+    "with the same bytes are skipped; different bytes for the same client,\n"
+    "kind and version stop the import. With a keyring configured, every\n"
+    "record is opened first, so a restore is proven readable.\n";
+
+static int cmd_import(const char *config_path, int argc, char **argv)
+{
+    struct admin a;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    long long lineno = 0, inserted = 0, present = 0;
+    int rc = 1, header_seen = 0;
+
+    if (argc > 1) {
+        fprintf(stderr, "%s", import_usage);
+        return strcmp(argv[1], "--help") == 0 ? 0 : 2;
+    }
+    if (admin_open(config_path, &a, 1, 1) != 0)
+        return 1;
+    while ((got = getline(&line, &cap, stdin)) > 0) {
+        struct store_record rec;
+        struct seal_context ctx;
+        const char *why = "line";
+        uint8_t *plain = NULL;
+        size_t plain_len = 0;
+        seal_status ss;
+        store_status s;
+        int result = 0;
+
+        lineno++;
+        if ((size_t)got > EXPORT_LINE_MAX) {
+            fprintf(stderr, "sharekeep: import: line %lld is too long\n", lineno);
+            goto out;
+        }
+        if (!header_seen) {
+            if (strstr(line, "\"format\":\"sharekeep-export\"") == NULL ||
+                strstr(line, "\"version\":1") == NULL) {
+                fprintf(stderr, "sharekeep: import: not a sharekeep export (version 1)\n");
+                goto out;
+            }
+            header_seen = 1;
+            continue;
+        }
+        if (parse_export_line(line, (size_t)got, &rec, &why) != 0) {
+            fprintf(stderr, "sharekeep: import: line %lld: bad %s\n", lineno, why);
+            goto out;
+        }
+        ctx = (struct seal_context){ rec.client_id, strlen(rec.client_id),
+                                     (enum share_kind)rec.kind, rec.version };
+        ss = seal_open(a.kr, &ctx, rec.sealed, rec.sealed_len, &plain, &plain_len);
+        seal_buf_free(plain, plain_len);
+        if (ss != SEAL_OK) {
+            fprintf(stderr, "sharekeep: import: line %lld (%s version %u, KEK %u) does not open "
+                    "with this keyring: %s\n", lineno, kind_name(rec.kind), rec.version,
+                    rec.kek_id, seal_strerror(ss));
+            free(rec.sealed);
+            goto out;
+        }
+        s = store_import_record(a.st, &rec, &result);
+        free(rec.sealed);
+        if (s == STORE_CONFLICT) {
+            fprintf(stderr, "sharekeep: import: line %lld: the database holds different bytes "
+                    "for this client, kind and version; stopping\n", lineno);
+            goto out;
+        }
+        if (s != STORE_OK) {
+            rc = db_failed("import", s);
+            goto out;
+        }
+        inserted += result;
+        present += !result;
+    }
+    if (!header_seen) {
+        fprintf(stderr, "sharekeep: import: empty input\n");
+        goto out;
+    }
+    printf("import: %lld records inserted, %lld already present\n", inserted, present);
+    rc = 0;
+out:
+    if (line != NULL) {
+        OPENSSL_cleanse(line, cap);
+        free(line);
+    }
+    admin_free(&a);
+    return rc;
+}
+
+int admin_dispatch(const char *config_path, const char *cmd, int argc, char **argv, int *rc)
+{
+    static const struct {
+        const char *name;
+        int (*fn)(const char *config_path, int argc, char **argv);
+    } cmds[] = {
+        { "rewrap", cmd_rewrap }, { "verify", cmd_verify }, { "status", cmd_status },
+        { "rotate", cmd_rotate }, { "retire", cmd_retire }, { "export", cmd_export },
+        { "import", cmd_import },
+    };
+
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+        if (strcmp(cmd, cmds[i].name) == 0) {
+            *rc = cmds[i].fn(config_path, argc, argv);
+            return 1;
+        }
+    return 0;
+}
