@@ -368,6 +368,10 @@ static int cmd_retire(const char *config_path, int argc, char **argv)
     }
     if (admin_open(config_path, &a, 1, 1) != 0)
         return 1;
+    if (keyring_active_id(a.kr) == id) {
+        fprintf(stderr, "sharekeep: retire: KEK %lu is active; run 'sharekeep rotate' first\n", id);
+        goto out;
+    }
     if ((s = store_kek_counts(a.st, &ids, &counts, &n)) != STORE_OK) {
         rc = db_failed("retire", s);
         goto out;
