@@ -18,6 +18,7 @@
 #include "log.h"
 #include "seal.h"
 #include "store.h"
+#include "usage.h"
 
 extern char **environ;
 
@@ -79,7 +80,7 @@ static int db_failed(const char *what, store_status s)
 }
 
 /* Parses --batch N / -n N style options shared by the batch commands. */
-static int parse_batch(int argc, char **argv, int *batch, const char *usage)
+static int parse_batch(int argc, char **argv, int *batch, const char *cmd)
 {
     static const struct option opts[] = {
         { "batch", required_argument, NULL, 'b' },
@@ -105,15 +106,15 @@ static int parse_batch(int argc, char **argv, int *batch, const char *usage)
             *batch = (int)v;
             break;
         case 'h':
-            printf("%s", usage);
+            usage_command(stdout, cmd);
             return -1;
         default:
-            fprintf(stderr, "%s", usage);
+            usage_command(stderr, cmd);
             return 2;
         }
     }
     if (optind != argc) {
-        fprintf(stderr, "%s", usage);
+        usage_command(stderr, cmd);
         return 2;
     }
     return 0;
@@ -121,10 +122,6 @@ static int parse_batch(int argc, char **argv, int *batch, const char *usage)
 
 /* ---- rewrap ------------------------------------------------------------ */
 
-static const char rewrap_usage[] =
-    "usage: sharekeep [-c CONFIG] rewrap [--batch N]\n"
-    "Moves every record's data key to the keyring's active KEK, N records per\n"
-    "transaction, without decrypting any share. Safe to stop and run again.\n";
 
 static int cmd_rewrap(const char *config_path, int argc, char **argv)
 {
@@ -136,7 +133,7 @@ static int cmd_rewrap(const char *config_path, int argc, char **argv)
     int batch, rc;
     store_status s;
 
-    if ((rc = parse_batch(argc, argv, &batch, rewrap_usage)) != 0)
+    if ((rc = parse_batch(argc, argv, &batch, "rewrap")) != 0)
         return rc < 0 ? 0 : rc;
     if (admin_open(config_path, &a, 1, 1) != 0)
         return 1;
@@ -204,10 +201,6 @@ out:
 
 /* ---- verify ------------------------------------------------------------ */
 
-static const char verify_usage[] =
-    "usage: sharekeep [-c CONFIG] verify [--batch N]\n"
-    "Opens every stored record with the keyring and reports counts; exits 1\n"
-    "if any record does not open. Prints no share.\n";
 
 static int cmd_verify(const char *config_path, int argc, char **argv)
 {
@@ -218,7 +211,7 @@ static int cmd_verify(const char *config_path, int argc, char **argv)
     int batch, rc;
     store_status s;
 
-    if ((rc = parse_batch(argc, argv, &batch, verify_usage)) != 0)
+    if ((rc = parse_batch(argc, argv, &batch, "verify")) != 0)
         return rc < 0 ? 0 : rc;
     if (admin_open(config_path, &a, 1, 1) != 0)
         return 1;
@@ -277,7 +270,7 @@ static int cmd_status(const char *config_path, int argc, char **argv)
     int rc = 1;
 
     if (argc > 1) {
-        fprintf(stderr, "usage: sharekeep [-c CONFIG] status\n");
+        usage_command(stderr, "status");
         return 2;
     }
     if (admin_open(config_path, &a, 1, 1) != 0)
@@ -324,10 +317,7 @@ static int cmd_rotate(const char *config_path, int argc, char **argv)
     int rc = 1;
 
     if (argc > 1) {
-        fprintf(stderr, "usage: sharekeep [-c CONFIG] rotate\n"
-                        "Adds a new KEK to the key file and makes it active; the old active\n"
-                        "KEK stays for decryption. Then reload the server (SIGHUP) and run\n"
-                        "'sharekeep rewrap'.\n");
+        usage_command(stderr, "rotate");
         return 2;
     }
     if (admin_open(config_path, &a, 0, 0) != 0)
@@ -356,8 +346,7 @@ static int cmd_retire(const char *config_path, int argc, char **argv)
     int rc = 1;
 
     if (argc != 2) {
-        fprintf(stderr, "usage: sharekeep [-c CONFIG] retire KEK_ID\n"
-                        "Marks a KEK retired; refused while any record still uses it.\n");
+        usage_command(stderr, "retire");
         return 2;
     }
     errno = 0;
@@ -397,10 +386,6 @@ out:
 
 /* ---- export / import ----------------------------------------------------- */
 
-static const char export_usage[] =
-    "usage: sharekeep [-c CONFIG] export [--batch N] > FILE\n"
-    "Writes every sealed record as JSON lines. Shares stay sealed: the file is\n"
-    "useless without the keyring, and the keyring is never written to it.\n";
 
 static int cmd_export(const char *config_path, int argc, char **argv)
 {
@@ -411,7 +396,7 @@ static int cmd_export(const char *config_path, int argc, char **argv)
     int batch, rc;
     store_status s;
 
-    if ((rc = parse_batch(argc, argv, &batch, export_usage)) != 0)
+    if ((rc = parse_batch(argc, argv, &batch, "export")) != 0)
         return rc < 0 ? 0 : rc;
     if (admin_open(config_path, &a, 0, 1) != 0)
         return 1;
@@ -549,12 +534,6 @@ out:
     return rc;
 }
 
-static const char import_usage[] =
-    "usage: sharekeep [-c CONFIG] import < FILE\n"
-    "Inserts the records of a 'sharekeep export' file. Records already present\n"
-    "with the same bytes are skipped; different bytes for the same client,\n"
-    "kind and version stop the import. With a keyring configured, every\n"
-    "record is opened first, so a restore is proven readable.\n";
 
 static int cmd_import(const char *config_path, int argc, char **argv)
 {
@@ -566,8 +545,8 @@ static int cmd_import(const char *config_path, int argc, char **argv)
     int rc = 1, header_seen = 0;
 
     if (argc > 1) {
-        fprintf(stderr, "%s", import_usage);
-        return strcmp(argv[1], "--help") == 0 ? 0 : 2;
+        usage_command(stderr, "import");
+        return 2;
     }
     if (admin_open(config_path, &a, 1, 1) != 0)
         return 1;

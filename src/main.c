@@ -10,35 +10,9 @@
 #include "log.h"
 #include "migrate.h"
 #include "server.h"
+#include "usage.h"
 
 extern char **environ;
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: sharekeep [-c CONFIG] [COMMAND]\n"
-            "\n"
-            "commands:\n"
-            "  serve          FastCGI server (default); one request when run as CGI\n"
-            "  migrate        apply sql/NNN_*.sql migrations that are not applied yet\n"
-            "  keygen FILE    write a new key file (mode 0600) with one active KEK\n"
-            "  check          load and validate the config, keyring and auth files\n"
-            "  status         KEKs in the keyring and how many records each protects\n"
-            "  rotate         add a new active KEK to the key file (then SIGHUP, rewrap)\n"
-            "  rewrap         move every record's data key to the active KEK (resumable)\n"
-            "  retire KEK     mark a KEK retired; refused while records still use it\n"
-            "  verify         open every record; exit 1 if any does not open\n"
-            "  export         write all sealed records as JSON lines to stdout\n"
-            "  import         insert the records of an export from stdin\n"
-            "\n"
-            "Admin commands connect with admin_database (default: database).\n"
-            "\n"
-            "options:\n"
-            "  -c, --config FILE   config file (default: $SHAREKEEP_CONFIG, else built-in\n"
-            "                      defaults); SHAREKEEP_<KEY> variables override it\n"
-            "  -V, --version       print the version\n"
-            "  -h, --help          this text\n");
-}
 
 static int load_config(const char *path, struct config *cfg)
 {
@@ -94,16 +68,28 @@ int main(int argc, char **argv)
         switch (c) {
         case 'c': config_path = optarg; break;
         case 'V': printf("sharekeep %s\n", PACKAGE_VERSION); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h': usage_all(stdout); return 0;
+        default: usage_all(stderr); return 2;
         }
     }
     cmd = optind < argc ? argv[optind++] : "serve";
+    if (strcmp(cmd, "help") == 0) {
+        if (optind < argc)
+            return usage_command(stdout, argv[optind]) == 0 ? 0 : 2;
+        usage_all(stdout);
+        return 0;
+    }
+    if (usage_wants_help(argc - optind + 1, argv + optind - 1)) {
+        if (usage_command(stdout, cmd) == 0)
+            return 0;
+        fprintf(stderr, "sharekeep: unknown command '%s'\n", cmd);
+        return 2;
+    }
 
     if (strcmp(cmd, "keygen") == 0) {
         char err[512];
         if (optind != argc - 1) {
-            fprintf(stderr, "usage: sharekeep keygen FILE\n");
+            usage_command(stderr, "keygen");
             return 2;
         }
         if (keyring_file_create(argv[optind], err, sizeof(err)) != KEYRING_OK) {
@@ -116,7 +102,8 @@ int main(int argc, char **argv)
     if (admin_dispatch(config_path, cmd, argc - optind + 1, argv + optind - 1, &rc))
         return rc;
     if (optind != argc) {
-        usage(stderr);
+        if (usage_command(stderr, cmd) != 0)
+            usage_all(stderr);
         return 2;
     }
     if (strcmp(cmd, "serve") == 0) {
@@ -140,6 +127,6 @@ int main(int argc, char **argv)
         return 0;
     }
     fprintf(stderr, "sharekeep: unknown command '%s'\n", cmd);
-    usage(stderr);
+    usage_all(stderr);
     return 2;
 }

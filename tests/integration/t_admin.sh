@@ -7,6 +7,22 @@
 . "${SHAREKEEP_SRCDIR:-.}/tests/integration/lib.sh"
 
 sk_init
+
+# -- help: every command has usage text and a man page -------------------------
+cmds=$(sk_run -- --help | awk '/^commands:/{on=1; next} /^$/{on=0} on {print $1}')
+check "the overview lists the admin commands" grep -qx rewrap <<<"$cmds"
+for cmd in $cmds; do
+    out=$(sk_run -- "$cmd" --help 2>&1)
+    rc=$?
+    check "'$cmd --help' exits 0 with its usage" \
+        test "$rc" -eq 0 -a -n "$(grep "^usage: sharekeep \[-c CONFIG\] $cmd" <<<"$out")"
+    check "'$cmd' has a man page" test -s "$SHAREKEEP_SRCDIR/doc/man/sharekeep-$cmd.8"
+done
+sk_run -- no-such-command >/dev/null 2>&1
+check "an unknown command exits 2" test $? -eq 2
+sk_run -- retire >/dev/null 2>&1
+check "retire without a KEK id is a usage error (2)" test $? -eq 2
+
 sk_setup
 
 ADMIN_DB=$(pg_conninfo sharekeep_owner)
