@@ -590,6 +590,13 @@ sk_setup() {
 }
 
 # ---- nginx ---------------------------------------------------------------
+# A test may change what nginx serves (read when nginx_start writes the
+# config): SK_NGINX_INCLUDE is the file included in the server block
+# (default: the shipped conf/nginx/sharekeep.conf), SK_NGINX_HTTP_EXTRA is
+# extra text for the http block (maps, rate limit zones, more servers).
+SK_NGINX_INCLUDE=${SK_NGINX_INCLUDE:-}
+SK_NGINX_HTTP_EXTRA=${SK_NGINX_HTTP_EXTRA:-}
+
 _nginx_write_conf() {
     local n=$T/nginx upstream
     mkdir -p "$n/tmp"
@@ -620,11 +627,11 @@ http {
     default_type application/octet-stream;
 
     upstream sharekeep { server $upstream; }
-
+$SK_NGINX_HTTP_EXTRA
     server {
         listen 127.0.0.1:$NGINX_PORT;
         server_name localhost;
-        include $SHAREKEEP_SRCDIR/conf/nginx/sharekeep.conf;
+        include ${SK_NGINX_INCLUDE:-$SHAREKEEP_SRCDIR/conf/nginx/sharekeep.conf};
     }
 }
 EOF

@@ -1,0 +1,544 @@
+#!/bin/bash
+# The authentication modes t_auth.sh does not cover, each through real
+# nginx: webhook_auth = shared-secret (rotation, custom header),
+# client_auth = trusted-header (nginx strips the header; the auth_request
+# pattern; trusted_peers), webhook_tolerance, jwt_audience / jwt_issuer,
+# ES256 keys; start-up refusals for missing or too open secret files; and
+# conf/nginx/example-site.conf (nginx -t, then TLS, allow-list, body size
+# and rate limit live).
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${SHAREKEEP_SRCDIR:-.}/tests/integration/lib.sh"
+
+sk_init
+have openssl || skip "openssl not found"
+SNIPPET=$SHAREKEEP_SRCDIR/conf/nginx/sharekeep.conf
+SITE=$SHAREKEEP_SRCDIR/conf/nginx/example-site.conf
+
+# reconfigure [key=value ...]: restart sharekeep with the test defaults
+# plus these keys (nginx keeps running: same upstream port).
+reconfigure() {
+    sk_stop || not_ok "sharekeep did not stop cleanly before a restart"
+    sk_write_config "$@"
+    sk_start
+}
+# nginx_with INCLUDE [HTTP_EXTRA]: restart nginx serving INCLUDE ("" = the
+# shipped snippet) with HTTP_EXTRA in its http block.
+nginx_with() {
+    nginx_stop
+    SK_NGINX_INCLUDE=$1
+    SK_NGINX_HTTP_EXTRA=${2:-}
+    nginx_start
+}
+not_revealed() { # not_revealed DESC TOKEN: the last response does not hold TOKEN
+    if grep -qF -- "$2" "$RESP_BODY"; then not_ok "$1: response reveals the share"; else ok "$1: share not revealed"; fi
+}
+# from_sharekeep DESC: the last response was sharekeep's (it sets X-Request-Id;
+# nginx's own answers do not), not nginx's.
+from_sharekeep() {
+    check "$1: answered by sharekeep, not by nginx" test -n "$(header X-Request-Id)"
+}
+hex2bin() {
+    if have xxd; then xxd -r -p; else perl -e 'local $/; my $h = <STDIN>; $h =~ s/\s//g; print pack("H*", $h)'; fi
+}
+now() { date +%s; }
+
+# ======================================================================
+# webhook_auth = shared-secret
+# ======================================================================
+sec1=$(rand_token 40)
+sec2=$(rand_token 40)
+sec3=$(rand_token 40)
+SHARED=$T/sk/shared-secrets
+(umask 077; printf '# shared webhook secret\n%s\n' "$sec1" >"$SHARED")
+pg_start
+sk_keygen
+sk_write_config webhook_auth=shared-secret webhook_secrets="$SHARED"
+sk_migrate
+sk_start
+nginx_start
+
+tok=$(rand_token 64)
+share='{"share":"'$tok'"}'
+# spost PATH BODY [curl args...]: a webhook POST without signature headers
+spost() { local p=$1 b=$2; shift 2; REQ_AUTH=0 req POST "$p" "$b" "$@"; }
+
+spost /webhook/backup "$(json clientId sh-1 share "$share")" -H "X-Webhook-Secret: $sec1"
+assert_status 200 "shared-secret: store with the right secret"
+spost /webhook/backup/fetch "$(json clientId sh-1)" -H "X-Webhook-Secret: $sec1"
+assert_status 200 "shared-secret: fetch with the right secret"
+assert_json .share "$share" "shared-secret: fetch returns the share"
+
+b2=$(json clientId sh-2 share "$share")
+spost /webhook/backup "$b2"
+assert_error 401 "shared-secret: store without the header"
+spost /webhook/backup "$b2" -H "X-Webhook-Secret: $sec2"
+assert_error 401 "shared-secret: store with a wrong secret"
+spost /webhook/backup "$b2" -H "X-Webhook-Secret: ${sec1:0:20}"
+assert_error 401 "shared-secret: store with a prefix of the secret"
+spost /webhook/backup "$b2" -H "X-Webhook-Secret: ${sec1}x"
+assert_error 401 "shared-secret: store with the secret plus one character"
+spost /webhook/backup "$b2" -H "X-Webhook-Secret:"
+assert_error 401 "shared-secret: store with an empty header"
+spost /webhook/backup "$b2" -H "Authorization: Bearer $sec1"
+assert_error 401 "shared-secret: the secret in another header"
+req POST /webhook/backup "$b2"
+assert_error 401 "shared-secret: a Standard Webhooks signature is not accepted in this mode"
+spost /webhook/backup/fetch "$(json clientId sh-1)" -H "X-Webhook-Secret: $sec2"
+assert_error 401 "shared-secret: fetch with a wrong secret"
+not_revealed "shared-secret: fetch with a wrong secret" "$tok"
+assert_eq 0 "$(rows "client_id = 'sh-2'")" "shared-secret: no refused call stored anything"
+
+# rotation: old and new secret listed, both work; then the old one is dropped
+(umask 077; printf '# rotating\n%s\n\n%s\n' "$sec1" "$sec2" >"$SHARED")
+reconfigure webhook_auth=shared-secret webhook_secrets="$SHARED"
+spost /webhook/backup "$(json clientId sh-3 share a-share-one)" -H "X-Webhook-Secret: $sec1"
+assert_status 200 "rotation: the old secret still works"
+spost /webhook/backup "$(json clientId sh-3 share a-share-two)" -H "X-Webhook-Secret: $sec2"
+assert_status 200 "rotation: the new secret works"
+spost /webhook/backup "$(json clientId sh-3 share a-share-three)" -H "X-Webhook-Secret: $sec3"
+assert_error 401 "rotation: a third, unlisted secret does not"
+assert_eq 2 "$(rows "client_id = 'sh-3'")" "rotation: two versions stored"
+(umask 077; printf '%s\n' "$sec2" >"$SHARED")
+reconfigure webhook_auth=shared-secret webhook_secrets="$SHARED"
+spost /webhook/backup/fetch "$(json clientId sh-3)" -H "X-Webhook-Secret: $sec1"
+assert_error 401 "rotation done: the old secret is refused"
+spost /webhook/backup/fetch "$(json clientId sh-3)" -H "X-Webhook-Secret: $sec2"
+assert_status 200 "rotation done: the new secret works"
+assert_json .share a-share-two "rotation done: newest share"
+
+# webhook_secret_header names the header
+reconfigure webhook_auth=shared-secret webhook_secrets="$SHARED" webhook_secret_header=X-Portal-Token
+spost /webhook/backup/fetch "$(json clientId sh-3)" -H "X-Portal-Token: $sec2"
+assert_status 200 "webhook_secret_header = X-Portal-Token: the secret in X-Portal-Token"
+spost /webhook/backup/fetch "$(json clientId sh-3)" -H "X-Webhook-Secret: $sec2"
+assert_error 401 "webhook_secret_header = X-Portal-Token: X-Webhook-Secret is no longer read"
+
+# ======================================================================
+# client_auth = trusted-header
+# ======================================================================
+reconfigure client_auth=trusted-header trusted_peers=127.0.0.1
+tshare='{"backup":"'$(rand_token 48)'"}'
+TH=(-H "X-Sharekeep-Client: th-1")
+
+# -- the shipped snippet: nginx replaces the header with an empty one ---------
+REQ_AUTH=0 req GET /portal/clients/th-1/backup -- "${TH[@]}" -H "X-Request-Id: th-inject-get"
+assert_error 401 "snippet: a client-sent X-Sharekeep-Client is dropped by nginx"
+from_sharekeep "snippet: the injected header"
+assert_sql "SELECT result FROM audit_event WHERE request_id = 'th-inject-get'" 401 \
+    "snippet: sharekeep saw the request and refused it (audit row)"
+REQ_AUTH=0 req POST /portal/clients/th-1/backup "$(json backupShare "$tshare")" "${TH[@]}"
+assert_error 401 "snippet: a store with an injected header is refused"
+REQ_AUTH=0 req GET /portal/clients/th-1/backup -- -H "Authorization: Bearer $(client_token th-1)"
+assert_error 401 "trusted-header mode: a valid JWT is not a credential"
+assert_eq 0 "$(rows "client_id = 'th-1'")" "snippet: nothing stored"
+
+# -- auth_request: nginx asks an auth service and sets the header itself ------
+# The auth service is a second server in the same nginx: a Bearer token it
+# knows maps to a clientId, "tok-anon" passes without naming anyone.
+AUTH_PORT=$(free_port) || die "no free port"
+n=$(grep -c '^[[:space:]]*fastcgi_param HTTP_X_SHAREKEEP_CLIENT "";' "$SNIPPET")
+assert_eq 1 "$n" "the snippet sends HTTP_X_SHAREKEEP_CLIENT empty (once, in the client location)"
+INC_AR=$T/nginx/sharekeep-auth-request.conf
+sed 's|^\([[:space:]]*\)fastcgi_param HTTP_X_SHAREKEEP_CLIENT "";|\1auth_request /_sharekeep_auth;\
+\1auth_request_set $sharekeep_client $upstream_http_x_authenticated_client;\
+\1fastcgi_param HTTP_X_SHAREKEEP_CLIENT $sharekeep_client;|' "$SNIPPET" >"$INC_AR"
+cat >>"$INC_AR" <<EOF
+
+location = /_sharekeep_auth {
+    internal;
+    proxy_pass http://127.0.0.1:$AUTH_PORT/verify;
+    proxy_pass_request_body off;
+    proxy_set_header Content-Length "";
+    proxy_set_header X-Original-URI \$request_uri;
+}
+EOF
+AUTH_SERVER=$(cat <<EOF
+    map \$http_authorization \$test_auth_client {
+        default "";
+        "Bearer tok-th1" th-1;
+        "Bearer tok-th2" th-2;
+    }
+    server {
+        listen 127.0.0.1:$AUTH_PORT;
+        access_log off;
+        location = /verify {
+            if (\$http_authorization = "Bearer tok-anon") { return 204; }
+            if (\$test_auth_client = "") { return 401; }
+            add_header X-Authenticated-Client \$test_auth_client always;
+            return 204;
+        }
+    }
+EOF
+)
+nginx_with "$INC_AR" "$AUTH_SERVER"
+
+REQ_AUTH=0 req POST /portal/clients/th-1/backup "$(json backupShare "$tshare")" -H "Authorization: Bearer tok-th1"
+assert_status 200 "auth_request: store for the client the auth service vouches for"
+REQ_AUTH=0 req GET /portal/clients/th-1/backup -- -H "Authorization: Bearer tok-th1"
+assert_status 200 "auth_request: fetch"
+assert_json .backupShare "$tshare" "auth_request: fetch returns the share"
+
+REQ_AUTH=0 req GET /portal/clients/th-1/backup -- -H "Authorization: Bearer tok-th2"
+assert_error 403 "auth_request: authenticated as th-2, asking for th-1"
+from_sharekeep "auth_request: another client's id"
+not_revealed "auth_request: another client's id" "$tshare"
+REQ_AUTH=0 req GET /portal/clients/th-1/backup -- -H "Authorization: Bearer tok-th2" "${TH[@]}"
+assert_error 403 "auth_request: th-2 injecting X-Sharekeep-Client: th-1 is still th-2"
+not_revealed "auth_request: injected header" "$tshare"
+REQ_AUTH=0 req POST /portal/clients/th-2/backup "$(json backupShare x)" -H "Authorization: Bearer tok-th1" \
+    -H "X-Sharekeep-Client: th-2"
+assert_error 403 "auth_request: th-1 storing for th-2 with an injected header"
+
+REQ_AUTH=0 req GET /portal/clients/th-1/backup -- "${TH[@]}"
+assert_status 401 "auth_request: no credential, injected header: nginx's auth_request refuses"
+check "auth_request: ... before the request reaches sharekeep" test -z "$(header X-Request-Id)"
+not_revealed "auth_request: no credential" "$tshare"
+REQ_AUTH=0 req GET /portal/clients/th-1/backup -- -H "Authorization: Bearer tok-anon" "${TH[@]}"
+assert_error 401 "auth_request: the service vouches for nobody: header empty, sharekeep refuses"
+from_sharekeep "auth_request: empty header"
+not_revealed "auth_request: empty header" "$tshare"
+assert_eq 0 "$(rows "client_id = 'th-2'")" "auth_request: nothing stored for th-2"
+
+# -- control: without the param, whatever the client sends is believed --------
+INC_OPEN=$T/nginx/sharekeep-no-strip.conf
+grep -v '^[[:space:]]*fastcgi_param HTTP_X_SHAREKEEP_CLIENT "";' "$SNIPPET" >"$INC_OPEN"
+nginx_with "$INC_OPEN"
+REQ_AUTH=0 req GET /portal/clients/th-1/backup -- "${TH[@]}"
+assert_status 200 "control: nginx without the stripping param lets an injected header through"
+
+# -- trusted_peers: the header counts only from the peers listed --------------
+nginx_with "$INC_AR" "$AUTH_SERVER"
+reconfigure client_auth=trusted-header trusted_peers=192.0.2.1
+REQ_AUTH=0 req GET /portal/clients/th-1/backup -- -H "Authorization: Bearer tok-th1"
+assert_error 401 "trusted_peers = 192.0.2.1: the header from nginx (127.0.0.1) is not believed"
+from_sharekeep "trusted_peers = 192.0.2.1"
+not_revealed "untrusted peer" "$tshare"
+check "trusted_peers: sharekeep logs the untrusted peer" grep -q 'trusted header from an untrusted peer.*peer=127.0.0.1' "$SK_LOG"
+reconfigure client_auth=trusted-header "trusted_peers=192.0.2.1, 127.0.0.1"
+REQ_AUTH=0 req GET /portal/clients/th-1/backup -- -H "Authorization: Bearer tok-th1"
+assert_status 200 "trusted_peers = \"192.0.2.1, 127.0.0.1\": believed again"
+nginx_with ""
+
+# ======================================================================
+# webhook_tolerance
+# ======================================================================
+# webhook_post PATH BODY TS: signed Standard Webhooks call with timestamp TS
+webhook_post() {
+    local p=$1 b=$2 ts=$3 id
+    id=msg_$(rand_token 16)
+    printf '%s' "$b" >"$T/tol.body"
+    REQ_AUTH=0 req POST "$p" "$b" -H "webhook-id: $id" -H "webhook-timestamp: $ts" \
+        -H "webhook-signature: v1,$(webhook_sign "$id" "$ts" "$T/tol.body")"
+}
+reconfigure
+webhook_post /webhook/backup "$(json clientId tol-1 share s-old-default)" $(($(now) - 10))
+assert_status 200 "default tolerance (300 s): a signature 10 s old is accepted"
+reconfigure webhook_tolerance=5
+webhook_post /webhook/backup "$(json clientId tol-2 share s-old)" $(($(now) - 10))
+assert_error 401 "webhook_tolerance = 5: a signature 10 s old is refused"
+webhook_post /webhook/backup "$(json clientId tol-2 share s-ahead)" $(($(now) + 10))
+assert_error 401 "webhook_tolerance = 5: a signature 10 s ahead is refused"
+assert_eq 0 "$(rows "client_id = 'tol-2'")" "webhook_tolerance: stale calls stored nothing"
+webhook_post /webhook/backup "$(json clientId tol-2 share s-fresh)" "$(now)"
+assert_status 200 "webhook_tolerance = 5: a fresh signature is accepted"
+
+# ======================================================================
+# JWT: audience and issuer
+# ======================================================================
+AUD=sharekeep-test
+ISS=https://issuer.example
+reconfigure jwt_audience=$AUD jwt_issuer=$ISS
+# claims SUB [jq assignments]: a payload valid for 5 minutes
+claims() {
+    local sub=$1 t
+    t=$(now)
+    jq -nc --arg s "$sub" --argjson i "$t" --argjson e $((t + 300)) \
+        --arg aud "$AUD" --arg iss "$ISS" "{sub:\$s,iat:\$i,exp:\$e} ${2:-}"
+}
+jget() { REQ_AUTH=0 req GET /portal/clients/jw-1/backup -- -H "Authorization: Bearer $1"; }
+jshare='{"backup":"'$(rand_token 48)'"}'
+
+REQ_AUTH=0 req POST /portal/clients/jw-1/backup "$(json backupShare "$jshare")" \
+    -H "Authorization: Bearer $(jwt_hs256 "$(claims jw-1 '| .aud = $aud | .iss = $iss')")"
+assert_status 200 "aud+iss: store with the right audience and issuer"
+jget "$(jwt_hs256 "$(claims jw-1 '| .aud = $aud | .iss = $iss')")"
+assert_status 200 "aud+iss: fetch with the right audience and issuer"
+assert_json .backupShare "$jshare" "aud+iss: the share"
+jget "$(jwt_hs256 "$(claims jw-1 '| .aud = ["other", $aud] | .iss = $iss')")"
+assert_status 200 "aud+iss: an aud array holding the audience"
+jget "$(jwt_hs256 "$(claims jw-1 '| .iss = $iss')")"
+assert_error 401 "aud+iss: a token without aud"
+not_revealed "aud+iss: no aud" "$jshare"
+jget "$(jwt_hs256 "$(claims jw-1 '| .aud = "other" | .iss = $iss')")"
+assert_error 401 "aud+iss: a token for another audience"
+jget "$(jwt_hs256 "$(claims jw-1 '| .aud = ["other", "more"] | .iss = $iss')")"
+assert_error 401 "aud+iss: an aud array without the audience"
+jget "$(jwt_hs256 "$(claims jw-1 '| .aud = $aud')")"
+assert_error 401 "aud+iss: a token without iss"
+jget "$(jwt_hs256 "$(claims jw-1 '| .aud = $aud | .iss = "https://evil.example"')")"
+assert_error 401 "aud+iss: a token from another issuer"
+not_revealed "aud+iss: other issuer" "$jshare"
+
+# ======================================================================
+# JWT: ES256
+# ======================================================================
+ES_KEY=$T/sk/es256.key
+ES_PUB=$T/sk/es256.pem
+ES_OTHER=$T/sk/es256-other.key
+(umask 077
+ openssl ecparam -name prime256v1 -genkey -noout -out "$ES_KEY" 2>>"$SK_LOG" &&
+ openssl ec -in "$ES_KEY" -pubout -out "$ES_PUB" 2>>"$SK_LOG" &&
+ openssl ecparam -name prime256v1 -genkey -noout -out "$ES_OTHER" 2>>"$SK_LOG") ||
+    die "generating EC keys failed"
+chmod 0644 "$ES_PUB"
+
+# jwt_es256 PAYLOAD KEY [HEADER]: a compact ES256 JWT.  OpenSSL signs in DER
+# (SEQUENCE of two INTEGERs); JWS wants R || S, 32 bytes each (RFC 7518 3.4).
+jwt_es256() {
+    local payload=$1 key=$2 header=${3:-'{"alg":"ES256","typ":"JWT"}'} si r s
+    local -a ints
+    si=$(printf '%s' "$header" | b64url).$(printf '%s' "$payload" | b64url)
+    printf '%s' "$si" | openssl dgst -sha256 -sign "$key" -out "$T/es.der" || return 1
+    mapfile -t ints < <(openssl asn1parse -inform DER -in "$T/es.der" | sed -n 's/.*prim: *INTEGER *://p')
+    [ ${#ints[@]} -eq 2 ] || { echo "jwt_es256: unexpected DER signature" >&2; return 1; }
+    r=${ints[0]} s=${ints[1]}
+    while [ ${#r} -gt 64 ] && [ "${r:0:2}" = 00 ]; do r=${r:2}; done
+    while [ ${#s} -gt 64 ] && [ "${s:0:2}" = 00 ]; do s=${s:2}; done
+    r=$(printf '%64s' "$r" | tr ' ' 0)
+    s=$(printf '%64s' "$s" | tr ' ' 0)
+    printf '%s.%s' "$si" "$(printf '%s%s' "$r" "$s" | hex2bin | b64url)"
+}
+es_claims() { local t; t=$(now); printf '{"sub":"%s","iat":%s,"exp":%s}' "$1" "$t" $((t + ${2:-300})); }
+
+reconfigure jwt_hs256_secret= jwt_es256_public_key="$ES_PUB"
+eshare='{"backup":"'$(rand_token 48)'"}'
+REQ_AUTH=0 req POST /portal/clients/es-1/backup "$(json backupShare "$eshare")" \
+    -H "Authorization: Bearer $(jwt_es256 "$(es_claims es-1)" "$ES_KEY")"
+assert_status 200 "ES256 only: store with an ES256 token"
+eget() { REQ_AUTH=0 req GET /portal/clients/es-1/backup -- -H "Authorization: Bearer $1"; }
+eget "$(jwt_es256 "$(es_claims es-1)" "$ES_KEY")"
+assert_status 200 "ES256 only: fetch with an ES256 token"
+assert_json .backupShare "$eshare" "ES256 only: the share"
+eget "$(jwt_hs256 "$(es_claims es-1)")"
+assert_error 401 "ES256 only: an HS256 token (signed with the old HS256 secret)"
+not_revealed "ES256 only: HS256 token" "$eshare"
+eget "$(jwt_hs256 "$(es_claims es-1)" "$(cat "$ES_PUB")")"
+assert_error 401 "ES256 only: an HS256 token keyed with the public key (alg confusion)"
+eget "$(jwt_es256 "$(es_claims es-1)" "$ES_OTHER")"
+assert_error 401 "ES256 only: an ES256 token signed by another key"
+not_revealed "ES256 only: other key" "$eshare"
+eget "$(jwt_es256 "$(es_claims es-1)" "$ES_KEY" '{"alg":"HS256","typ":"JWT"}')"
+assert_error 401 "ES256 only: an ES256 signature under alg HS256"
+eget "$(jwt_es256 "$(es_claims es-1 -3600)" "$ES_KEY")"
+assert_error 401 "ES256 only: an expired ES256 token"
+eget "$(jwt_es256 "$(es_claims es-other)" "$ES_KEY")"
+assert_error 403 "ES256 only: a good ES256 token for another client"
+
+reconfigure jwt_es256_public_key="$ES_PUB"
+eget "$(jwt_es256 "$(es_claims es-1)" "$ES_KEY")"
+assert_status 200 "both keys: ES256 token"
+eget "$(jwt_hs256 "$(es_claims es-1)")"
+assert_status 200 "both keys: HS256 token"
+
+# ======================================================================
+# start-up refusals
+# ======================================================================
+reconfigure
+# cmd_fails DESC ERE [NAME=value ...] -- ARGS...: sharekeep ARGS, with those
+# SHAREKEEP_* overrides, exits non-zero (within 10 s) saying something that
+# matches ERE.
+cmd_fails() {
+    local desc=$1 re=$2 out st
+    shift 2
+    _sk_envargs "$@"
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do shift; done
+    shift
+    out=$(timeout 10 env "${SK_ENVARGS[@]}" "$SHAREKEEP_BIN" "$@" </dev/null 2>&1)
+    st=$?
+    if [ "$st" -ne 0 ] && [ "$st" -ne 124 ] && grep -Eq -- "$re" <<<"$out"; then
+        ok "$desc (exit $st: $(grep -Eo -- "$re" <<<"$out" | head -n1))"
+    else
+        not_ok "$desc: expected failure matching /$re/ (exit $st)"
+        echo "#   output: $(head -c 300 <<<"$out")"
+    fi
+}
+
+out=$(sk_run -- -c "$SK_CONF" check 2>&1)
+assert_eq 0 "$?" "check accepts the test config ($out)"
+other=127.0.0.1:$(free_port)
+cmd_fails "check refuses to start without webhook_secrets" 'webhook_secrets' \
+    SHAREKEEP_WEBHOOK_SECRETS= -- -c "$SK_CONF" check
+cmd_fails "serve refuses to start without webhook_secrets" 'webhook_secrets' \
+    SHAREKEEP_WEBHOOK_SECRETS= SHAREKEEP_LISTEN="$other" -- -c "$SK_CONF" serve
+cp "$SK_WEBHOOK_SECRETS" "$T/sk/secrets-0644"
+chmod 0644 "$T/sk/secrets-0644"
+cmd_fails "check refuses a webhook secrets file of mode 0644" 'mode 0?644' \
+    SHAREKEEP_WEBHOOK_SECRETS="$T/sk/secrets-0644" -- -c "$SK_CONF" check
+cmd_fails "serve refuses a webhook secrets file of mode 0644" 'mode 0?644' \
+    SHAREKEEP_WEBHOOK_SECRETS="$T/sk/secrets-0644" SHAREKEEP_LISTEN="$other" -- -c "$SK_CONF" serve
+cp "$SK_JWT_SECRET_FILE" "$T/sk/jwt-0640"
+chmod 0640 "$T/sk/jwt-0640"
+cmd_fails "check refuses a JWT secret file of mode 0640" 'mode 0?640' \
+    SHAREKEEP_JWT_HS256_SECRET="$T/sk/jwt-0640" -- -c "$SK_CONF" check
+(umask 077; printf 'short-secret\n' >"$T/sk/shared-short")
+cmd_fails "check refuses a shared secret under 16 bytes" 'shared secret is 12 bytes' \
+    SHAREKEEP_WEBHOOK_AUTH=shared-secret SHAREKEEP_WEBHOOK_SECRETS="$T/sk/shared-short" -- -c "$SK_CONF" check
+cmd_fails "check refuses client_auth = jwt without a key" 'jwt_hs256_secret or' \
+    SHAREKEEP_JWT_HS256_SECRET= -- -c "$SK_CONF" check
+cp "$ES_PUB" "$T/sk/es-0666.pem"
+chmod 0666 "$T/sk/es-0666.pem"
+cmd_fails "check refuses an ES256 key file others can write" 'o-w' \
+    SHAREKEEP_JWT_ES256_PUBLIC_KEY="$T/sk/es-0666.pem" -- -c "$SK_CONF" check
+cmd_fails "check refuses an unknown webhook_auth" 'webhook_auth' \
+    SHAREKEEP_WEBHOOK_AUTH=hmac -- -c "$SK_CONF" check
+check "the running sharekeep was not disturbed" alive "$SK_PID"
+
+# ======================================================================
+# conf/nginx/example-site.conf
+# ======================================================================
+# -- its locations keep the snippet's settings --------------------------------
+# block FILE HEADER: the directive lines of the location block opened by the
+# line HEADER (trimmed, no comments).
+block() {
+    awk -v h="$2" '
+        { line = $0; sub(/#.*/, "", line); gsub(/^[ \t]+|[ \t]+$/, "", line) }
+        !inb && line == h { inb = 1; next }
+        inb && line == "}" { exit }
+        inb && line != "" { print line }' "$1"
+}
+for loc in 'location ^~ /webhook/ {' 'location ^~ /portal/clients/ {' 'location = /healthz {'; do
+    missing=$(comm -23 <(block "$SNIPPET" "$loc" | sort -u) <(block "$SITE" "$loc" | sort -u))
+    if [ -n "$(block "$SNIPPET" "$loc")" ] && [ -z "$missing" ]; then
+        ok "example-site.conf '$loc' has every directive of the snippet's"
+    else
+        not_ok "example-site.conf '$loc' lacks: $(tr '\n' ' ' <<<"$missing")"
+    fi
+done
+for d in 'limit_req_zone ' 'limit_req zone=sharekeep_webhook' 'limit_req zone=sharekeep_client' \
+    'limit_req_status 429;' 'deny  all;' 'ssl_protocols       TLSv1.2 TLSv1.3;' 'Strict-Transport-Security' \
+    'fastcgi_param HTTP_X_SHAREKEEP_CLIENT "";' '# auth_request     /_sharekeep_auth;'; do
+    check "example-site.conf has: $d" grep -qF -- "$d" "$SITE"
+done
+
+# -- nginx -t with a throwaway certificate ----------------------------------------
+S=$T/site
+mkdir -p "$S/tmp"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=backup.example.com -keyout "$S/key.pem" -out "$S/cert.pem" >>"$SK_LOG" 2>&1 ||
+    die "openssl req (self-signed certificate) failed"
+cp /etc/nginx/fastcgi_params "$S/fastcgi_params"
+# site_wrapper SITEFILE: an nginx.conf around SITEFILE (in the http context)
+site_wrapper() {
+    {
+        is_root && echo "user root;"
+        cat <<EOF
+worker_processes 1;
+daemon off;
+pid $S/nginx.pid;
+error_log $S/error.log notice;
+events { worker_connections 64; }
+http {
+    access_log $S/access.log;
+    client_body_temp_path $S/tmp/body;
+    fastcgi_temp_path $S/tmp/fastcgi;
+    proxy_temp_path $S/tmp/proxy;
+    scgi_temp_path $S/tmp/scgi;
+    uwsgi_temp_path $S/tmp/uwsgi;
+    include $1;
+}
+EOF
+    } >"$S/nginx.conf"
+}
+sed -e "s|/etc/ssl/certs/backup.example.com.pem|$S/cert.pem|" \
+    -e "s|/etc/ssl/private/backup.example.com.key|$S/key.pem|" "$SITE" >"$S/site-t.conf"
+site_wrapper "$S/site-t.conf"
+if "$NGINX_BIN" -t -q -p "$S/" -c "$S/nginx.conf" >"$S/t.out" 2>&1; then
+    ok "nginx -t accepts example-site.conf (certificate paths replaced)"
+else
+    not_ok "nginx -t rejects example-site.conf"
+    sed 's/^/#   /' "$S/t.out" | head -n 20
+fi
+
+# -- live: the same file on loopback ports, upstream = our sharekeep -----------
+P80=$(free_port) && P443=$(free_port) || die "no free port"
+sed -e "s|^\([[:space:]]*\)listen 80;|\1listen 127.0.0.1:$P80;|" \
+    -e "s|^\([[:space:]]*\)listen 443 ssl http2;|\1listen 127.0.0.1:$P443 ssl http2;|" \
+    -e '/listen \[::\]/d' \
+    -e "s|server unix:/run/sharekeep/sharekeep.sock;|server 127.0.0.1:$SK_PORT;|" \
+    -e "s|^\([[:space:]]*\)deny  all;|\1allow 127.0.0.2;  # test: the allowed Portal address\n&|" \
+    "$S/site-t.conf" >"$S/site-live.conf"
+check "live copy: listen ports, upstream and allow-list rewritten" \
+    test "$(grep -cE "127.0.0.1:($P80|$P443|$SK_PORT)|allow 127.0.0.2" "$S/site-live.conf")" -eq 4
+site_wrapper "$S/site-live.conf"
+"$NGINX_BIN" -t -q -p "$S/" -c "$S/nginx.conf" >"$S/t.out" 2>&1 || { cat "$S/t.out"; die "nginx -t rejects the live copy"; }
+"$NGINX_BIN" -p "$S/" -c "$S/nginx.conf" </dev/null >>"$S/stdout.log" 2>&1 &
+SITE_PID=$!
+for i in $(seq 1 100); do port_listening "$P443" && break; sleep 0.1; done
+port_listening "$P443" || { cat "$S/error.log"; die "example site did not start"; }
+stop_site() { kill -QUIT "$SITE_PID" 2>/dev/null; wait "$SITE_PID" 2>/dev/null; }
+
+U=https://127.0.0.1:$P443
+# sreq METHOD URL [curl args...]: like req, against the example site
+sreq() {
+    local m=$1 u=$2
+    shift 2
+    : >"$RESP_BODY"
+    : >"$RESP_HEADERS"
+    STATUS=$(curl -k -sS -o "$RESP_BODY" -D "$RESP_HEADERS" -w '%{http_code}' -X "$m" -H 'Expect:' \
+        --max-time 20 "$@" "$u") || STATUS=000
+    BODY=$(cat "$RESP_BODY")
+}
+sreq GET "$U/healthz"
+assert_status 200 "example site: /healthz over TLS"
+assert_header Strict-Transport-Security 'max-age=[0-9]+' "example site: HSTS"
+sreq GET "$U/healthz" --tls-max 1.2
+assert_status 200 "example site: TLS 1.2"
+sreq GET "$U/healthz" --tlsv1.3
+assert_status 200 "example site: TLS 1.3"
+sreq GET "http://127.0.0.1:$P80/webhook/backup"
+assert_status 301 "example site: plain HTTP redirects"
+assert_header Location '^https://' "example site: ... to https"
+sreq GET "$U/nothing-here"
+assert_error 404 "example site: other paths get a JSON 404"
+
+wb=$(json clientId site-1 share '{"share":"from-the-example-site"}')
+printf '%s' "$wb" >"$T/site.body"
+_auth_args /webhook/backup "$T/site.body"
+sreq POST "$U/webhook/backup" -H 'Content-Type: application/json' --data-binary "@$T/site.body" "${_AUTH_ARGS[@]}"
+assert_error 403 "example site: the webhook from an address not on the allow-list"
+check "example site: ... refused by nginx, not sharekeep" test -z "$(header X-Request-Id)"
+_auth_args /webhook/backup "$T/site.body"
+sreq POST "$U/webhook/backup" --interface 127.0.0.2 -H 'Content-Type: application/json' \
+    --data-binary "@$T/site.body" "${_AUTH_ARGS[@]}"
+assert_status 200 "example site: the webhook from an allowed address is stored"
+assert_eq 1 "$(rows "client_id = 'site-1'")" "example site: one row stored through the example site"
+
+head -c 70000 /dev/zero | tr '\0' a >"$T/big.body"
+sreq POST "$U/portal/clients/site-2/backup" -H 'Content-Type: application/json' --data-binary "@$T/big.body" \
+    -H "Authorization: Bearer $(client_token site-2)"
+assert_error 413 "example site: a 70 KB client body is refused by nginx"
+
+# 40 requests on one connection: burst 20 passes, then 429 with Retry-After
+# (response headers in -w need curl 7.84)
+curl_ver=$(curl --version | awk 'NR == 1 { print $2 }')
+if [ "$(printf '%s\n' 7.84.0 "$curl_ver" | sort -V | head -n1)" = 7.84.0 ]; then
+    wfmt='%{http_code} %header{retry-after} %header{strict-transport-security}\n'
+    want429='^429 1 max-age'
+    what429="429 with Retry-After: 1 and HSTS"
+else
+    wfmt='%{http_code} \n'
+    want429='^429 '
+    what429="429 (curl $curl_ver cannot show the headers)"
+fi
+codes=$(curl -k -s -o "$S/rl_#1.body" -w "$wfmt" "$U/portal/clients/rl-[1-40]/backup" 2>&1)
+n401=$(grep -c '^401 ' <<<"$codes")
+n429=$(grep -c "$want429" <<<"$codes")
+check "example site: rate limit lets the burst through ($n401 x 401 from sharekeep)" test "$n401" -ge 20
+check "example site: then answers $what429 ($n429 of 40)" test "$n429" -ge 5
+check "example site: only 401 and 429 ($(cut -d' ' -f1 <<<"$codes" | sort | uniq -c | tr -s ' \n' ' '))" \
+    test "$((n401 + n429))" -eq 40
+i429=$(grep -n '^429 ' <<<"$codes" | head -n1 | cut -d: -f1)
+jq_true() { jq -e "$1" "$2" >/dev/null 2>&1; }
+check "example site: the 429 body is JSON in sharekeep's error shape" \
+    jq_true '.error.code == "rate_limited" and (.error.message | length > 0)' "$S/rl_${i429:-0}.body"
+stop_site
