@@ -163,10 +163,7 @@ share_status share_get_latest(struct store *st, const struct keyring *kr,
     memset(res, 0, sizeof(*res));
     *share = NULL;
     *share_len = 0;
-    s = store_fetch(st, rq->client_id, (int)rq->kind, rq->endpoint, rq->request_id,
-                    &res->version, &sealed, &sealed_len);
-    if (s == STORE_OK || s == STORE_NOT_FOUND)
-        res->audited = 1;   /* the fetch statement wrote the 200/404 row */
+    s = store_fetch(st, rq->client_id, (int)rq->kind, &res->version, &sealed, &sealed_len);
     if (s != STORE_OK) {
         rc = from_store(s);
         goto out;
@@ -175,16 +172,27 @@ share_status share_get_latest(struct store *st, const struct keyring *kr,
     ss = seal_open(kr, &ctx, sealed, sealed_len, share, share_len);
     if (ss != SEAL_OK) {
         /* A record that does not open is an incident (tampering, lost KEK):
-         * refuse loudly rather than serve anything, and let the caller
-         * audit the failure on top of the optimistic row. */
+         * refuse loudly rather than serve anything. */
         log_error("stored record did not open", "version=%u error=\"%s\"", res->version,
                   seal_strerror(ss));
-        res->audited = 0;
         rc = SHARE_ERROR;
         goto out;
     }
+    /* No share leaves without its audit row: if the row cannot be written,
+     * the caller gets a 503 instead of the share. */
+    s = store_audit(st, rq->endpoint, rq->client_id, 200, rq->request_id, res->version);
+    if (s != STORE_OK) {
+        rc = from_store(s);
+        goto out;
+    }
+    res->audited = 1;
     rc = SHARE_OK;
 out:
+    if (rc != SHARE_OK) {
+        seal_buf_free(*share, *share_len);
+        *share = NULL;
+        *share_len = 0;
+    }
     free(sealed);
     return rc;
 }

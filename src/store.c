@@ -55,14 +55,10 @@ static const struct statement statements[] = {
       "   SELECT $3::text, $4::bytea, $1, $2::integer WHERE $3::text IS NOT NULL)"
       " INSERT INTO audit_event (endpoint, client_id, result, request_id, version)"
       " VALUES ($5, $1, 200, $6, $2::integer)", 6 },
-    /* $1 client, $2 kind, $3 endpoint, $4 request id */
+    /* $1 client, $2 kind */
     { "sk_fetch",
-      "WITH r AS (SELECT version, sealed FROM share_record"
-      "   WHERE client_id = $1 AND kind = $2::smallint ORDER BY version DESC LIMIT 1),"
-      " a AS (INSERT INTO audit_event (endpoint, client_id, result, request_id, version)"
-      "   SELECT $3, $1, CASE WHEN count(*) > 0 THEN 200 ELSE 404 END, $4, max(r.version)"
-      "   FROM r)"
-      " SELECT version, sealed FROM r", 4 },
+      "SELECT version, sealed FROM share_record"
+      " WHERE client_id = $1 AND kind = $2::smallint ORDER BY version DESC LIMIT 1", 2 },
     /* $1 endpoint, $2 client (nullable), $3 result, $4 request id, $5 version (nullable) */
     { "sk_audit",
       "INSERT INTO audit_event (endpoint, client_id, result, request_id, version)"
@@ -377,12 +373,11 @@ store_status store_note(struct store *st, const struct store_write *w, uint32_t 
     return s;
 }
 
-store_status store_fetch(struct store *st, const char *client_id, int kind, const char *endpoint,
-                         const char *request_id, uint32_t *version, uint8_t **sealed,
-                         size_t *sealed_len)
+store_status store_fetch(struct store *st, const char *client_id, int kind, uint32_t *version,
+                         uint8_t **sealed, size_t *sealed_len)
 {
     char kind_s[4];
-    const char *params[4] = { client_id, kind_s, endpoint, request_id };
+    const char *params[2] = { client_id, kind_s };
     PGresult *r = NULL;
     store_status s;
 
@@ -392,7 +387,7 @@ store_status store_fetch(struct store *st, const char *client_id, int kind, cons
     if (s != STORE_OK)
         return s;
     snprintf(kind_s, sizeof(kind_s), "%d", kind);
-    r = run(st, "sk_fetch", 4, params, NULL, NULL);
+    r = run(st, "sk_fetch", 2, params, NULL, NULL);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         s = classify(st, r, "sk_fetch");
         goto out;

@@ -58,11 +58,10 @@ store_status store_put(struct store *st, const struct store_write *w, uint32_t v
  * and a 200 audit row for the existing version. */
 store_status store_note(struct store *st, const struct store_write *w, uint32_t version);
 
-/* Newest record for (client, kind), with an audit row (200 or 404) written in
- * the same statement. *sealed is malloc'd. */
-store_status store_fetch(struct store *st, const char *client_id, int kind, const char *endpoint,
-                         const char *request_id, uint32_t *version, uint8_t **sealed,
-                         size_t *sealed_len);
+/* Newest record for (client, kind). *sealed is malloc'd. The caller audits
+ * the outcome once it knows it (the record may not open). */
+store_status store_fetch(struct store *st, const char *client_id, int kind, uint32_t *version,
+                         uint8_t **sealed, size_t *sealed_len);
 
 /* One audit row for an outcome not already recorded (errors). client_id may
  * be NULL; version 0 means none. */

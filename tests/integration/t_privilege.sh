@@ -306,3 +306,5 @@ not_in_body "$tok1" "the damaged fetch reveals nothing"
 assert_eq "$RID" "$(header X-Request-Id)" "damaged fetch: the response carries our X-Request-Id"
 assert_sql "SELECT count(*) FROM audit_event WHERE request_id = :'rid' AND endpoint = 'custodian.fetch' AND client_id = 'priv-dmg' AND result = 500" \
     1 "damaged fetch: audited with result 500" "rid=$RID"
+assert_sql "SELECT count(*) FROM audit_event WHERE request_id = :'rid'" \
+    1 "damaged fetch: exactly one audit row (no optimistic 200 beside the 500)" "rid=$RID"
