@@ -55,7 +55,8 @@ int main(int argc, char **argv)
     /* As CGI, argv may carry a query string: never treat it as options. */
     if (server_is_cgi()) {
         if (load_all(config_path, &l) != 0) {
-            fputs("Status: 503 Service Unavailable\r\nContent-Type: application/json\r\n\r\n"
+            fputs("Status: 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                  "Cache-Control: no-store\r\nRetry-After: 30\r\n\r\n"
                   "{\"error\":{\"code\":\"unavailable\",\"message\":\"misconfigured\"}}", stdout);
             return 1;
         }

@@ -63,9 +63,20 @@ static int fd_is_socket(int fd)
     return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
+/* A listening socket (spawn-fcgi, systemd), as opposed to a connected one:
+ * mod_cgid hands a CGI program its client connection, a connected unix
+ * socket, as stdin. */
+static int fd_is_listener(int fd)
+{
+    int on = 0;
+    socklen_t len = sizeof(on);
+
+    return fd_is_socket(fd) && getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on;
+}
+
 int server_is_cgi(void)
 {
-    return getenv("GATEWAY_INTERFACE") != NULL && !fd_is_socket(STDIN_FILENO);
+    return getenv("GATEWAY_INTERFACE") != NULL && !fd_is_listener(STDIN_FILENO);
 }
 
 /* systemd socket activation hands the socket over as fd 3. */
@@ -73,9 +84,10 @@ static int inherited_socket(void)
 {
     const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
 
-    if (pid != NULL && fds != NULL && atol(pid) == (long)getpid() && atoi(fds) >= 1)
+    if (pid != NULL && fds != NULL && atol(pid) == (long)getpid() && atoi(fds) >= 1 &&
+        fd_is_listener(3))
         return 3;
-    if (fd_is_socket(STDIN_FILENO))   /* spawn-fcgi, inetd-style */
+    if (fd_is_listener(STDIN_FILENO))   /* spawn-fcgi */
         return STDIN_FILENO;
     return -1;
 }

@@ -287,13 +287,16 @@ sk_init() {
 _WATCHDOG_PID=""
 _watchdog() {
     local limit=${SK_TEST_TIMEOUT:-300} me=$$
-    bash -c 'sleep "$1" & s=$!; trap "kill $s 2>/dev/null; exit 0" TERM; wait $s || exit 0
+    # The subshell drops the test's EXIT trap before exec, so a test that
+    # ends (or skips) at once cannot run the cleanup twice.
+    ( trap - EXIT INT TERM HUP
+      exec bash -c 'sleep "$1" & s=$!; trap "kill $s 2>/dev/null; exit 0" TERM; wait $s || exit 0
              echo "TIMEOUT: $3 ran longer than $1s" >&2
              kill -TERM "$2"
              for p in $(ps -o pid= --ppid "$2"); do
                  [ "$p" = "$$" ] || kill -TERM "$p" 2>/dev/null
              done' \
-        _ "$limit" "$me" "$SK_TEST_NAME" </dev/null &
+        _ "$limit" "$me" "$SK_TEST_NAME" ) </dev/null &
     _WATCHDOG_PID=$!
 }
 
@@ -792,7 +795,7 @@ assert_status() {
 # the string EXPECTED, byte for byte.
 assert_json() {
     local expr=$1 expected=$2 desc=${3:-"$1"}
-    if jq -e --arg v "$expected" "($expr) == \$v" "$RESP_BODY" >/dev/null 2>&1; then
+    if [ -s "$RESP_BODY" ] && jq -e --arg v "$expected" "($expr) == \$v" "$RESP_BODY" >/dev/null 2>&1; then
         ok "$desc"
     else
         not_ok "$desc: $expr != expected"
@@ -805,7 +808,7 @@ assert_json() {
 # assert_jq EXPR [DESC]: the jq EXPR on the last body is true.
 assert_jq() {
     local expr=$1 desc=${2:-"$1"}
-    if jq -e "$expr" "$RESP_BODY" >/dev/null 2>&1; then
+    if [ -s "$RESP_BODY" ] && jq -e "$expr" "$RESP_BODY" >/dev/null 2>&1; then
         ok "$desc"
     else
         not_ok "$desc: jq '$expr' is not true"

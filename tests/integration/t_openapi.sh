@@ -1,0 +1,900 @@
+#!/bin/bash
+# docs/openapi.yaml against the running service (nginx -> sharekeep serve).
+#
+#  - The spec is well-formed for what it claims: OpenAPI 3.0.x, version =
+#    configure.ac's, every $ref resolves, unique operationIds, quoted
+#    status codes, path parameters declared, x-allow = the path's methods,
+#    security schemes defined, and only the JSON Schema keywords the
+#    validator below implements.
+#  - Each documented operation gets real requests, valid and invalid
+#    (signed webhooks, Bearer JWTs, bad bodies, replays, a tampered
+#    record, the database stopped, metrics from a refused address): each
+#    answer's status must be one the spec lists for the operation (and the
+#    one the case expects), its body must validate against the documented
+#    schema for its status and Content-Type, and its documented headers
+#    must be there and match.
+#  - Request schemas agree with sharekeep: every body sharekeep accepts
+#    validates against the operation's request schema, every body it
+#    refuses with 422 does not (and the same for the path's clientId).
+#  - Every route sharekeep answers (probed: paths x methods) is in the
+#    spec; a documented path with another method gets 405 with Allow = the
+#    path's x-allow.
+#  - Every status the spec documents is seen, except a short list that no
+#    black-box request can cause (listed below, with the reason).
+#  - Finally, the same checks run against deliberately broken copies of
+#    the spec, and each must fail: the check can tell.
+#
+# Needs python3 with PyYAML (Debian package python3-yaml); skips (77)
+# without it.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${SHAREKEEP_SRCDIR:-.}/tests/integration/lib.sh"
+
+sk_init
+SPEC=$SHAREKEEP_SRCDIR/docs/openapi.yaml
+[ -f "$SPEC" ] || die "no $SPEC"
+PY=""
+for p in python3 /usr/bin/python3; do
+    if "$p" -c 'import yaml' >/dev/null 2>&1; then PY=$p; break; fi
+done
+[ -n "$PY" ] || skip "needs python3 with PyYAML (Debian package python3-yaml)"
+
+# ---- the checker -----------------------------------------------------------------
+cat >"$T/oa_check.py" <<'PYEOF'
+"""Checks an OpenAPI 3.0 document against a running sharekeep.
+
+usage: oa_check.py SPEC PHASE OBSERVED [--mutate NAME]
+PHASE: up (service and database up), down (database stopped, metrics_allow
+excluding us), coverage (documented statuses never observed).
+Prints "ok - ..." / "not ok - ..." lines; exit 0 all ok, 1 a check failed.
+"""
+import base64
+import copy
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+
+import yaml
+
+BASE_HOST = "127.0.0.1"
+BASE_PORT = int(os.environ["OA_PORT"])
+WH_KEY = bytes.fromhex(os.environ["OA_WH_KEY_HEX"])
+JWT_SECRET = os.environ["OA_JWT_SECRET"].encode()
+PSQL = json.loads(os.environ["OA_PSQL"])
+VERSION = os.environ["OA_VERSION"]
+MAX_BODY = int(os.environ["OA_MAX_BODY"])
+RUN = secrets.token_hex(3)
+QUIET = False
+FAILS = []
+
+
+def ok(desc):
+    if not QUIET:
+        print("ok - " + desc, flush=True)
+
+
+def not_ok(desc, detail=None):
+    FAILS.append(desc)
+    if not QUIET:
+        print("not ok - " + desc, flush=True)
+        if detail:
+            for line in str(detail).splitlines()[:12]:
+                print("#   " + line)
+
+
+# ---- spec helpers -------------------------------------------------------------
+SPEC = None
+
+
+def resolve(node):
+    seen = 0
+    while isinstance(node, dict) and "$ref" in node:
+        ref = node["$ref"]
+        if not ref.startswith("#/"):
+            raise ValueError("only local $ref supported: " + ref)
+        cur = SPEC
+        for part in ref[2:].split("/"):
+            part = part.replace("~1", "/").replace("~0", "~")
+            if not isinstance(cur, dict) or part not in cur:
+                raise KeyError("unresolved $ref " + ref)
+            cur = cur[part]
+        node = cur
+        seen += 1
+        if seen > 20:
+            raise ValueError("$ref loop at " + ref)
+    return node
+
+
+# The JSON Schema subset this validator implements; any other keyword in
+# the spec is an error, so nothing is silently unchecked.
+ASSERTING = {"type", "enum", "pattern", "minLength", "maxLength", "minimum", "maximum",
+             "required", "properties", "additionalProperties", "allOf", "$ref", "items"}
+ANNOTATIONS = {"description", "title", "example", "format", "default", "deprecated"}
+
+
+def schema_keywords_ok(schema, where, problems):
+    if not isinstance(schema, dict):
+        problems.append(where + ": schema is not an object")
+        return
+    for k in schema:
+        if k.startswith("x-"):
+            continue
+        if k not in ASSERTING and k not in ANNOTATIONS:
+            problems.append("%s: keyword '%s' is not supported by the checker" % (where, k))
+    for name, sub in (schema.get("properties") or {}).items():
+        schema_keywords_ok(sub, where + ".properties." + name, problems)
+    for i, sub in enumerate(schema.get("allOf") or []):
+        schema_keywords_ok(sub, "%s.allOf[%d]" % (where, i), problems)
+    ap = schema.get("additionalProperties")
+    if isinstance(ap, dict):
+        schema_keywords_ok(ap, where + ".additionalProperties", problems)
+    if isinstance(schema.get("items"), dict):
+        schema_keywords_ok(schema["items"], where + ".items", problems)
+
+
+def type_ok(v, t):
+    if t == "object":
+        return isinstance(v, dict)
+    if t == "array":
+        return isinstance(v, list)
+    if t == "string":
+        return isinstance(v, str)
+    if t == "boolean":
+        return isinstance(v, bool)
+    if t == "integer":
+        return isinstance(v, int) and not isinstance(v, bool)
+    if t == "number":
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    raise ValueError("unknown type " + str(t))
+
+
+def validate(v, schema, path="$"):
+    """Returns a list of problems (empty: valid)."""
+    errs = []
+    schema = resolve(schema)
+    for sub in schema.get("allOf") or []:
+        errs += validate(v, sub, path)
+    if "type" in schema and not type_ok(v, schema["type"]):
+        return errs + ["%s: %r is not of type %s" % (path, v, schema["type"])]
+    if "enum" in schema and v not in schema["enum"]:
+        errs.append("%s: %r is not one of %r" % (path, v, schema["enum"]))
+    if isinstance(v, str):
+        if "pattern" in schema and not re.search(schema["pattern"], v):
+            errs.append("%s: %r does not match %s" % (path, v[:80], schema["pattern"]))
+        if "minLength" in schema and len(v) < schema["minLength"]:
+            errs.append("%s: shorter than %d" % (path, schema["minLength"]))
+        if "maxLength" in schema and len(v) > schema["maxLength"]:
+            errs.append("%s: longer than %d" % (path, schema["maxLength"]))
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if "minimum" in schema and v < schema["minimum"]:
+            errs.append("%s: %r < %r" % (path, v, schema["minimum"]))
+        if "maximum" in schema and v > schema["maximum"]:
+            errs.append("%s: %r > %r" % (path, v, schema["maximum"]))
+    if isinstance(v, dict):
+        props = schema.get("properties") or {}
+        for r in schema.get("required") or []:
+            if r not in v:
+                errs.append("%s: required '%s' missing" % (path, r))
+        for k, val in v.items():
+            if k in props:
+                errs += validate(val, props[k], path + "." + k)
+            else:
+                ap = schema.get("additionalProperties", True)
+                if ap is False:
+                    errs.append("%s: unexpected property '%s'" % (path, k))
+                elif isinstance(ap, dict):
+                    errs += validate(val, ap, path + "." + k)
+    if isinstance(v, list) and "items" in schema:
+        for i, item in enumerate(v):
+            errs += validate(item, schema["items"], "%s[%d]" % (path, i))
+    return errs
+
+
+METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"]
+
+
+def operations():
+    """(path, METHOD, op) for every operation."""
+    for p, item in SPEC["paths"].items():
+        for m in METHODS:
+            if m in item:
+                yield p, m.upper(), item[m]
+
+
+def op_by_id(op_id):
+    for p, m, op in operations():
+        if op.get("operationId") == op_id:
+            return p, m, op
+    return None
+
+
+def template_re(p):
+    return re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(p)) + "$")
+
+
+def match_path(raw_path):
+    for p in SPEC["paths"]:
+        if template_re(p).match(raw_path):
+            return p
+    return None
+
+
+# ---- structural checks -------------------------------------------------------
+def check_structure():
+    problems = []
+    if not str(SPEC.get("openapi", "")).startswith("3.0."):
+        problems.append("openapi must be 3.0.x, is %r" % SPEC.get("openapi"))
+    if str(SPEC.get("info", {}).get("version")) != VERSION:
+        problems.append("info.version %r != configure.ac's %r" % (SPEC.get("info", {}).get("version"), VERSION))
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            if "$ref" in node:
+                try:
+                    resolve(node)
+                except Exception as e:
+                    problems.append("%s: %s" % (where, e))
+            for k, v in node.items():
+                walk(v, where + "/" + str(k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, "%s[%d]" % (where, i))
+    walk(SPEC, "#")
+
+    ids = set()
+    schemes = (SPEC.get("components") or {}).get("securitySchemes") or {}
+    for p, m, op in operations():
+        where = "%s %s" % (m, p)
+        oid = op.get("operationId")
+        if not oid:
+            problems.append(where + ": no operationId")
+        elif oid in ids:
+            problems.append(where + ": duplicate operationId " + oid)
+        ids.add(oid)
+        resp = op.get("responses") or {}
+        for code in resp:
+            if not isinstance(code, str) or not re.match(r"^[1-5][0-9][0-9]$", code):
+                problems.append("%s: response key %r must be a quoted status code" % (where, code))
+        if "200" not in resp:
+            problems.append(where + ": no 200 response")
+        for req in op.get("security", []) or []:
+            for name in req:
+                if name not in schemes:
+                    problems.append("%s: security scheme %s is not defined" % (where, name))
+        params = [resolve(x) for x in (SPEC["paths"][p].get("parameters") or []) + (op.get("parameters") or [])]
+        for name in re.findall(r"\{([^}]+)\}", p):
+            if not any(x.get("in") == "path" and x.get("name") == name and x.get("required") for x in params):
+                problems.append("%s: path parameter {%s} not declared (required)" % (where, name))
+    for p, item in SPEC["paths"].items():
+        have = sorted(m.upper() for m in METHODS if m in item)
+        if sorted(item.get("x-allow") or []) != have:
+            problems.append("%s: x-allow %r != its methods %r" % (p, item.get("x-allow"), have))
+
+    # every schema, wherever it sits
+    def schemas_in(node, where):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == "schema" and isinstance(v, dict):
+                    schema_keywords_ok(v, where + "/schema", problems)
+                else:
+                    schemas_in(v, where + "/" + str(k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                schemas_in(v, "%s[%d]" % (where, i))
+    schemas_in(SPEC["paths"], "#/paths")
+    schemas_in({k: v for k, v in SPEC["components"].items() if k != "schemas"}, "#/components")
+    for name, s in (SPEC["components"].get("schemas") or {}).items():
+        schema_keywords_ok(s, "#/components/schemas/" + name, problems)
+    for k in ("x-unknown-path", "x-method-not-allowed"):
+        if k not in SPEC["components"]:
+            problems.append("components/%s (the 404/405 of no operation) missing" % k)
+    if problems:
+        not_ok("the spec is consistent (%d problems)" % len(problems), "\n".join(problems))
+    else:
+        ok("the spec is consistent: refs resolve, ids unique, codes quoted, params declared, x-allow matches, "
+           "only supported schema keywords")
+
+
+# ---- requests -----------------------------------------------------------------
+def b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def jwt(sub, exp_in=300, secret=None):
+    now = int(time.time())
+    h = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    p = b64url(json.dumps({"sub": sub, "iat": now, "exp": now + exp_in}).encode())
+    si = (h + "." + p).encode()
+    sig = hmac.new(secret or JWT_SECRET, si, hashlib.sha256).digest()
+    return h + "." + p + "." + b64url(sig)
+
+
+def signed(body, wid=None, ts=None, key=None):
+    wid = wid or "msg_" + secrets.token_hex(12)
+    ts = str(int(time.time()) if ts is None else ts)
+    mac = hmac.new(key or WH_KEY, ("%s.%s." % (wid, ts)).encode() + body, hashlib.sha256).digest()
+    return {"webhook-id": wid, "webhook-timestamp": ts,
+            "webhook-signature": "v1," + base64.b64encode(mac).decode()}
+
+
+def send(method, path, body=None, headers=None):
+    conn = http.client.HTTPConnection(BASE_HOST, BASE_PORT, timeout=30)
+    h = dict(headers or {})
+    conn.request(method, path, body=body, headers=h)
+    r = conn.getresponse()
+    data = r.read()
+    hdrs = {}
+    for k, v in r.getheaders():
+        hdrs.setdefault(k.lower(), []).append(v)
+    conn.close()
+    return r.status, hdrs, data
+
+
+def no_dup_pairs(pairs):
+    d = {}
+    for k, v in pairs:
+        if k in d:
+            raise ValueError("duplicate key " + k)
+        d[k] = v
+    return d
+
+
+def check_response(label, method, status, hdrs, data, resp_obj):
+    """Validates headers and body against a Response Object; returns problems."""
+    probs = []
+    resp_obj = resolve(resp_obj)
+    for name, hobj in (resp_obj.get("headers") or {}).items():
+        hobj = resolve(hobj)
+        vals = hdrs.get(name.lower())
+        if not vals:
+            if hobj.get("required"):
+                probs.append("header %s missing" % name)
+            continue
+        if len(vals) > 1:
+            probs.append("header %s sent %d times" % (name, len(vals)))
+        val = vals[0]
+        sch = resolve(hobj.get("schema") or {})
+        if sch.get("type") == "integer":
+            try:
+                val = int(val)
+            except ValueError:
+                probs.append("header %s=%r is not an integer" % (name, val))
+                continue
+        probs += ["header %s: %s" % (name, e) for e in validate(val, sch, name)]
+    content = resp_obj.get("content") or {}
+    if method == "HEAD":
+        return probs
+    ctype = (hdrs.get("content-type") or [""])[0].split(";")[0].strip().lower()
+    if not content:
+        if data:
+            probs.append("body sent, none documented")
+        return probs
+    if ctype not in content:
+        return probs + ["Content-Type %r not documented (%s)" % (ctype, ", ".join(content))]
+    media = content[ctype]
+    if ctype == "application/json":
+        try:
+            doc = json.loads(data.decode("utf-8"), object_pairs_hook=no_dup_pairs)
+        except Exception as e:
+            return probs + ["body is not strict JSON: %s: %r" % (e, data[:120])]
+        probs += validate(doc, media.get("schema") or {}, "body")
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return probs + ["body is not UTF-8"]
+        probs += validate(text, media.get("schema") or {}, "body")
+    return probs
+
+
+OBSERVED = {}
+
+
+def run_case(c):
+    """c: dict(op=operationId or None, method, path, body(bytes|None),
+    headers, expect(int), req_valid(True|False|None), path_valid, check(fn))."""
+    label = c["name"]
+    method, path = c["method"], c["path"]
+    body = c.get("body")
+    headers = dict(c.get("headers") or {})
+    if body is not None and "Content-Type" not in headers:
+        headers["Content-Type"] = "application/json"
+    if c.get("sign"):
+        headers.update(signed(body or b"", **c.get("sign_args", {})))
+    if c.get("token"):
+        headers["Authorization"] = "Bearer " + c["token"]
+    try:
+        status, hdrs, data = send(method, path, body, headers)
+    except Exception as e:
+        if not c.get("probe"):
+            not_ok(label + ": request failed: %s" % e)
+        return None
+    probs = []
+    raw = path.split("?")[0]
+    if c.get("probe") and "x-request-id" not in hdrs:
+        # nginx's own answer (e.g. its 301 from /webhook to /webhook/), not sharekeep's
+        return "%s %d (nginx)" % (method, status), []
+    tmpl = match_path(raw)
+    op = None
+    if tmpl is not None and method.lower() in SPEC["paths"][tmpl]:
+        op = SPEC["paths"][tmpl][method.lower()]
+    if c.get("op") and (op is None or op.get("operationId") != c["op"]):
+        probs.append("%s %s is not operation %s in the spec" % (method, raw, c["op"]))
+    if op is not None:
+        oid = op["operationId"]
+        OBSERVED.setdefault(oid, set()).add(str(status))
+        responses = op.get("responses") or {}
+        if str(status) not in responses:
+            probs.append("status %d is not documented for %s (documents %s)"
+                         % (status, oid, ", ".join(sorted(responses))))
+            resp_obj = None
+        else:
+            resp_obj = responses[str(status)]
+        # request schema agreement
+        rb = op.get("requestBody")
+        if rb is not None and c.get("req_valid") is not None and body is not None:
+            sch = resolve(rb)["content"]["application/json"]["schema"]
+            try:
+                doc = json.loads(body.decode("utf-8"))
+                errs = validate(doc, sch, "request")
+            except Exception as e:
+                errs = ["not JSON: %s" % e]
+            if c["req_valid"] and errs:
+                probs.append("sharekeep accepts this body but the request schema rejects it: " + "; ".join(errs))
+            if not c["req_valid"] and not errs:
+                probs.append("sharekeep refuses this body (422) but the request schema accepts it")
+        if c.get("path_valid") is not None:
+            params = [resolve(x) for x in (SPEC["paths"][tmpl].get("parameters") or []) + (op.get("parameters") or [])]
+            rx = template_re(tmpl)
+            names = re.findall(r"\{([^}]+)\}", tmpl)
+            m = re.match("^" + re.sub(r"\\\{[^}]+\\\}", "([^/]+)", re.escape(tmpl)) + "$", raw)
+            for name, value in zip(names, m.groups() if m else []):
+                for prm in params:
+                    if prm.get("in") == "path" and prm.get("name") == name:
+                        errs = validate(value, prm.get("schema") or {}, name)
+                        if c["path_valid"] and errs:
+                            probs.append("sharekeep accepts path %s=%r, the spec's schema does not" % (name, value))
+                        if not c["path_valid"] and not errs:
+                            probs.append("sharekeep refuses path %s=%r (422), the spec's schema accepts it" % (name, value))
+    elif tmpl is not None:
+        allow = SPEC["paths"][tmpl].get("x-allow") or []
+        if status != 405:
+            probs.append("%s on %s (documented methods %s) answered %d, not 405" % (method, tmpl, allow, status))
+        resp_obj = SPEC["components"]["x-method-not-allowed"]
+        got = sorted(x.strip() for x in (hdrs.get("allow") or [""])[0].split(",") if x.strip())
+        if got != sorted(allow):
+            probs.append("Allow %r != the path's x-allow %r" % (got, allow))
+    else:
+        if status != 404:
+            probs.append("sharekeep answers %s %s with %d, but the spec has no such path" % (method, raw, status))
+        resp_obj = SPEC["components"]["x-unknown-path"]
+    if resp_obj is not None:
+        probs += check_response(label, method, status, hdrs, data, resp_obj)
+    if c.get("expect") is not None and status != c["expect"]:
+        probs.append("expected %d, got %d: %r" % (c["expect"], status, data[:200]))
+    if c.get("check") and not probs:
+        try:
+            extra = c["check"](status, hdrs, data)
+        except Exception as e:
+            extra = "check raised %r" % e
+        if extra:
+            probs.append(extra)
+    if c.get("probe"):
+        return "%s %d" % (method, status), ["%s: %s" % (method, x) for x in probs]
+    if probs:
+        not_ok("%s: %s %s -> %d" % (label, method, path[:70], status), "\n".join(probs))
+    else:
+        ok("%s: %s %s -> %d" % (label, method, path[:70], status))
+    return status, hdrs, data
+
+
+def psql(sql):
+    subprocess.run(PSQL + [sql], check=True, stdout=subprocess.DEVNULL)
+
+
+def tamper(client_id, kind):
+    # Flip one byte of the newest record's tag: it no longer opens.
+    psql("UPDATE share_record SET sealed = set_byte(sealed, length(sealed) - 1, "
+         "get_byte(sealed, length(sealed) - 1) # 1) WHERE client_id = '%s' AND kind = %d "
+         "AND version = (SELECT max(version) FROM share_record WHERE client_id = '%s' AND kind = %d)"
+         % (client_id, kind, client_id, kind))
+
+
+def j(obj):
+    return json.dumps(obj).encode()
+
+
+def expect_json(field, value):
+    def f(status, hdrs, data):
+        got = json.loads(data).get(field)
+        return None if got == value else "%s is %r, expected %r" % (field, got, value)
+    return f
+
+
+def expect_store(version, created):
+    def f(status, hdrs, data):
+        d = json.loads(data)
+        return None if (d.get("version"), d.get("created")) == (version, created) else \
+            "expected version %d created %s, got %r" % (version, created, d)
+    return f
+
+
+def phase_up():
+    c1 = "oa-c1-" + RUN
+    k1 = "oa-k1-" + RUN
+    s1 = "share \"quoted\" \\ / \u00e9 \u2603 " + secrets.token_hex(16)
+    b1 = j({"clientId": c1, "share": s1})
+    big = j({"clientId": c1, "share": "x" * (MAX_BODY + 100)})
+    long_id = "A" * 128
+    wid = "msg_oa_" + RUN
+    W, WF = "/webhook/backup", "/webhook/backup/fetch"
+    K = "/portal/clients/%s/backup"
+    cases = [
+        # custodianStore
+        dict(name="store", op="custodianStore", method="POST", path=W, body=b1, sign=True,
+             sign_args=dict(wid=wid), expect=200, req_valid=True, check=expect_store(1, True)),
+        dict(name="store retry", op="custodianStore", method="POST", path=W, body=b1, sign=True,
+             sign_args=dict(wid=wid), expect=200, req_valid=True, check=expect_store(1, False)),
+        dict(name="store replay", op="custodianStore", method="POST", path=W,
+             body=j({"clientId": c1, "share": "other"}), sign=True, sign_args=dict(wid=wid), expect=409),
+        dict(name="store extra key", op="custodianStore", method="POST", path=W,
+             body=j({"clientId": c1, "share": "v2-" + RUN, "note": "ignored", "n": 1}), sign=True,
+             expect=200, req_valid=True, check=expect_store(2, True)),
+        dict(name="store charset", op="custodianStore", method="POST", path=W,
+             body=j({"clientId": c1, "share": "v3-" + RUN}), sign=True,
+             headers={"Content-Type": "application/json; charset=utf-8"}, expect=200, req_valid=True),
+        dict(name="store 128-char clientId", op="custodianStore", method="POST", path=W,
+             body=j({"clientId": long_id, "share": "s"}), sign=True, expect=200, req_valid=True),
+        dict(name="store X-Request-Id echoed", op="custodianStore", method="POST", path=W,
+             body=j({"clientId": c1, "share": "v3-" + RUN}), sign=True, expect=200, req_valid=True,
+             headers={"X-Request-Id": "oa.req_1-" + RUN},
+             check=lambda s, h, d: None if h.get("x-request-id") == ["oa.req_1-" + RUN] else "not echoed: %r" % h.get("x-request-id")),
+        dict(name="store bad X-Request-Id replaced", op="custodianStore", method="POST", path=W,
+             body=j({"clientId": c1, "share": "v3-" + RUN}), sign=True, expect=200, req_valid=True,
+             headers={"X-Request-Id": "x" * 65},
+             check=lambda s, h, d: None if re.match("^[0-9a-f]{32}$", h["x-request-id"][0]) else "not a fresh id: %r" % h["x-request-id"]),
+        dict(name="store unsigned", op="custodianStore", method="POST", path=W, body=b1, expect=401),
+        dict(name="store stale timestamp", op="custodianStore", method="POST", path=W, body=b1, sign=True,
+             sign_args=dict(ts=int(time.time()) - 3600), expect=401),
+        dict(name="store wrong key", op="custodianStore", method="POST", path=W, body=b1, sign=True,
+             sign_args=dict(key=secrets.token_bytes(32)), expect=401),
+        dict(name="store malformed JSON", op="custodianStore", method="POST", path=W,
+             body=b'{"clientId":', sign=True, expect=400),
+        dict(name="store duplicate keys", op="custodianStore", method="POST", path=W,
+             body=b'{"clientId":"a","clientId":"b","share":"x"}', sign=True, expect=400),
+        dict(name="store trailing data", op="custodianStore", method="POST", path=W,
+             body=b1 + b" {}", sign=True, expect=400),
+        dict(name="store text/plain", op="custodianStore", method="POST", path=W, body=b1, sign=True,
+             headers={"Content-Type": "text/plain"}, expect=415),
+        dict(name="store over max_body", op="custodianStore", method="POST", path=W, body=big, sign=True,
+             expect=413),
+        dict(name="store array", op="custodianStore", method="POST", path=W, body=b"[]", sign=True,
+             expect=422, req_valid=False),
+        dict(name="store missing share", op="custodianStore", method="POST", path=W,
+             body=j({"clientId": c1}), sign=True, expect=422, req_valid=False),
+        dict(name="store share not a string", op="custodianStore", method="POST", path=W,
+             body=j({"clientId": c1, "share": 5}), sign=True, expect=422, req_valid=False),
+        dict(name="store empty share", op="custodianStore", method="POST", path=W,
+             body=j({"clientId": c1, "share": ""}), sign=True, expect=422, req_valid=False),
+        dict(name="store clientId with a space", op="custodianStore", method="POST", path=W,
+             body=j({"clientId": "bad id", "share": "x"}), sign=True, expect=422, req_valid=False),
+        dict(name="store 129-char clientId", op="custodianStore", method="POST", path=W,
+             body=j({"clientId": "A" * 129, "share": "x"}), sign=True, expect=422, req_valid=False),
+        dict(name="store empty clientId", op="custodianStore", method="POST", path=W,
+             body=j({"clientId": "", "share": "x"}), sign=True, expect=422, req_valid=False),
+        # custodianFetch
+        dict(name="fetch", op="custodianFetch", method="POST", path=WF, body=j({"clientId": long_id}),
+             sign=True, expect=200, req_valid=True, check=expect_json("share", "s")),
+        dict(name="fetch unknown client", op="custodianFetch", method="POST", path=WF,
+             body=j({"clientId": "oa-none-" + RUN}), sign=True, expect=404, req_valid=True),
+        dict(name="fetch unsigned", op="custodianFetch", method="POST", path=WF,
+             body=j({"clientId": c1}), expect=401),
+        dict(name="fetch no clientId", op="custodianFetch", method="POST", path=WF, body=b"{}",
+             sign=True, expect=422, req_valid=False),
+        dict(name="fetch clientId a number", op="custodianFetch", method="POST", path=WF,
+             body=j({"clientId": 7}), sign=True, expect=422, req_valid=False),
+        dict(name="fetch text/plain", op="custodianFetch", method="POST", path=WF,
+             body=j({"clientId": c1}), sign=True, headers={"Content-Type": "text/plain"}, expect=415),
+        dict(name="fetch malformed", op="custodianFetch", method="POST", path=WF, body=b"{", sign=True,
+             expect=400),
+        dict(name="fetch over max_body", op="custodianFetch", method="POST", path=WF, body=big,
+             sign=True, expect=413),
+        # clientStore
+        dict(name="client store", op="clientStore", method="POST", path=K % k1,
+             body=j({"backupShare": s1}), token=jwt(k1), expect=200, req_valid=True, path_valid=True,
+             check=expect_store(1, True)),
+        dict(name="client store again", op="clientStore", method="POST", path=K % k1,
+             body=j({"backupShare": s1, "extra": [1, 2]}), token=jwt(k1), expect=200, req_valid=True,
+             check=expect_store(1, False)),
+        dict(name="client store no token", op="clientStore", method="POST", path=K % k1,
+             body=j({"backupShare": "x"}), expect=401),
+        dict(name="client store expired token", op="clientStore", method="POST", path=K % k1,
+             body=j({"backupShare": "x"}), token=jwt(k1, exp_in=-3600), expect=401),
+        dict(name="client store forged token", op="clientStore", method="POST", path=K % k1,
+             body=j({"backupShare": "x"}), token=jwt(k1, secret=b"z" * 48), expect=401),
+        dict(name="client store other client's token", op="clientStore", method="POST", path=K % k1,
+             body=j({"backupShare": "x"}), token=jwt("oa-other-" + RUN), expect=403),
+        dict(name="client store bad path clientId", op="clientStore", method="POST",
+             path=K % "bad.id", body=j({"backupShare": "x"}), token=jwt("bad.id"), expect=422,
+             path_valid=False, req_valid=True),
+        dict(name="client store missing backupShare", op="clientStore", method="POST", path=K % k1,
+             body=j({"share": "x"}), token=jwt(k1), expect=422, req_valid=False),
+        dict(name="client store empty backupShare", op="clientStore", method="POST", path=K % k1,
+             body=j({"backupShare": ""}), token=jwt(k1), expect=422, req_valid=False),
+        dict(name="client store backupShare null", op="clientStore", method="POST", path=K % k1,
+             body=j({"backupShare": None}), token=jwt(k1), expect=422, req_valid=False),
+        dict(name="client store a string body", op="clientStore", method="POST", path=K % k1,
+             body=b'"x"', token=jwt(k1), expect=422, req_valid=False),
+        dict(name="client store malformed", op="clientStore", method="POST", path=K % k1,
+             body=b'{"backupShare": "x"', token=jwt(k1), expect=400),
+        dict(name="client store text/plain", op="clientStore", method="POST", path=K % k1,
+             body=j({"backupShare": "x"}), token=jwt(k1), headers={"Content-Type": "text/plain"}, expect=415),
+        dict(name="client store over max_body", op="clientStore", method="POST", path=K % k1,
+             body=j({"backupShare": "x" * (MAX_BODY + 10)}), token=jwt(k1), expect=413),
+        # clientFetch
+        dict(name="client fetch", op="clientFetch", method="GET", path=K % k1, token=jwt(k1), expect=200,
+             path_valid=True, check=expect_json("backupShare", s1)),
+        dict(name="client fetch with a query string", op="clientFetch", method="GET",
+             path=K % k1 + "?x=1", token=jwt(k1), expect=200),
+        dict(name="client fetch nothing stored", op="clientFetch", method="GET", path=K % ("oa-k2-" + RUN),
+             token=jwt("oa-k2-" + RUN), expect=404),
+        dict(name="client fetch no token", op="clientFetch", method="GET", path=K % k1, expect=401,
+             check=lambda s, h, d: None if h.get("www-authenticate") == ["Bearer"] else "WWW-Authenticate %r" % h.get("www-authenticate")),
+        dict(name="client fetch garbage token", op="clientFetch", method="GET", path=K % k1,
+             token="not.a.jwt", expect=401),
+        dict(name="client fetch other client's token", op="clientFetch", method="GET", path=K % k1,
+             token=jwt("oa-other-" + RUN), expect=403),
+        dict(name="client fetch bad path clientId", op="clientFetch", method="GET", path=K % ("x" * 129),
+             token=jwt("x" * 129), expect=422, path_valid=False),
+        # operations
+        dict(name="health", op="health", method="GET", path="/healthz", expect=200),
+        dict(name="metrics", op="metrics", method="GET", path="/metrics", expect=200,
+             check=lambda s, h, d: None if b"sharekeep_requests_total" in d else "no sharekeep_requests_total"),
+    ]
+    for c in cases:
+        run_case(c)
+
+    # 500: a stored record that no longer opens
+    t1 = "oa-t1-" + RUN
+    run_case(dict(name="store for tampering", op="custodianStore", method="POST", path=W,
+                  body=j({"clientId": t1, "share": "t"}), sign=True, expect=200))
+    run_case(dict(name="client store for tampering", op="clientStore", method="POST", path=K % t1,
+                  body=j({"backupShare": "t"}), token=jwt(t1), expect=200))
+    tamper(t1, 1)
+    tamper(t1, 2)
+    run_case(dict(name="fetch a tampered record", op="custodianFetch", method="POST", path=WF,
+                  body=j({"clientId": t1}), sign=True, expect=500))
+    run_case(dict(name="client fetch a tampered record", op="clientFetch", method="GET", path=K % t1,
+                  token=jwt(t1), expect=500))
+
+    # route probes: every path x method sharekeep answers must be in the spec
+    paths = ["/", "/index.html", "/openapi.yaml", "/webhook", "/webhook/", "/webhook/backup",
+             "/webhook/backup/", "/webhook//backup", "/webhook/Backup", "/webhook/%62ackup",
+             "/webhook/backup/fetch", "/webhook/backup/fetch/", "/webhook/backup/fetch/x",
+             "/webhook/fetch", "/webhook/backup/fetch?x=1", "/webhook/backup;x", "/portal",
+             "/portal/clients", "/portal/clients/", "/portal/clients/x", "/portal/clients/x/",
+             "/portal/clients/x/backup", "/portal/clients/x/backup/", "/portal/clients/x/backups",
+             "/portal/clients//backup", "/portal/clients/x/y/backup", "/portal/clients/x/backup/fetch",
+             "/portal/clients/x%2Fy/backup", "/healthz", "/healthz/", "/healthz?full=1", "/health",
+             "/metrics", "/metrics/", "/status", "/api", "/backup", "/Healthz", "//healthz"]
+    for p in paths:
+        seen, probs = [], []
+        for m in ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]:
+            body = b"{}" if m in ("POST", "PUT", "PATCH") else None
+            r = run_case(dict(name="probe", method=m, path=p, body=body, probe=True))
+            if r is None:
+                probs.append(m + ": request failed")
+                continue
+            seen.append(r[0])
+            probs += r[1]
+        if probs:
+            not_ok("probe %s (%s)" % (p, ", ".join(seen)), "\n".join(probs))
+        else:
+            ok("probe %s: %s" % (p, ", ".join(seen)))
+
+
+def phase_down():
+    c1 = "oa-c1-" + RUN
+    K = "/portal/clients/%s/backup"
+    cases = [
+        dict(name="db down: store", op="custodianStore", method="POST", path="/webhook/backup",
+             body=j({"clientId": c1, "share": "x"}), sign=True, expect=503),
+        dict(name="db down: fetch", op="custodianFetch", method="POST", path="/webhook/backup/fetch",
+             body=j({"clientId": c1}), sign=True, expect=503),
+        dict(name="db down: client store", op="clientStore", method="POST", path=K % c1,
+             body=j({"backupShare": "x"}), token=jwt(c1), expect=503),
+        dict(name="db down: client fetch", op="clientFetch", method="GET", path=K % c1,
+             token=jwt(c1), expect=503),
+        dict(name="db down: health", op="health", method="GET", path="/healthz", expect=503),
+        dict(name="metrics from an address not in metrics_allow", op="metrics", method="GET",
+             path="/metrics", expect=403),
+        dict(name="db down: a bad body still gets 422", op="custodianStore", method="POST",
+             path="/webhook/backup", body=j({"clientId": c1}), sign=True, expect=422, req_valid=False),
+    ]
+    for c in cases:
+        run_case(c)
+
+
+# Documented statuses that no black-box request can bring about here.
+UNEXERCISED = {
+    ("custodianStore", "500"): "needs sealing itself to fail",
+    ("clientStore", "500"): "needs sealing itself to fail",
+    ("clientFetch", "400"): "a GET: only a malformed CONTENT_LENGTH from the web server",
+    ("health", "400"): "a GET: only a malformed CONTENT_LENGTH from the web server",
+    ("metrics", "400"): "a GET: only a malformed CONTENT_LENGTH from the web server",
+    ("metrics", "503"): "needs memory allocation to fail",
+}
+
+
+def phase_coverage(observed):
+    for p, m, op in operations():
+        oid = op["operationId"]
+        seen = set(observed.get(oid, []))
+        for code in op.get("responses", {}):
+            code = str(code)
+            if code in seen:
+                continue
+            if (oid, code) in UNEXERCISED:
+                print("# %s %s not exercised: %s" % (oid, code, UNEXERCISED[(oid, code)]))
+                continue
+            not_ok("%s documents %s, but no request got it" % (oid, code))
+        if seen:
+            ok("%s: seen %s" % (oid, ", ".join(sorted(seen))))
+        else:
+            not_ok("%s: never exercised" % oid)
+
+
+MUTATIONS = {
+    "drop-409": lambda s: s["paths"]["/webhook/backup"]["post"]["responses"].pop("409"),
+    "version-is-string": lambda s: s["components"]["schemas"]["StoreResult"]["properties"]["version"].update(type="string"),
+    "drop-metrics-path": lambda s: s["paths"].pop("/metrics"),
+    "closed-store-request": lambda s: s["components"]["schemas"]["CustodianStoreRequest"].update(additionalProperties=False),
+    "narrow-clientid": lambda s: s["components"]["schemas"]["ClientId"].update(pattern="^[a-z0-9-]{1,64}$"),
+    "wide-clientid": lambda s: s["components"]["schemas"]["ClientId"].update(pattern="^[A-Za-z0-9_. -]{0,200}$"),
+    "share-may-be-empty": lambda s: s["components"]["schemas"]["Share"].pop("minLength"),
+    "cache-control": lambda s: s["components"]["headers"]["Cache-Control"]["schema"].update(enum=["no-cache"]),
+    "fewer-422-codes": lambda s: s["components"]["schemas"]["ErrorCodes422"]["properties"]["error"]["properties"]["code"].update(enum=["invalid_body"]),
+    "health-body": lambda s: s["components"]["schemas"]["Health"]["properties"]["status"].update(enum=["up"]),
+    "client-fetch-post-only": lambda s: s["paths"]["/portal/clients/{clientId}/backup"].pop("get"),
+    "json-metrics": lambda s: s["paths"]["/metrics"]["get"]["responses"]["200"].update(
+        content={"application/json": {"schema": {"type": "object"}}}),
+}
+
+
+def main():
+    global SPEC, QUIET
+    args = sys.argv[1:]
+    mutate = None
+    if "--mutate" in args:
+        i = args.index("--mutate")
+        mutate = args[i + 1]
+        del args[i:i + 2]
+        QUIET = True
+    spec_path, phase, obs_path = args
+    with open(spec_path) as f:
+        SPEC = yaml.safe_load(f)
+    if mutate:
+        SPEC = copy.deepcopy(SPEC)
+        MUTATIONS[mutate](SPEC)
+    if phase == "list-mutations":
+        print(" ".join(MUTATIONS))
+        return 0
+    observed = {}
+    if os.path.exists(obs_path):
+        with open(obs_path) as f:
+            observed = json.load(f)
+    if phase == "up":
+        check_structure()
+        phase_up()
+    elif phase == "down":
+        phase_down()
+    elif phase == "coverage":
+        phase_coverage(observed)
+    else:
+        raise SystemExit("unknown phase " + phase)
+    if phase in ("up", "down") and not mutate:
+        for k, v in OBSERVED.items():
+            observed[k] = sorted(set(observed.get(k, [])) | v)
+        with open(obs_path, "w") as f:
+            json.dump(observed, f)
+    if mutate:
+        print("%d %s" % (len(FAILS), FAILS[0] if FAILS else ""))
+    return 1 if FAILS else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except SystemExit:
+        raise
+    except Exception as e:  # a crash is a failure, with the reason
+        import traceback
+        print("not ok - checker crashed: %r" % e)
+        traceback.print_exc(file=sys.stdout)
+        sys.exit(2)
+PYEOF
+
+# oa_run ARGS...: run the checker, turn its ok/not ok lines into ours.
+oa_run() {
+    local line rc
+    "$PY" "$T/oa_check.py" "$@" >"$T/oa.out" 2>&1
+    rc=$?
+    while IFS= read -r line; do
+        case $line in
+            "ok - "*) ok "${line#ok - }" ;;
+            "not ok - "*) not_ok "${line#not ok - }" ;;
+            *) printf '%s\n' "$line" ;;
+        esac
+    done <"$T/oa.out"
+    [ "$rc" -le 1 ] || not_ok "the checker exited with status $rc"
+}
+
+# ---- the service: nginx (the shipped snippet, plus /metrics and every other
+# path sent to sharekeep so that its whole router can be probed) ----------------
+pg_start
+sk_keygen
+# max_body below nginx's 64k so that the 413 is sharekeep's own
+sk_write_config max_body=4096
+sk_migrate
+sk_start
+{
+    echo "include $SHAREKEEP_SRCDIR/conf/nginx/sharekeep.conf;"
+    # /metrics: the shipped snippet's own location when it has one
+    if ! grep -q '^location = /metrics' "$SHAREKEEP_SRCDIR/conf/nginx/sharekeep.conf"; then
+        printf 'location = /metrics {\n    fastcgi_pass sharekeep;\n    include fastcgi_params;\n    fastcgi_param HTTP_PROXY "";\n}\n'
+    fi
+    cat <<EOF
+location / {
+    fastcgi_pass sharekeep;
+    include fastcgi_params;
+    fastcgi_param HTTP_PROXY "";
+    client_max_body_size 64k;
+}
+EOF
+} >"$T/nginx/site.conf"
+SK_NGINX_INCLUDE=$T/nginx/site.conf
+nginx_start
+
+export OA_PORT=$NGINX_PORT OA_WH_KEY_HEX=$SK_WEBHOOK_KEY_HEX OA_JWT_SECRET=$SK_JWT_SECRET OA_MAX_BODY=4096
+OA_VERSION=$(sed -n 's/^AC_INIT(\[sharekeep\], *\[\([^]]*\)\].*/\1/p' "$SHAREKEEP_SRCDIR/configure.ac")
+OA_PSQL=$(jq -nc --arg psql "$PG_BINDIR/psql" --arg h "$PG_SOCK" --arg p "$PG_PORT" \
+    '[$psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", $h, "-p", $p, "-U", "sharekeep_owner", "-d", "sharekeep", "-c"]')
+export OA_VERSION OA_PSQL
+OBS=$T/observed.json
+
+log "---- database up ----"
+oa_run "$SPEC" up "$OBS"
+
+log "---- database down, metrics_allow without us ----"
+sk_stop || not_ok "sharekeep did not stop cleanly"
+pg_stop
+sk_start SHAREKEEP_METRICS_ALLOW=192.0.2.1
+oa_run "$SPEC" down "$OBS"
+
+log "---- coverage ----"
+oa_run "$SPEC" coverage "$OBS"
+
+# ---- the check can tell: broken copies of the spec must fail ------------------------
+log "---- broken specs ----"
+if [ "$FAILED" -gt 0 ]; then
+    log "the real spec failed: broken copies would prove nothing; skipped"
+    exit 1
+fi
+sk_stop || not_ok "sharekeep did not stop cleanly"
+pg_start
+sk_start
+for m in $("$PY" "$T/oa_check.py" "$SPEC" list-mutations "$OBS"); do
+    out=$("$PY" "$T/oa_check.py" "$SPEC" up "$T/mut.json" --mutate "$m" 2>&1)
+    rc=$?
+    if [ "$rc" -eq 1 ]; then
+        ok "a spec with '$m' fails the check (${out:0:150})"
+    else
+        not_ok "a spec with '$m' should fail the check (exit $rc): ${out:0:300}"
+    fi
+done
