@@ -49,6 +49,17 @@ static const struct statement statements[] = {
       " a AS (INSERT INTO audit_event (endpoint, client_id, result, request_id, version)"
       "   SELECT $8, $1, 200, $9, version FROM s)"
       " SELECT version FROM s", 9 },
+    /* sk_put for a client's first version: a version 1 that exists already
+     * is no error (no row comes back) and the caller looks first. */
+    { "sk_put_first",
+      "WITH s AS (INSERT INTO share_record (client_id, kind, version, kek_id, sealed)"
+      "   VALUES ($1, $2::smallint, $3::integer, $4::bigint, $5::bytea)"
+      "   ON CONFLICT (client_id, kind, version) DO NOTHING RETURNING version),"
+      " d AS (INSERT INTO webhook_delivery (delivery_id, body_sha256, client_id, version)"
+      "   SELECT $6::text, $7::bytea, $1, version FROM s WHERE $6::text IS NOT NULL),"
+      " a AS (INSERT INTO audit_event (endpoint, client_id, result, request_id, version)"
+      "   SELECT $8, $1, 200, $9, version FROM s)"
+      " SELECT version FROM s", 9 },
     /* $1 client, $2 version, $3 delivery id, $4 body sha256, $5 endpoint, $6 request id */
     { "sk_note",
       "WITH d AS (INSERT INTO webhook_delivery (delivery_id, body_sha256, client_id, version)"
@@ -324,8 +335,25 @@ void store_lookup_free(struct store_lookup *l)
     memset(l, 0, sizeof(*l));
 }
 
+static store_status put(struct store *st, const char *stmt, const struct store_write *w,
+                        uint32_t version, uint32_t kek_id, const uint8_t *sealed,
+                        size_t sealed_len);
+
 store_status store_put(struct store *st, const struct store_write *w, uint32_t version,
                        uint32_t kek_id, const uint8_t *sealed, size_t sealed_len)
+{
+    return put(st, "sk_put", w, version, kek_id, sealed, sealed_len);
+}
+
+store_status store_put_first(struct store *st, const struct store_write *w, uint32_t kek_id,
+                             const uint8_t *sealed, size_t sealed_len)
+{
+    return put(st, "sk_put_first", w, 1, kek_id, sealed, sealed_len);
+}
+
+static store_status put(struct store *st, const char *stmt, const struct store_write *w,
+                        uint32_t version, uint32_t kek_id, const uint8_t *sealed,
+                        size_t sealed_len)
 {
     char kind_s[4], version_s[12], kek_s[12];
     const char *params[9] = { w->client_id, kind_s, version_s, kek_s, (const char *)sealed,
@@ -345,9 +373,11 @@ store_status store_put(struct store *st, const struct store_write *w, uint32_t v
     snprintf(kind_s, sizeof(kind_s), "%d", w->kind);
     snprintf(version_s, sizeof(version_s), "%u", version);
     snprintf(kek_s, sizeof(kek_s), "%u", kek_id);
-    r = run(st, "sk_put", 9, params, lengths, formats);
-    s = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? STORE_OK
-                                                                  : classify(st, r, "sk_put");
+    r = run(st, stmt, 9, params, lengths, formats);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        s = classify(st, r, stmt);
+    else
+        s = PQntuples(r) == 1 ? STORE_OK : STORE_CONFLICT;   /* sk_put_first: v1 exists */
     PQclear(r);
     return s;
 }

@@ -54,6 +54,13 @@ void store_lookup_free(struct store_lookup *l);
 store_status store_put(struct store *st, const struct store_write *w, uint32_t version,
                        uint32_t kek_id, const uint8_t *sealed, size_t sealed_len);
 
+/* store_put of version 1, for a client's first backup, without looking
+ * first: STORE_CONFLICT (nothing written) when the client has a version 1
+ * already or the delivery id was used, and the caller takes the general
+ * path. */
+store_status store_put_first(struct store *st, const struct store_write *w, uint32_t kek_id,
+                             const uint8_t *sealed, size_t sealed_len);
+
 /* A retry of what is already stored: records the delivery id (when given)
  * and a 200 audit row for the existing version. */
 store_status store_note(struct store *st, const struct store_write *w, uint32_t version);
