@@ -101,7 +101,17 @@ static int hex4(const uint8_t *p, unsigned *out)
     return 0;
 }
 
-static int scan_string(struct scan *sc)
+/* json-c 0.16 decodes a surrogate pair whose high half has 0x36 or 0x37 in
+ * its low six bits (\uD836, \uD837, \uD876, ..., 32 of the 1024) to U+FFFD
+ * instead of the code point: the string it builds is not the one sent. */
+static int jsonc_mangles_pair(unsigned hi)
+{
+    return (hi & 0x3E) == 0x36;
+}
+
+/* is_key: json-c keeps object keys as C strings, so a NUL would cut the key
+ * short and {"clientId\u0000x": ...} would be read as "clientId". */
+static int scan_string(struct scan *sc, int is_key)
 {
     sc->p++;   /* opening quote */
     while (sc->p < sc->end) {
@@ -130,12 +140,17 @@ static int scan_string(struct scan *sc)
             if (sc->end - sc->p < 6 || hex4(sc->p + 2, &u) != 0)
                 return fail(sc, "JSON has a bad \\u escape");
             sc->p += 6;
+            if (u == 0 && is_key)
+                return fail(sc, "JSON has a NUL character in an object key");
             if (u >= 0xDC00 && u <= 0xDFFF)
                 return fail(sc, "JSON has an unpaired UTF-16 surrogate");
             if (u >= 0xD800 && u <= 0xDBFF) {
                 if (sc->end - sc->p < 6 || sc->p[0] != '\\' || sc->p[1] != 'u' ||
                     hex4(sc->p + 2, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF)
                     return fail(sc, "JSON has an unpaired UTF-16 surrogate");
+                if (jsonc_mangles_pair(u))
+                    return fail(sc, "JSON has a \\u surrogate pair that cannot be decoded "
+                                    "exactly; send the character as UTF-8");
                 sc->p += 6;
             }
             continue;
@@ -213,7 +228,7 @@ static int scan_container(struct scan *sc)
                                           : "JSON has an object key that is not a string");
                 goto out;
             }
-            if (scan_string(sc) != 0)
+            if (scan_string(sc, 1) != 0)
                 goto out;
             if (sc->depth == 1)
                 sc->top_keys++;
@@ -252,7 +267,7 @@ static int scan_value(struct scan *sc)
         return fail(sc, "JSON is truncated");
     switch (*sc->p) {
     case '{': case '[': return scan_container(sc);
-    case '"': return scan_string(sc);
+    case '"': return scan_string(sc, 0);
     case 't': return scan_literal(sc, "true");
     case 'f': return scan_literal(sc, "false");
     case 'n': return scan_literal(sc, "null");

@@ -621,6 +621,35 @@ static void test_writer_round_trips_60k_string(void)
     free(s);
 }
 
+/* Regressions found by fuzzing (tests/fuzz/corpus/fuzz_body/regress-*). */
+static void test_nul_in_key_is_malformed(void)
+{
+    static const char b[] = "{\"clientId\\u0000x\":\"abc\",\"share\":\"s\"}";
+    struct body_doc d = { 0 };
+    const char *why = NULL;
+
+    CU_ASSERT_EQUAL(body_parse((const uint8_t *)b, sizeof(b) - 1, &d, &why), BODY_MALFORMED);
+    CU_ASSERT_PTR_NULL(d.root);
+    body_doc_free(&d);
+}
+
+static void test_surrogate_pair_is_exact_or_refused(void)
+{
+    static const char bad[] = "{\"share\":\"\\ud836\\ude00\"}";
+    static const char good[] = "{\"share\":\"\\ud83d\\ude00\"}";
+    struct body_doc d = { 0 };
+    const char *why = NULL, *v = NULL;
+    size_t n = 0;
+
+    /* json-c would turn U+1DA00 into U+FFFD: refused, never stored changed. */
+    CU_ASSERT_EQUAL(body_parse((const uint8_t *)bad, sizeof(bad) - 1, &d, &why), BODY_MALFORMED);
+    body_doc_free(&d);
+    CU_ASSERT_EQUAL_FATAL(body_parse((const uint8_t *)good, sizeof(good) - 1, &d, &why), BODY_OK);
+    CU_ASSERT_EQUAL(body_get_string(&d, "share", &v, &n), BODY_OK);
+    CU_ASSERT(n == 4 && memcmp(v, "\xf0\x9f\x98\x80", 4) == 0);
+    body_doc_free(&d);
+}
+
 int unit_register(void)
 {
     static const struct unit_test parse_tests[] = {
@@ -684,6 +713,8 @@ int unit_register(void)
         { "writer grows past many buffers", test_writer_grows_past_many_buffers },
         { "tricky strings round-trip through json-c", test_writer_round_trips_tricky_strings },
         { "a 60 KiB string round-trips through json-c", test_writer_round_trips_60k_string },
+        { "NUL in an object key is malformed (json-c would cut the key)", test_nul_in_key_is_malformed },
+        { "an escaped surrogate pair json-c mangles is refused, others exact", test_surrogate_pair_is_exact_or_refused },
         { NULL, NULL },
     };
 
