@@ -137,9 +137,21 @@ share_status share_put(struct store *st, const struct keyring *kr, const struct 
                 rc = SHARE_REPLAY;
                 goto out;
             }
-            /* A retry of a delivery we already committed: same answer. */
+            /* A retry of a delivery we already committed: same answer, but
+             * only once a commit made after it has gone through cleanly.
+             * The first commit is visible here as soon as it is local,
+             * before a synchronous standby has it (and for good if that
+             * wait was cancelled); this audit row's commit waits for the
+             * standby, which then has the earlier one too. */
+            s = store_audit(st, rq->endpoint, rq->client_id, 200, rq->request_id,
+                            look.delivery_version);
+            if (s != STORE_OK) {
+                rc = from_store(s);
+                goto out;
+            }
             res->version = look.delivery_version;
             res->created = 0;
+            res->audited = 1;
             rc = SHARE_OK;
             goto out;
         }

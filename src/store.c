@@ -20,6 +20,7 @@ struct store {
     PGconn *conn;
     int prepared;        /* statements exist on this connection */
     long long last_attempt_ms;
+    int warned;          /* the server sent a WARNING during the last statement */
 };
 
 struct statement {
@@ -116,12 +117,33 @@ static void disconnect(struct store *st)
     st->prepared = 0;
 }
 
-/* libpq notices (e.g. "relation already exists, skipping") would otherwise go
- * to stderr unstructured. */
-static void notice_to_log(void *arg, const char *message)
+/* libpq notices (e.g. "relation already exists, skipping") would go to
+ * stderr unstructured, so they are dropped, except that a WARNING is
+ * remembered for the statement that caused it: a COMMIT whose wait for a
+ * synchronous standby was cancelled succeeds with nothing but a WARNING
+ * ("The transaction has already committed locally, but might not have been
+ * replicated to the standby"). */
+static void notice_receiver(void *arg, const PGresult *r)
 {
-    (void)arg;
-    (void)message;
+    struct store *st = arg;
+    const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+
+    if (sev != NULL && strcmp(sev, "WARNING") == 0)
+        st->warned = 1;
+}
+
+/* A write that committed with a WARNING is not acknowledged: it may exist on
+ * this server only. The caller answers 503, and a retry of the same
+ * delivery is answered only after a later commit of ours (which waits for
+ * the standby like any other) has gone through cleanly. Any WARNING counts:
+ * a false alarm costs the provider a retry, a missed one a share. */
+static store_status durable(struct store *st, store_status s, const char *what)
+{
+    if (s == STORE_OK && st->warned) {
+        log_warn("write committed with a warning; not acknowledged", "statement=%s", what);
+        return STORE_UNAVAILABLE;
+    }
+    return s;
 }
 
 static store_status connect_now(struct store *st)
@@ -145,7 +167,7 @@ static store_status connect_now(struct store *st)
                           : "out of memory");
         goto out;
     }
-    PQsetNoticeProcessor(st->conn, notice_to_log, NULL);
+    PQsetNoticeReceiver(st->conn, notice_receiver, st);
     rc = STORE_OK;
 out:
     if (rc != STORE_OK)
@@ -226,6 +248,7 @@ static store_status classify(struct store *st, PGresult *r, const char *what)
 static PGresult *run(struct store *st, const char *name, int n, const char *const *params,
                      const int *lengths, const int *formats)
 {
+    st->warned = 0;
     return PQexecPrepared(st->conn, name, n, params, lengths, formats, 1);
 }
 
@@ -378,6 +401,7 @@ static store_status put(struct store *st, const char *stmt, const struct store_w
         s = classify(st, r, stmt);
     else
         s = PQntuples(r) == 1 ? STORE_OK : STORE_CONFLICT;   /* sk_put_first: v1 exists */
+    s = durable(st, s, stmt);
     PQclear(r);
     return s;
 }
@@ -399,6 +423,7 @@ store_status store_note(struct store *st, const struct store_write *w, uint32_t 
     snprintf(version_s, sizeof(version_s), "%u", version);
     r = run(st, "sk_note", 6, params, lengths, formats);
     s = PQresultStatus(r) == PGRES_COMMAND_OK ? STORE_OK : classify(st, r, "sk_note");
+    s = durable(st, s, "sk_note");
     PQclear(r);
     return s;
 }
@@ -453,6 +478,7 @@ store_status store_audit(struct store *st, const char *endpoint, const char *cli
     snprintf(version_s, sizeof(version_s), "%u", version);
     r = run(st, "sk_audit", 5, params, NULL, NULL);
     s = PQresultStatus(r) == PGRES_COMMAND_OK ? STORE_OK : classify(st, r, "sk_audit");
+    s = durable(st, s, "sk_audit");
     PQclear(r);
     return s;
 }
