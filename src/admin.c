@@ -120,81 +120,108 @@ static int parse_batch(int argc, char **argv, int *batch, const char *cmd)
     return 0;
 }
 
-/* ---- rewrap ------------------------------------------------------------ */
+/* Calls fn for each batch of at most `batch` records, in id order, up to the
+ * highest id when it starts (records added meanwhile belong to a later run);
+ * records under KEK skip_kek are left out (0: none). Returns 0, or 1 after a
+ * failure (reported) or when fn returns non-zero. */
+typedef int (*batch_fn)(struct admin *a, const struct store_record *recs, size_t n, void *arg);
 
-
-static int cmd_rewrap(const char *config_path, int argc, char **argv)
+static int each_batch(struct admin *a, const char *what, uint32_t skip_kek, int batch,
+                      batch_fn fn, void *arg)
 {
-    struct admin a;
     struct store_record *recs = NULL;
+    long long after = 0, max_id = 0;
     size_t n = 0;
-    long long after = 0, max_id = 0, moved = 0, skipped = 0, seen = 0;
-    uint32_t active;
-    int batch, rc;
     store_status s;
+    int rc = 1;
 
-    if ((rc = parse_batch(argc, argv, &batch, "rewrap")) != 0)
-        return rc < 0 ? 0 : rc;
-    if (admin_open(config_path, &a, 1, 1) != 0)
-        return 1;
-    rc = 1;
-    active = keyring_active_id(a.kr);
-    /* Records added while we run were sealed by workers: with the new KEK
-     * once they have reloaded, and a later run picks up any others. */
-    if ((s = store_max_id(a.st, &max_id)) != STORE_OK) {
-        rc = db_failed("rewrap", s);
+    if ((s = store_max_id(a->st, &max_id)) != STORE_OK) {
+        db_failed(what, s);
         goto out;
     }
     for (;;) {
         store_records_free(recs, n);
         recs = NULL;
-        s = store_records(a.st, after, max_id, active, batch, &recs, &n);
+        s = store_records(a->st, after, max_id, skip_kek, batch, &recs, &n);
         if (s != STORE_OK) {
-            rc = db_failed("rewrap", s);
+            db_failed(what, s);
             goto out;
         }
         if (n == 0)
             break;
-        if ((s = store_begin(a.st)) != STORE_OK) {
-            rc = db_failed("rewrap", s);
+        if (fn(a, recs, n, arg) != 0)
             goto out;
-        }
-        for (size_t i = 0; i < n; i++) {
-            uint8_t *out = NULL;
-            size_t out_len = 0;
-            seal_status ss = seal_rewrap(a.kr, recs[i].sealed, recs[i].sealed_len, &out, &out_len);
-            int updated = 0;
-
-            if (ss != SEAL_OK) {
-                fprintf(stderr, "sharekeep: rewrap: record %lld (KEK %u): %s\n", recs[i].id,
-                        recs[i].kek_id, seal_strerror(ss));
-                store_rollback(a.st);
-                goto out;
-            }
-            s = store_rewrap_record(a.st, recs[i].id, recs[i].kek_id, active, out, out_len,
-                                    &updated);
-            seal_buf_free(out, out_len);
-            if (s != STORE_OK) {
-                store_rollback(a.st);
-                rc = db_failed("rewrap", s);
-                goto out;
-            }
-            moved += updated;
-            skipped += !updated;
-        }
-        if ((s = store_commit(a.st)) != STORE_OK) {
-            rc = db_failed("rewrap commit", s);
-            goto out;
-        }
-        seen += (long long)n;
         after = recs[n - 1].id;
-        fprintf(stderr, "rewrap: %lld records moved to KEK %u, %lld already moved, up to id %lld "
-                "of %lld\n", moved, active, skipped, after, max_id);
     }
-    printf("rewrap: done: %lld records moved to KEK %u (%lld checked)\n", moved, active, seen);
     rc = 0;
 out:
     store_records_free(recs, n);
+    return rc;
+}
+
+/* ---- rewrap ------------------------------------------------------------ */
+
+
+struct rewrap_state {
+    uint32_t active;
+    long long moved, skipped, seen;
+};
+
+/* One transaction per batch: a stopped run keeps what it moved. */
+static int rewrap_batch(struct admin *a, const struct store_record *recs, size_t n, void *arg)
+{
+    struct rewrap_state *rw = arg;
+    store_status s;
+
+    if ((s = store_begin(a->st)) != STORE_OK)
+        return db_failed("rewrap", s);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *out = NULL;
+        size_t out_len = 0;
+        seal_status ss = seal_rewrap(a->kr, recs[i].sealed, recs[i].sealed_len, &out, &out_len);
+        int updated = 0;
+
+        if (ss != SEAL_OK) {
+            fprintf(stderr, "sharekeep: rewrap: record %lld (KEK %u): %s\n", recs[i].id,
+                    recs[i].kek_id, seal_strerror(ss));
+            store_rollback(a->st);
+            return 1;
+        }
+        s = store_rewrap_record(a->st, recs[i].id, recs[i].kek_id, rw->active, out, out_len,
+                                &updated);
+        seal_buf_free(out, out_len);
+        if (s != STORE_OK) {
+            store_rollback(a->st);
+            return db_failed("rewrap", s);
+        }
+        rw->moved += updated;
+        rw->skipped += !updated;
+    }
+    if ((s = store_commit(a->st)) != STORE_OK)
+        return db_failed("rewrap commit", s);
+    rw->seen += (long long)n;
+    fprintf(stderr, "rewrap: %lld records moved to KEK %u, %lld already moved, up to id %lld\n",
+            rw->moved, rw->active, rw->skipped, recs[n - 1].id);
+    return 0;
+}
+
+static int cmd_rewrap(const char *config_path, int argc, char **argv)
+{
+    struct rewrap_state rw = { 0 };
+    struct admin a;
+    int batch, rc;
+
+    if ((rc = parse_batch(argc, argv, &batch, "rewrap")) != 0)
+        return rc < 0 ? 0 : rc;
+    if (admin_open(config_path, &a, 1, 1) != 0)
+        return 1;
+    /* Records added while we run were sealed by workers: with the new KEK
+     * once they have reloaded, and a later run picks up any others. */
+    rw.active = keyring_active_id(a.kr);
+    rc = each_batch(&a, "rewrap", rw.active, batch, rewrap_batch, &rw);
+    if (rc == 0)
+        printf("rewrap: done: %lld records moved to KEK %u (%lld checked)\n", rw.moved,
+               rw.active, rw.seen);
     admin_free(&a);
     return rc;
 }
@@ -202,58 +229,50 @@ out:
 /* ---- verify ------------------------------------------------------------ */
 
 
+struct verify_state {
+    long long ok, failed;
+};
+
+static int verify_batch(struct admin *a, const struct store_record *recs, size_t n, void *arg)
+{
+    struct verify_state *v = arg;
+
+    for (size_t i = 0; i < n; i++) {
+        struct seal_context ctx = { recs[i].client_id, strlen(recs[i].client_id),
+                                    (enum share_kind)recs[i].kind, recs[i].version };
+        uint8_t *plain = NULL;
+        size_t plain_len = 0;
+        seal_status ss = seal_open(a->kr, &ctx, recs[i].sealed, recs[i].sealed_len, &plain,
+                                   &plain_len);
+
+        seal_buf_free(plain, plain_len);
+        if (ss == SEAL_OK) {
+            v->ok++;
+            continue;
+        }
+        v->failed++;
+        printf("verify: record %lld (%s version %u, KEK %u) does not open: %s\n", recs[i].id,
+               kind_name(recs[i].kind), recs[i].version, recs[i].kek_id, seal_strerror(ss));
+    }
+    return 0;
+}
+
 static int cmd_verify(const char *config_path, int argc, char **argv)
 {
+    struct verify_state v = { 0 };
     struct admin a;
-    struct store_record *recs = NULL;
-    size_t n = 0;
-    long long after = 0, max_id = 0, ok = 0, failed = 0;
     int batch, rc;
-    store_status s;
 
     if ((rc = parse_batch(argc, argv, &batch, "verify")) != 0)
         return rc < 0 ? 0 : rc;
     if (admin_open(config_path, &a, 1, 1) != 0)
         return 1;
-    rc = 1;
-    if ((s = store_max_id(a.st, &max_id)) != STORE_OK) {
-        rc = db_failed("verify", s);
-        goto out;
+    rc = each_batch(&a, "verify", 0, batch, verify_batch, &v);
+    if (rc == 0) {
+        printf("verify: %lld records, %lld opened, %lld failed\n", v.ok + v.failed, v.ok,
+               v.failed);
+        rc = v.failed == 0 ? 0 : 1;
     }
-    for (;;) {
-        store_records_free(recs, n);
-        recs = NULL;
-        s = store_records(a.st, after, max_id, 0, batch, &recs, &n);
-        if (s != STORE_OK) {
-            rc = db_failed("verify", s);
-            goto out;
-        }
-        if (n == 0)
-            break;
-        for (size_t i = 0; i < n; i++) {
-            struct seal_context ctx = { recs[i].client_id, strlen(recs[i].client_id),
-                                        (enum share_kind)recs[i].kind, recs[i].version };
-            uint8_t *plain = NULL;
-            size_t plain_len = 0;
-            seal_status ss = seal_open(a.kr, &ctx, recs[i].sealed, recs[i].sealed_len, &plain,
-                                       &plain_len);
-
-            seal_buf_free(plain, plain_len);
-            if (ss == SEAL_OK) {
-                ok++;
-            } else {
-                failed++;
-                printf("verify: record %lld (%s version %u, KEK %u) does not open: %s\n",
-                       recs[i].id, kind_name(recs[i].kind), recs[i].version, recs[i].kek_id,
-                       seal_strerror(ss));
-            }
-        }
-        after = recs[n - 1].id;
-    }
-    printf("verify: %lld records, %lld opened, %lld failed\n", ok + failed, ok, failed);
-    rc = failed == 0 ? 0 : 1;
-out:
-    store_records_free(recs, n);
     admin_free(&a);
     return rc;
 }
@@ -387,77 +406,64 @@ out:
 /* ---- export / import ----------------------------------------------------- */
 
 
+static int export_batch(struct admin *a, const struct store_record *recs, size_t n, void *arg)
+{
+    long long *written = arg;
+
+    for (size_t i = 0; i < n; i++) {
+        struct body_writer w;
+        char *b64 = NULL;
+        size_t b64_len = 0;
+        int failed;
+
+        if (base64_encode(recs[i].sealed, recs[i].sealed_len, &b64, &b64_len) != 0) {
+            fprintf(stderr, "sharekeep: export: out of memory\n");
+            return 1;
+        }
+        body_writer_init(&w);
+        body_writer_raw(&w, "{\"clientId\":");
+        body_writer_string(&w, recs[i].client_id, strlen(recs[i].client_id));
+        body_writer_raw(&w, ",\"kind\":");
+        body_writer_string(&w, kind_name(recs[i].kind), strlen(kind_name(recs[i].kind)));
+        body_writer_raw(&w, ",\"version\":");
+        body_writer_uint(&w, recs[i].version);
+        body_writer_raw(&w, ",\"kekId\":");
+        body_writer_uint(&w, recs[i].kek_id);
+        body_writer_raw(&w, ",\"createdAt\":");
+        body_writer_string(&w, recs[i].created_at, strlen(recs[i].created_at));
+        body_writer_raw(&w, ",\"sealed\":");
+        body_writer_string(&w, b64, b64_len);
+        body_writer_raw(&w, "}\n");
+        free(b64);
+        failed = body_writer_failed(&w) || fwrite(w.buf, 1, w.len, stdout) != w.len;
+        body_writer_free(&w);
+        if (failed) {
+            fprintf(stderr, "sharekeep: export: write failed\n");
+            return 1;
+        }
+        (*written)++;
+    }
+    return 0;
+}
+
 static int cmd_export(const char *config_path, int argc, char **argv)
 {
     struct admin a;
-    struct store_record *recs = NULL;
-    size_t n = 0;
-    long long after = 0, max_id = 0, written = 0;
+    long long written = 0;
     int batch, rc;
-    store_status s;
 
     if ((rc = parse_batch(argc, argv, &batch, "export")) != 0)
         return rc < 0 ? 0 : rc;
     if (admin_open(config_path, &a, 0, 1) != 0)
         return 1;
-    rc = 1;
-    if ((s = store_max_id(a.st, &max_id)) != STORE_OK) {
-        rc = db_failed("export", s);
-        goto out;
-    }
     printf("{\"format\":\"sharekeep-export\",\"version\":1}\n");
-    for (;;) {
-        store_records_free(recs, n);
-        recs = NULL;
-        s = store_records(a.st, after, max_id, 0, batch, &recs, &n);
-        if (s != STORE_OK) {
-            rc = db_failed("export", s);
-            goto out;
-        }
-        if (n == 0)
-            break;
-        for (size_t i = 0; i < n; i++) {
-            struct body_writer w;
-            char *b64 = NULL;
-            size_t b64_len = 0;
-
-            if (base64_encode(recs[i].sealed, recs[i].sealed_len, &b64, &b64_len) != 0) {
-                fprintf(stderr, "sharekeep: export: out of memory\n");
-                goto out;
-            }
-            body_writer_init(&w);
-            body_writer_raw(&w, "{\"clientId\":");
-            body_writer_string(&w, recs[i].client_id, strlen(recs[i].client_id));
-            body_writer_raw(&w, ",\"kind\":");
-            body_writer_string(&w, kind_name(recs[i].kind), strlen(kind_name(recs[i].kind)));
-            body_writer_raw(&w, ",\"version\":");
-            body_writer_uint(&w, recs[i].version);
-            body_writer_raw(&w, ",\"kekId\":");
-            body_writer_uint(&w, recs[i].kek_id);
-            body_writer_raw(&w, ",\"createdAt\":");
-            body_writer_string(&w, recs[i].created_at, strlen(recs[i].created_at));
-            body_writer_raw(&w, ",\"sealed\":");
-            body_writer_string(&w, b64, b64_len);
-            body_writer_raw(&w, "}\n");
-            free(b64);
-            if (body_writer_failed(&w) || fwrite(w.buf, 1, w.len, stdout) != w.len) {
-                body_writer_free(&w);
-                fprintf(stderr, "sharekeep: export: write failed\n");
-                goto out;
-            }
-            body_writer_free(&w);
-            written++;
-        }
-        after = recs[n - 1].id;
-    }
-    if (fflush(stdout) != 0) {
+    rc = each_batch(&a, "export", 0, batch, export_batch, &written);
+    if (rc == 0 && fflush(stdout) != 0) {
         fprintf(stderr, "sharekeep: export: write failed\n");
-        goto out;
+        rc = 1;
     }
-    fprintf(stderr, "export: %lld records\n", written);
-    rc = 0;
-out:
-    store_records_free(recs, n);
+    if (rc == 0)
+        fprintf(stderr, "export: %lld records\n", written);
     admin_free(&a);
     return rc;
 }

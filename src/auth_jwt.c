@@ -27,6 +27,7 @@
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 
+#include "errbuf.h"
 #include "auth_jwt.h"
 #include "base64.h"
 #include "json_strict.h"
@@ -47,18 +48,6 @@ struct jwt_keys {
 };
 
 enum jwt_alg { ALG_HS256, ALG_ES256 };
-
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    (void)vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- keys ------------------------------------------------------------ */
 
@@ -165,7 +154,7 @@ static int load_hs_secret(const char *path, uint8_t **buf_out, size_t *file_len,
     while (n > 0 && is_space(buf[n - 1]))
         n--;
     if (n < JWT_HS_SECRET_MIN) {
-        set_err(err, errlen, "jwt hs256 secret %s: %zu bytes after trimming; use at least %u "
+        errbuf_set(err, errlen, "jwt hs256 secret %s: %zu bytes after trimming; use at least %u "
                 "random bytes (e.g. openssl rand -base64 48)", path, n, JWT_HS_SECRET_MIN);
         goto out;
     }
@@ -193,31 +182,31 @@ static EVP_PKEY *load_es_pubkey(const char *path, char *err, size_t errlen)
 
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
-        set_err(err, errlen, "jwt es256 public key %s: cannot open: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "jwt es256 public key %s: cannot open: %s", path, strerror(errno));
         goto out;
     }
     if (fstat(fd, &sb) != 0) {
-        set_err(err, errlen, "jwt es256 public key %s: cannot stat: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "jwt es256 public key %s: cannot stat: %s", path, strerror(errno));
         goto out;
     }
     if (!S_ISREG(sb.st_mode)) {
-        set_err(err, errlen, "jwt es256 public key %s: not a regular file", path);
+        errbuf_set(err, errlen, "jwt es256 public key %s: not a regular file", path);
         goto out;
     }
     if ((sb.st_mode & S_IWOTH) != 0) {
-        set_err(err, errlen, "jwt es256 public key %s: mode %04o lets any user replace the key; "
+        errbuf_set(err, errlen, "jwt es256 public key %s: mode %04o lets any user replace the key; "
                 "chmod o-w it", path, (unsigned)(sb.st_mode & 07777));
         goto out;
     }
     if (sb.st_size < 0 || (unsigned long long)sb.st_size > JWT_PEM_FILE_MAX) {
-        set_err(err, errlen, "jwt es256 public key %s: %lld bytes is over the %u byte limit",
+        errbuf_set(err, errlen, "jwt es256 public key %s: %lld bytes is over the %u byte limit",
                 path, (long long)sb.st_size, JWT_PEM_FILE_MAX);
         goto out;
     }
     cap = (size_t)sb.st_size + 1;
     data = malloc(cap);
     if (data == NULL) {
-        set_err(err, errlen, "jwt es256 public key %s: out of memory", path);
+        errbuf_set(err, errlen, "jwt es256 public key %s: out of memory", path);
         goto out;
     }
     while (got < cap) {
@@ -225,7 +214,7 @@ static EVP_PKEY *load_es_pubkey(const char *path, char *err, size_t errlen)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            set_err(err, errlen, "jwt es256 public key %s: read failed: %s", path,
+            errbuf_set(err, errlen, "jwt es256 public key %s: read failed: %s", path,
                     strerror(errno));
             goto out;
         }
@@ -234,24 +223,24 @@ static EVP_PKEY *load_es_pubkey(const char *path, char *err, size_t errlen)
         got += (size_t)n;
     }
     if (got > (size_t)sb.st_size) {
-        set_err(err, errlen, "jwt es256 public key %s: file changed while being read", path);
+        errbuf_set(err, errlen, "jwt es256 public key %s: file changed while being read", path);
         goto out;
     }
     bio = BIO_new_mem_buf(data, (int)got);
     if (bio == NULL) {
-        set_err(err, errlen, "jwt es256 public key %s: out of memory", path);
+        errbuf_set(err, errlen, "jwt es256 public key %s: out of memory", path);
         goto out;
     }
     (void)ERR_set_mark();
     pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
     (void)ERR_pop_to_mark();
     if (pkey == NULL) {
-        set_err(err, errlen, "jwt es256 public key %s: no PEM \"PUBLIC KEY\" block; export it "
+        errbuf_set(err, errlen, "jwt es256 public key %s: no PEM \"PUBLIC KEY\" block; export it "
                 "with: openssl ec -pubout", path);
         goto out;
     }
     if (!es256_key_ok(pkey)) {
-        set_err(err, errlen, "jwt es256 public key %s: not an EC key on P-256 (prime256v1); "
+        errbuf_set(err, errlen, "jwt es256 public key %s: not an EC key on P-256 (prime256v1); "
                 "ES256 needs one", path);
         goto out;
     }
@@ -278,12 +267,12 @@ int jwt_keys_load(const char *hs256_secret_path, const char *es256_pubkey_pem_pa
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     if (out == NULL) {
-        set_err(err, errlen, "jwt keys: invalid argument");
+        errbuf_set(err, errlen, "jwt keys: invalid argument");
         goto out;
     }
     *out = NULL;
     if (hs256_secret_path == NULL && es256_pubkey_pem_path == NULL) {
-        set_err(err, errlen, "jwt keys: none configured; give an HS256 secret file, an ES256 "
+        errbuf_set(err, errlen, "jwt keys: none configured; give an HS256 secret file, an ES256 "
                 "public key file, or both");
         goto out;
     }
@@ -296,7 +285,7 @@ int jwt_keys_load(const char *hs256_secret_path, const char *es256_pubkey_pem_pa
             goto out;
     }
     if (jwt_keys_from_memory(hs, hs_len, es, &k) != 0) {
-        set_err(err, errlen, "jwt keys: out of memory");
+        errbuf_set(err, errlen, "jwt keys: out of memory");
         goto out;
     }
     *out = k;

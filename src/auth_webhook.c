@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include "errbuf.h"
 #include "auth_webhook.h"
 #include "base64.h"
 #include "secretfile.h"
@@ -39,18 +40,6 @@ struct webhook_secrets {
 
 /* What one entry of the webhook-signature header turned out to be. */
 enum sig_entry { ENTRY_BROKEN, ENTRY_OTHER_VERSION, ENTRY_V1 };
-
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    (void)vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int is_blank(char c)
 {
@@ -103,7 +92,7 @@ static int parse_standard_line(struct webhook_secrets *s, const char *p, size_t 
     int rc = -1;
 
     if (n >= 5 && (memcmp(p, "whsk_", 5) == 0 || memcmp(p, "whpk_", 5) == 0)) {
-        set_err(err, errlen, "%s: line %lu: asymmetric (whsk_/whpk_, v1a) keys are not "
+        errbuf_set(err, errlen, "%s: line %lu: asymmetric (whsk_/whpk_, v1a) keys are not "
                 "supported; configure the endpoint's whsec_ secret", label, lineno);
         goto out;
     }
@@ -112,21 +101,21 @@ static int parse_standard_line(struct webhook_secrets *s, const char *p, size_t 
         n -= plen;
     }
     if (n == 0 || base64_decoded_len(p, n, BASE64_STD_PADDED, &klen) != 0) {
-        set_err(err, errlen, "%s: line %lu: secret is not valid base64; expected "
+        errbuf_set(err, errlen, "%s: line %lu: secret is not valid base64; expected "
                 "whsec_<base64>", label, lineno);
         goto out;
     }
     if (klen < WEBHOOK_KEY_MIN || klen > WEBHOOK_KEY_MAX) {
-        set_err(err, errlen, "%s: line %lu: secret decodes to %zu bytes; expected %u to %u",
+        errbuf_set(err, errlen, "%s: line %lu: secret decodes to %zu bytes; expected %u to %u",
                 label, lineno, klen, WEBHOOK_KEY_MIN, WEBHOOK_KEY_MAX);
         goto out;
     }
     if (base64_decode(p, n, BASE64_STD_PADDED, key, sizeof(key), &klen) != 0) {
-        set_err(err, errlen, "%s: line %lu: secret is not canonical base64", label, lineno);
+        errbuf_set(err, errlen, "%s: line %lu: secret is not canonical base64", label, lineno);
         goto out;
     }
     if (add_secret(s, key, klen) != 0) {
-        set_err(err, errlen, "%s: out of memory", label);
+        errbuf_set(err, errlen, "%s: out of memory", label);
         goto out;
     }
     rc = 0;
@@ -145,24 +134,24 @@ static int parse_shared_line(struct webhook_secrets *s, const char *p, size_t n,
     int rc = -1;
 
     if (n < WEBHOOK_SHARED_MIN || n > WEBHOOK_SHARED_MAX) {
-        set_err(err, errlen, "%s: line %lu: shared secret is %zu bytes; expected %u to %u",
+        errbuf_set(err, errlen, "%s: line %lu: shared secret is %zu bytes; expected %u to %u",
                 label, lineno, n, WEBHOOK_SHARED_MIN, WEBHOOK_SHARED_MAX);
         goto out;
     }
     /* It has to travel in an HTTP header, so anything else could never match. */
     for (i = 0; i < n; i++) {
         if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] > 0x7e) {
-            set_err(err, errlen, "%s: line %lu: shared secret must be printable ASCII",
+            errbuf_set(err, errlen, "%s: line %lu: shared secret must be printable ASCII",
                     label, lineno);
             goto out;
         }
     }
     if (sha256(p, n, digest) != 0) {
-        set_err(err, errlen, "%s: SHA-256 failed", label);
+        errbuf_set(err, errlen, "%s: SHA-256 failed", label);
         goto out;
     }
     if (add_secret(s, digest, sizeof(digest)) != 0) {
-        set_err(err, errlen, "%s: out of memory", label);
+        errbuf_set(err, errlen, "%s: out of memory", label);
         goto out;
     }
     rc = 0;
@@ -184,21 +173,21 @@ static int parse_text(const char *text, size_t len, enum webhook_mode mode,
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     if (out == NULL || (text == NULL && len > 0)) {
-        set_err(err, errlen, "%s: invalid argument", label);
+        errbuf_set(err, errlen, "%s: invalid argument", label);
         goto out;
     }
     *out = NULL;
     if (mode != WEBHOOK_STANDARD && mode != WEBHOOK_SHARED) {
-        set_err(err, errlen, "%s: unknown mode", label);
+        errbuf_set(err, errlen, "%s: unknown mode", label);
         goto out;
     }
     if (len > 0 && memchr(text, '\0', len) != NULL) {
-        set_err(err, errlen, "%s: contains a NUL byte", label);
+        errbuf_set(err, errlen, "%s: contains a NUL byte", label);
         goto out;
     }
     s = calloc(1, sizeof(*s));
     if (s == NULL) {
-        set_err(err, errlen, "%s: out of memory", label);
+        errbuf_set(err, errlen, "%s: out of memory", label);
         goto out;
     }
     s->mode = mode;
@@ -217,7 +206,7 @@ static int parse_text(const char *text, size_t len, enum webhook_mode mode,
         if (b == e || line[b] == '#')
             continue;
         if (s->count == WEBHOOK_SECRETS_MAX) {
-            set_err(err, errlen, "%s: line %lu: more than %u secrets", label, lineno,
+            errbuf_set(err, errlen, "%s: line %lu: more than %u secrets", label, lineno,
                     WEBHOOK_SECRETS_MAX);
             goto out;
         }
@@ -229,7 +218,7 @@ static int parse_text(const char *text, size_t len, enum webhook_mode mode,
         }
     }
     if (s->count == 0) {
-        set_err(err, errlen, "%s: no secrets; put one secret on a line", label);
+        errbuf_set(err, errlen, "%s: no secrets; put one secret on a line", label);
         goto out;
     }
     *out = s;
@@ -259,7 +248,7 @@ int webhook_secrets_load(const char *path, enum webhook_mode mode,
     if (out != NULL)
         *out = NULL;
     if (path == NULL || out == NULL) {
-        set_err(err, errlen, "webhook secrets: no path given");
+        errbuf_set(err, errlen, "webhook secrets: no path given");
         goto out;
     }
     if (secretfile_load("webhook secrets", path, WEBHOOK_SECRETS_FILE_MAX, &buf, &len,

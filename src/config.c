@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "errbuf.h"
 #include "bounds.h"
 #include "config.h"
 
@@ -53,19 +54,6 @@ static const struct key_def keys[] = {
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static int replace_str(char **slot, const char *value)
 {
     char *copy = strdup(value);
@@ -102,13 +90,13 @@ static int set_key(struct config *cfg, const struct key_def *k, const char *valu
     switch (k->type) {
     case K_STR:
         if (replace_str((char **)slot, value) != 0) {
-            set_err(err, errlen, "%s: out of memory", where);
+            errbuf_set(err, errlen, "%s: out of memory", where);
             return -1;
         }
         return 0;
     case K_INT:
         if (parse_ulong(value, 10, WORKERS_MAX, &v) != 0 || v < 1) {
-            set_err(err, errlen, "%s: %s must be a whole number from 1 to %d", where, k->name,
+            errbuf_set(err, errlen, "%s: %s must be a whole number from 1 to %d", where, k->name,
                     WORKERS_MAX);
             return -1;
         }
@@ -128,7 +116,7 @@ static int set_key(struct config *cfg, const struct key_def *k, const char *valu
         }
         if (n == 0 || n >= sizeof(num) || parse_ulong(num, 10, BODY_MAX_CEILING, &v) != 0 ||
             v * mult < BODY_MAX_MIN || v * mult > BODY_MAX_CEILING) {
-            set_err(err, errlen, "%s: %s must be a size from %u to %u bytes (k/m suffix allowed)",
+            errbuf_set(err, errlen, "%s: %s must be a size from %u to %u bytes (k/m suffix allowed)",
                     where, k->name, BODY_MAX_MIN, BODY_MAX_CEILING);
             return -1;
         }
@@ -137,14 +125,14 @@ static int set_key(struct config *cfg, const struct key_def *k, const char *valu
     }
     case K_MODE:
         if (parse_ulong(value, 8, 0777, &v) != 0) {
-            set_err(err, errlen, "%s: %s must be an octal mode such as 0660", where, k->name);
+            errbuf_set(err, errlen, "%s: %s must be an octal mode such as 0660", where, k->name);
             return -1;
         }
         *(unsigned *)slot = (unsigned)v;
         return 0;
     case K_SECONDS:
         if (parse_ulong(value, 10, 86400, &v) != 0) {
-            set_err(err, errlen, "%s: %s must be a whole number of seconds from 0 to 86400",
+            errbuf_set(err, errlen, "%s: %s must be a whole number of seconds from 0 to 86400",
                     where, k->name);
             return -1;
         }
@@ -152,7 +140,7 @@ static int set_key(struct config *cfg, const struct key_def *k, const char *valu
         return 0;
     case K_LEVEL:
         if (log_parse_level(value, (enum log_level *)slot) != 0) {
-            set_err(err, errlen, "%s: %s must be one of debug, info, warn, error", where, k->name);
+            errbuf_set(err, errlen, "%s: %s must be one of debug, info, warn, error", where, k->name);
             return -1;
         }
         return 0;
@@ -189,7 +177,7 @@ static int parse_text(struct config *cfg, const char *text, size_t len, const ch
     unsigned lineno = 0;
 
     if (len > CONFIG_FILE_MAX) {
-        set_err(err, errlen, "%s: larger than %u bytes", name, CONFIG_FILE_MAX);
+        errbuf_set(err, errlen, "%s: larger than %u bytes", name, CONFIG_FILE_MAX);
         return -1;
     }
     while (pos < len) {
@@ -201,14 +189,14 @@ static int parse_text(struct config *cfg, const char *text, size_t len, const ch
         lineno++;
         snprintf(where, sizeof(where), "%s:%u", name, lineno);
         if (n > CONFIG_LINE_MAX) {
-            set_err(err, errlen, "%s: line longer than %u bytes", where, CONFIG_LINE_MAX);
+            errbuf_set(err, errlen, "%s: line longer than %u bytes", where, CONFIG_LINE_MAX);
             return -1;
         }
         memcpy(line, text + pos, n);
         line[n] = '\0';
         pos += n + (nl != NULL ? 1 : 0);
         if (memchr(line, '\0', n) != NULL) {
-            set_err(err, errlen, "%s: NUL byte in line", where);
+            errbuf_set(err, errlen, "%s: NUL byte in line", where);
             return -1;
         }
         p = trim(line);
@@ -216,7 +204,7 @@ static int parse_text(struct config *cfg, const char *text, size_t len, const ch
             continue;
         eq = strchr(p, '=');
         if (eq == NULL) {
-            set_err(err, errlen, "%s: expected 'key = value'", where);
+            errbuf_set(err, errlen, "%s: expected 'key = value'", where);
             return -1;
         }
         *eq = '\0';
@@ -224,7 +212,7 @@ static int parse_text(struct config *cfg, const char *text, size_t len, const ch
         value = trim(eq + 1);
         k = find_key(key, strlen(key));
         if (k == NULL) {
-            set_err(err, errlen, "%s: unknown key '%.64s'", where, key);
+            errbuf_set(err, errlen, "%s: unknown key '%.64s'", where, key);
             return -1;
         }
         if (set_key(cfg, k, value, where, err, errlen) != 0)
@@ -303,48 +291,48 @@ static int valid_listen(const char *listen)
 static int validate(const struct config *cfg, char *err, size_t errlen)
 {
     if (!valid_listen(cfg->listen)) {
-        set_err(err, errlen, "listen: '%.200s' is neither unix:/absolute/path (under 100 bytes) "
+        errbuf_set(err, errlen, "listen: '%.200s' is neither unix:/absolute/path (under 100 bytes) "
                 "nor host:port", cfg->listen);
         return -1;
     }
     if (cfg->database[0] == '\0') {
-        set_err(err, errlen, "database: empty libpq connection string");
+        errbuf_set(err, errlen, "database: empty libpq connection string");
         return -1;
     }
     if (cfg->keyring[0] != '/') {
-        set_err(err, errlen, "keyring: '%.200s' must be an absolute path", cfg->keyring);
+        errbuf_set(err, errlen, "keyring: '%.200s' must be an absolute path", cfg->keyring);
         return -1;
     }
     if (!valid_root(cfg->webhooks_root)) {
-        set_err(err, errlen, "webhooks_root: '%.200s' must start with '/', not end with '/', "
+        errbuf_set(err, errlen, "webhooks_root: '%.200s' must start with '/', not end with '/', "
                 "and hold only letters, digits, '/', '_', '.', '-'", cfg->webhooks_root);
         return -1;
     }
     if (cfg->sql_dir[0] == '\0') {
-        set_err(err, errlen, "sql_dir: empty");
+        errbuf_set(err, errlen, "sql_dir: empty");
         return -1;
     }
     if (strcmp(cfg->webhook_auth, "standard-webhooks") != 0 &&
         strcmp(cfg->webhook_auth, "shared-secret") != 0) {
-        set_err(err, errlen, "webhook_auth: '%.64s' must be standard-webhooks or shared-secret",
+        errbuf_set(err, errlen, "webhook_auth: '%.64s' must be standard-webhooks or shared-secret",
                 cfg->webhook_auth);
         return -1;
     }
     if (strcmp(cfg->client_auth, "jwt") != 0 && strcmp(cfg->client_auth, "trusted-header") != 0) {
-        set_err(err, errlen, "client_auth: '%.64s' must be jwt or trusted-header",
+        errbuf_set(err, errlen, "client_auth: '%.64s' must be jwt or trusted-header",
                 cfg->client_auth);
         return -1;
     }
     if (!valid_optional_path(cfg->webhook_secrets) ||
         !valid_optional_path(cfg->jwt_hs256_secret) ||
         !valid_optional_path(cfg->jwt_es256_public_key)) {
-        set_err(err, errlen, "webhook_secrets, jwt_hs256_secret and jwt_es256_public_key must "
+        errbuf_set(err, errlen, "webhook_secrets, jwt_hs256_secret and jwt_es256_public_key must "
                 "be absolute paths when set");
         return -1;
     }
     if (!valid_header_name(cfg->webhook_secret_header) ||
         !valid_header_name(cfg->trusted_header)) {
-        set_err(err, errlen, "webhook_secret_header and trusted_header must be header names "
+        errbuf_set(err, errlen, "webhook_secret_header and trusted_header must be header names "
                 "(letters, digits, '-')");
         return -1;
     }
@@ -387,7 +375,7 @@ int config_load_text(const char *text, size_t len, const char *name, char *const
     int rc = -1;
 
     if (set_defaults(out) != 0) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         goto out;
     }
     if (text != NULL && parse_text(out, text, len, name, err, errlen) != 0)
@@ -415,17 +403,17 @@ int config_load(const char *path, char *const *envp, struct config *out, char *e
     if (path != NULL) {
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || fstat(fd, &st) != 0) {
-            set_err(err, errlen, "config %s: %s", path, strerror(errno));
+            errbuf_set(err, errlen, "config %s: %s", path, strerror(errno));
             goto out;
         }
         if (!S_ISREG(st.st_mode) || st.st_size > (off_t)CONFIG_FILE_MAX) {
-            set_err(err, errlen, "config %s: not a regular file under %u bytes", path,
+            errbuf_set(err, errlen, "config %s: not a regular file under %u bytes", path,
                     CONFIG_FILE_MAX);
             goto out;
         }
         text = malloc((size_t)st.st_size + 1);
         if (text == NULL) {
-            set_err(err, errlen, "config %s: out of memory", path);
+            errbuf_set(err, errlen, "config %s: out of memory", path);
             goto out;
         }
         while (len < (size_t)st.st_size) {
@@ -433,7 +421,7 @@ int config_load(const char *path, char *const *envp, struct config *out, char *e
             if (r < 0 && errno == EINTR)
                 continue;
             if (r <= 0) {
-                set_err(err, errlen, "config %s: read failed", path);
+                errbuf_set(err, errlen, "config %s: read failed", path);
                 goto out;
             }
             len += (size_t)r;

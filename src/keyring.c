@@ -24,6 +24,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "errbuf.h"
 #include "base64.h"
 #include "bounds.h"
 #include "keyring.h"
@@ -61,18 +62,6 @@ static void secure_heap_init(void)
     /* On failure OPENSSL_secure_malloc falls back to plain malloc; the keys
      * are still cleansed on free, they just may be swapped out. */
     (void)CRYPTO_secure_malloc_init(SECURE_HEAP_SIZE, SECURE_HEAP_MINSIZE);
-}
-
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    (void)vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
 }
 
 static int state_ok(enum kek_state state)
@@ -379,53 +368,53 @@ static keyring_status parse_line(struct keyring *kr, const char *line, size_t le
         goto out;
     }
     if (!tok_is(&tok[0], "kek")) {
-        set_err(err, errlen, "keyring %s line %lu: unknown directive; expected "
+        errbuf_set(err, errlen, "keyring %s line %lu: unknown directive; expected "
                 "'kek <id> <state> <base64 key>'", path, lineno);
         goto out;
     }
     if (ntok != 4) {
-        set_err(err, errlen, "keyring %s line %lu: expected 'kek <id> <state> <base64 key>'",
+        errbuf_set(err, errlen, "keyring %s line %lu: expected 'kek <id> <state> <base64 key>'",
                 path, lineno);
         goto out;
     }
     if (!parse_id(&tok[1], &id)) {
-        set_err(err, errlen, "keyring %s line %lu: kek id must be a decimal number "
+        errbuf_set(err, errlen, "keyring %s line %lu: kek id must be a decimal number "
                 "from 1 to 4294967295", path, lineno);
         goto out;
     }
     if (!parse_state(&tok[2], &state)) {
-        set_err(err, errlen, "keyring %s line %lu: kek %lu: state must be active, "
+        errbuf_set(err, errlen, "keyring %s line %lu: kek %lu: state must be active, "
                 "decrypt or retired", path, lineno, (unsigned long)id);
         goto out;
     }
     if (base64_decoded_len(tok[3].p, tok[3].len, BASE64_STD_PADDED, &klen) != 0) {
-        set_err(err, errlen, "keyring %s line %lu: kek %lu: key is not valid base64",
+        errbuf_set(err, errlen, "keyring %s line %lu: kek %lu: key is not valid base64",
                 path, lineno, (unsigned long)id);
         goto out;
     }
     if (klen != KEK_LEN) {
-        set_err(err, errlen, "keyring %s line %lu: kek %lu: key is %zu bytes, expected %u",
+        errbuf_set(err, errlen, "keyring %s line %lu: kek %lu: key is %zu bytes, expected %u",
                 path, lineno, (unsigned long)id, klen, KEK_LEN);
         goto out;
     }
     if (base64_decode(tok[3].p, tok[3].len, BASE64_STD_PADDED, key, sizeof(key), &klen) != 0) {
-        set_err(err, errlen, "keyring %s line %lu: kek %lu: key is not canonical base64",
+        errbuf_set(err, errlen, "keyring %s line %lu: kek %lu: key is not canonical base64",
                 path, lineno, (unsigned long)id);
         goto out;
     }
     if (find_kek(kr, id) != NULL) {
-        set_err(err, errlen, "keyring %s line %lu: duplicate kek id %lu",
+        errbuf_set(err, errlen, "keyring %s line %lu: duplicate kek id %lu",
                 path, lineno, (unsigned long)id);
         goto out;
     }
     if (kr->count >= KEYRING_KEYS_MAX) {
-        set_err(err, errlen, "keyring %s line %lu: more than %u keys",
+        errbuf_set(err, errlen, "keyring %s line %lu: more than %u keys",
                 path, lineno, KEYRING_KEYS_MAX);
         goto out;
     }
     st = keyring_add(kr, id, state, key, KEK_LEN);
     if (st != KEYRING_OK)
-        set_err(err, errlen, "keyring %s line %lu: cannot store kek %lu: %s",
+        errbuf_set(err, errlen, "keyring %s line %lu: cannot store kek %lu: %s",
                 path, lineno, (unsigned long)id, keyring_strerror(st));
 out:
     OPENSSL_cleanse(key, sizeof(key));
@@ -467,7 +456,7 @@ keyring_status keyring_load(const char *path, struct keyring **out, char *err, s
     if (out != NULL)
         *out = NULL;
     if (path == NULL || out == NULL) {
-        set_err(err, errlen, "keyring: no path given");
+        errbuf_set(err, errlen, "keyring: no path given");
         goto out;
     }
     st = from_secretfile(secretfile_load("keyring", path, KEYRING_FILE_MAX, &buf, &len,
@@ -477,7 +466,7 @@ keyring_status keyring_load(const char *path, struct keyring **out, char *err, s
     text = (const char *)buf;
     st = keyring_new(&kr);
     if (st != KEYRING_OK) {
-        set_err(err, errlen, "keyring %s: out of memory", path);
+        errbuf_set(err, errlen, "keyring %s: out of memory", path);
         goto out;
     }
     while (pos < len) {
@@ -486,7 +475,7 @@ keyring_status keyring_load(const char *path, struct keyring **out, char *err, s
         line_len = nl != NULL ? (size_t)(nl - (text + pos)) : len - pos;
         if (memchr(text + pos, '\0', line_len) != NULL) {
             st = KEYRING_ERR_PARSE;
-            set_err(err, errlen, "keyring %s line %lu: contains a NUL byte", path, lineno);
+            errbuf_set(err, errlen, "keyring %s line %lu: contains a NUL byte", path, lineno);
             goto out;
         }
         st = parse_line(kr, text + pos, line_len, path, lineno, err, errlen);
@@ -498,10 +487,10 @@ keyring_status keyring_load(const char *path, struct keyring **out, char *err, s
     if (nactive != 1) {
         st = KEYRING_ERR_NO_ACTIVE;
         if (nactive == 0)
-            set_err(err, errlen, "keyring %s: no active key; exactly one kek must be "
+            errbuf_set(err, errlen, "keyring %s: no active key; exactly one kek must be "
                     "'active'", path);
         else
-            set_err(err, errlen, "keyring %s: %zu active keys; exactly one kek must be "
+            errbuf_set(err, errlen, "keyring %s: %zu active keys; exactly one kek must be "
                     "'active'", path, nactive);
         goto out;
     }
@@ -582,50 +571,50 @@ static keyring_status save(const struct keyring *kr, const char *path, int creat
 
     st = keyring_validate(kr);
     if (st != KEYRING_OK) {
-        set_err(err, errlen, "keyring %s: refusing to write: %s", path, keyring_strerror(st));
+        errbuf_set(err, errlen, "keyring %s: refusing to write: %s", path, keyring_strerror(st));
         goto out;
     }
     if ((st = render(kr, &text, &cap)) != KEYRING_OK) {
-        set_err(err, errlen, "keyring %s: cannot render the key file", path);
+        errbuf_set(err, errlen, "keyring %s: cannot render the key file", path);
         goto out;
     }
     len = strlen(text);
     st = KEYRING_ERR_IO;
     if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp) ||
         snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
-        set_err(err, errlen, "keyring %s: path too long", path);
+        errbuf_set(err, errlen, "keyring %s: path too long", path);
         goto out;
     }
     if (create) {
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0) {
             if (errno == EEXIST)
-                set_err(err, errlen, "keyring %s: already exists; refusing to overwrite it", path);
+                errbuf_set(err, errlen, "keyring %s: already exists; refusing to overwrite it", path);
             else
-                set_err(err, errlen, "keyring %s: cannot create: %s", path, strerror(errno));
+                errbuf_set(err, errlen, "keyring %s: cannot create: %s", path, strerror(errno));
             goto out;
         }
     } else {
         fd = mkstemp(tmp);   /* mode 0600 */
         if (fd < 0) {
-            set_err(err, errlen, "keyring %s: cannot create a temp file beside it: %s", path,
+            errbuf_set(err, errlen, "keyring %s: cannot create a temp file beside it: %s", path,
                      strerror(errno));
             goto out;
         }
     }
     written = 1;
     if (write_all(fd, text, len) != 0 || fsync(fd) != 0) {
-        set_err(err, errlen, "keyring %s: write failed: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "keyring %s: write failed: %s", path, strerror(errno));
         goto out;
     }
     if (close(fd) != 0) {
         fd = -1;
-        set_err(err, errlen, "keyring %s: close failed: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "keyring %s: close failed: %s", path, strerror(errno));
         goto out;
     }
     fd = -1;
     if (!create && rename(tmp, path) != 0) {
-        set_err(err, errlen, "keyring %s: cannot replace: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "keyring %s: cannot replace: %s", path, strerror(errno));
         goto out;
     }
     written = 0;
@@ -638,7 +627,7 @@ static keyring_status save(const struct keyring *kr, const char *path, int creat
         memcpy(dir, ".", 2);
     dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0 || fsync(dfd) != 0) {
-        set_err(err, errlen, "keyring %s: cannot fsync its directory: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "keyring %s: cannot fsync its directory: %s", path, strerror(errno));
         goto out;
     }
     st = KEYRING_OK;
@@ -685,14 +674,14 @@ keyring_status keyring_file_create(const char *path, char *err, size_t errlen)
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     if (path == NULL) {
-        set_err(err, errlen, "keyring: no path given");
+        errbuf_set(err, errlen, "keyring: no path given");
         return KEYRING_ERR_ARG;
     }
     st = keyring_new(&kr);
     if (st == KEYRING_OK)
         st = add_random(kr, KEK_ACTIVE, &id);
     if (st != KEYRING_OK)
-        set_err(err, errlen, "keyring %s: cannot generate a key: %s", path, keyring_strerror(st));
+        errbuf_set(err, errlen, "keyring %s: cannot generate a key: %s", path, keyring_strerror(st));
     else
         st = save(kr, path, 1, err, errlen);
     keyring_free(kr);
@@ -714,7 +703,7 @@ keyring_status keyring_file_add(const char *path, int make_active, uint32_t *new
                 kr->keys[i].state = KEK_DECRYPT;
     st = add_random(kr, make_active ? KEK_ACTIVE : KEK_DECRYPT, new_id);
     if (st != KEYRING_OK) {
-        set_err(err, errlen, "keyring %s: cannot generate a key: %s", path, keyring_strerror(st));
+        errbuf_set(err, errlen, "keyring %s: cannot generate a key: %s", path, keyring_strerror(st));
         goto out;
     }
     st = save(kr, path, 0, err, errlen);
@@ -737,12 +726,12 @@ keyring_status keyring_file_retire(const char *path, uint32_t id, char *err, siz
             k = &kr->keys[i];
     if (k == NULL) {
         st = KEYRING_ERR_UNKNOWN_KEK;
-        set_err(err, errlen, "keyring %s: no KEK %u", path, id);
+        errbuf_set(err, errlen, "keyring %s: no KEK %u", path, id);
         goto out;
     }
     if (k->state == KEK_ACTIVE) {
         st = KEYRING_ERR_ARG;
-        set_err(err, errlen, "keyring %s: KEK %u is active; rotate to a new KEK first", path, id);
+        errbuf_set(err, errlen, "keyring %s: KEK %u is active; rotate to a new KEK first", path, id);
         goto out;
     }
     k->state = KEK_RETIRED;
