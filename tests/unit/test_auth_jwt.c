@@ -58,9 +58,14 @@ struct signer {
 
 static char tok[TOKEN_BUF];
 static char sub[128];
-static char tmpdir[64];
-static char pathbuf[256];
 static char err[512];
+
+/* Each test starts with a fresh temp dir and no message left in err. */
+static void tmp_setup(void)
+{
+    unit_tmp_setup("jwt");
+    memset(err, 0, sizeof(err));
+}
 
 /* ---- helpers --------------------------------------------------------- */
 
@@ -217,57 +222,6 @@ static const char *claims(const char *fmt, ...)
     va_end(ap);
     CU_ASSERT_FATAL(n > 0 && (size_t)n < sizeof(buf));
     return buf;
-}
-
-static void tmp_setup(void)
-{
-    strcpy(tmpdir, "/tmp/sharekeep-jwt-XXXXXX");
-    if (mkdtemp(tmpdir) == NULL) {
-        tmpdir[0] = '\0';
-        CU_FAIL_FATAL("mkdtemp failed");
-    }
-    memset(err, 0, sizeof(err));
-}
-
-static void tmp_teardown(void)
-{
-    DIR *d;
-    struct dirent *e;
-    char p[384];
-
-    if (tmpdir[0] == '\0')
-        return;
-    d = opendir(tmpdir);
-    if (d != NULL) {
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(p, sizeof(p), "%s/%s", tmpdir, e->d_name);
-            (void)unlink(p);
-        }
-        closedir(d);
-    }
-    (void)rmdir(tmpdir);
-    tmpdir[0] = '\0';
-}
-
-static const char *tmp_path(const char *name)
-{
-    snprintf(pathbuf, sizeof(pathbuf), "%s/%s", tmpdir, name);
-    return pathbuf;
-}
-
-static const char *write_file(const char *name, const char *text, mode_t mode)
-{
-    const char *p = tmp_path(name);
-    size_t len = strlen(text);
-    FILE *f = fopen(p, "w");
-
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    CU_ASSERT_EQUAL(fwrite(text, 1, len, f), len);
-    CU_ASSERT_EQUAL(fclose(f), 0);
-    CU_ASSERT_EQUAL(chmod(p, mode), 0);
-    return p;
 }
 
 /* PEM text of pkey's public half (or private key) into out. */
@@ -1005,9 +959,9 @@ static void test_keys_load_from_files(void)
     char pem[1024], hs_path[256], pem_path[256];
 
     tmp_setup();
-    snprintf(hs_path, sizeof(hs_path), "%s", write_file("hs", HS_KEY "\n\n", 0600));
+    snprintf(hs_path, sizeof(hs_path), "%s", unit_write_file("hs", HS_KEY "\n\n", 0600));
     snprintf(pem_path, sizeof(pem_path), "%s",
-             write_file("pub.pem", pem_of(pk, 0, pem, sizeof(pem)), 0644));
+             unit_write_file("pub.pem", pem_of(pk, 0, pem, sizeof(pem)), 0644));
 
     /* The trailing newlines are not part of the key. */
     CU_ASSERT_EQUAL(jwt_keys_load(hs_path, NULL, &k, err, sizeof(err)), 0);
@@ -1029,7 +983,7 @@ static void test_keys_load_from_files(void)
 
     CU_ASSERT_EQUAL(jwt_keys_load(NULL, NULL, &k, err, sizeof(err)), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "none configured"));
-    tmp_teardown();
+    unit_tmp_teardown();
     EVP_PKEY_free(pk);
 }
 
@@ -1046,59 +1000,59 @@ static void test_keys_load_refusals(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(ed);
     tmp_setup();
     snprintf(good_pem, sizeof(good_pem), "%s",
-             write_file("good.pem", pem_of(pk, 0, pem, sizeof(pem)), 0644));
+             unit_write_file("good.pem", pem_of(pk, 0, pem, sizeof(pem)), 0644));
 
     /* HS256 secret: mode, length, symlink, and a bad file spoils a good one. */
-    p = write_file("open", HS_KEY, 0644);
+    p = unit_write_file("open", HS_KEY, 0644);
     CU_ASSERT_EQUAL(jwt_keys_load(p, good_pem, &k, err, sizeof(err)), -1);
     CU_ASSERT_PTR_NULL(k);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "jwt hs256 secret "));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "mode 0644 is too open"));
-    p = write_file("short", "0123456789abcdef0123456789abcde \n", 0600);
+    p = unit_write_file("short", "0123456789abcdef0123456789abcde \n", 0600);
     CU_ASSERT_EQUAL(jwt_keys_load(p, NULL, &k, err, sizeof(err)), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "31 bytes after trimming"));
     CU_ASSERT_PTR_NULL(strstr(err, "0123456789"));
-    snprintf(target, sizeof(target), "%s", tmp_path("short"));
-    CU_ASSERT_EQUAL_FATAL(symlink(target, tmp_path("hs-link")), 0);
-    CU_ASSERT_EQUAL(jwt_keys_load(tmp_path("hs-link"), NULL, &k, err, sizeof(err)), -1);
+    snprintf(target, sizeof(target), "%s", unit_tmp_path("short"));
+    CU_ASSERT_EQUAL_FATAL(symlink(target, unit_tmp_path("hs-link")), 0);
+    CU_ASSERT_EQUAL(jwt_keys_load(unit_tmp_path("hs-link"), NULL, &k, err, sizeof(err)), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "symbolic link"));
-    CU_ASSERT_EQUAL(jwt_keys_load(tmp_path("missing"), NULL, &k, err, sizeof(err)), -1);
+    CU_ASSERT_EQUAL(jwt_keys_load(unit_tmp_path("missing"), NULL, &k, err, sizeof(err)), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot open"));
     if (geteuid() == 0) {
-        p = write_file("foreign", HS_KEY, 0600);
+        p = unit_write_file("foreign", HS_KEY, 0600);
         CU_ASSERT_EQUAL_FATAL(chown(p, NOBODY_UID, NOBODY_UID), 0);
         CU_ASSERT_EQUAL(jwt_keys_load(p, NULL, &k, err, sizeof(err)), -1);
         CU_ASSERT_PTR_NOT_NULL(strstr(err, "owned by uid 65534"));
     }
 
     /* ES256 public key: curve, type, private key, garbage, world-writable. */
-    p = write_file("p384.pem", pem_of(p384, 0, pem, sizeof(pem)), 0644);
+    p = unit_write_file("p384.pem", pem_of(p384, 0, pem, sizeof(pem)), 0644);
     CU_ASSERT_EQUAL(jwt_keys_load(NULL, p, &k, err, sizeof(err)), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "P-256"));
-    p = write_file("ed.pem", pem_of(ed, 0, pem, sizeof(pem)), 0644);
+    p = unit_write_file("ed.pem", pem_of(ed, 0, pem, sizeof(pem)), 0644);
     CU_ASSERT_EQUAL(jwt_keys_load(NULL, p, &k, err, sizeof(err)), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "P-256"));
-    p = write_file("priv.pem", pem_of(pk, 1, pem, sizeof(pem)), 0600);
+    p = unit_write_file("priv.pem", pem_of(pk, 1, pem, sizeof(pem)), 0600);
     CU_ASSERT_EQUAL(jwt_keys_load(NULL, p, &k, err, sizeof(err)), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "PUBLIC KEY"));
-    p = write_file("junk.pem", "not a key\n", 0644);
+    p = unit_write_file("junk.pem", "not a key\n", 0644);
     CU_ASSERT_EQUAL(jwt_keys_load(NULL, p, &k, err, sizeof(err)), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "PUBLIC KEY"));
-    p = write_file("ww.pem", pem_of(pk, 0, pem, sizeof(pem)), 0666);
+    p = unit_write_file("ww.pem", pem_of(pk, 0, pem, sizeof(pem)), 0666);
     CU_ASSERT_EQUAL(jwt_keys_load(NULL, p, &k, err, sizeof(err)), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "chmod o-w"));
-    CU_ASSERT_EQUAL(jwt_keys_load(NULL, tmpdir, &k, err, sizeof(err)), -1);
+    CU_ASSERT_EQUAL(jwt_keys_load(NULL, unit_tmpdir, &k, err, sizeof(err)), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a regular file"));
     {
         static char big[JWT_PEM_FILE_MAX + 2];
 
         memset(big, '-', sizeof(big) - 1);
-        p = write_file("big.pem", big, 0644);
+        p = unit_write_file("big.pem", big, 0644);
         CU_ASSERT_EQUAL(jwt_keys_load(NULL, p, &k, err, sizeof(err)), -1);
         CU_ASSERT_PTR_NOT_NULL(strstr(err, "byte limit"));
     }
     CU_ASSERT_PTR_NULL(k);
-    tmp_teardown();
+    unit_tmp_teardown();
     EVP_PKEY_free(pk);
     EVP_PKEY_free(p384);
     EVP_PKEY_free(ed);

@@ -38,60 +38,13 @@
 #define SHARED_A     "correct-horse-battery-staple-0001"
 #define SHARED_B     "rotated in: 7Qm2 pX9v Lk4s Zt8w"
 
-static char tmpdir[64];
-static char pathbuf[256];
 static char err[512];
 
+/* Each test starts with a fresh temp dir and no message left in err. */
 static void tmp_setup(void)
 {
-    strcpy(tmpdir, "/tmp/sharekeep-webhook-XXXXXX");
-    if (mkdtemp(tmpdir) == NULL) {
-        tmpdir[0] = '\0';
-        CU_FAIL_FATAL("mkdtemp failed");
-    }
+    unit_tmp_setup("webhook");
     memset(err, 0, sizeof(err));
-}
-
-static void tmp_teardown(void)
-{
-    DIR *d;
-    struct dirent *e;
-    char p[384];
-
-    if (tmpdir[0] == '\0')
-        return;
-    d = opendir(tmpdir);
-    if (d != NULL) {
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(p, sizeof(p), "%s/%s", tmpdir, e->d_name);
-            if (unlink(p) != 0)
-                (void)rmdir(p);
-        }
-        closedir(d);
-    }
-    (void)rmdir(tmpdir);
-    tmpdir[0] = '\0';
-}
-
-static const char *tmp_path(const char *name)
-{
-    snprintf(pathbuf, sizeof(pathbuf), "%s/%s", tmpdir, name);
-    return pathbuf;
-}
-
-static const char *write_file(const char *name, const char *text, mode_t mode)
-{
-    const char *p = tmp_path(name);
-    size_t len = strlen(text);
-    FILE *f = fopen(p, "w");
-
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    CU_ASSERT_EQUAL(fwrite(text, 1, len, f), len);
-    CU_ASSERT_EQUAL(fclose(f), 0);
-    CU_ASSERT_EQUAL(chmod(p, mode), 0);
-    return p;
 }
 
 static struct webhook_secrets *parse_ok(const char *text, enum webhook_mode mode)
@@ -554,17 +507,17 @@ static void test_good_0600_file_loads(void)
     struct webhook_secrets *s = NULL;
 
     tmp_setup();
-    CU_ASSERT_EQUAL(webhook_secrets_load(write_file("secrets", SW_SECRET "\n", 0600),
+    CU_ASSERT_EQUAL(webhook_secrets_load(unit_write_file("secrets", SW_SECRET "\n", 0600),
                                          WEBHOOK_STANDARD, &s, err, sizeof(err)), 0);
     CU_ASSERT_EQUAL(err[0], '\0');
     CU_ASSERT_EQUAL(verify_vector(s, SW_ID, SW_TS, SW_SIG, SW_BODY, SW_NOW), WH_OK);
     webhook_secrets_free(s);
     s = NULL;
-    CU_ASSERT_EQUAL(webhook_secrets_load(write_file("ro", SHARED_A, 0400), WEBHOOK_SHARED, &s,
+    CU_ASSERT_EQUAL(webhook_secrets_load(unit_write_file("ro", SHARED_A, 0400), WEBHOOK_SHARED, &s,
                                          err, sizeof(err)), 0);
     CU_ASSERT_EQUAL(webhook_verify_shared(s, SHARED_A), WH_OK);
     webhook_secrets_free(s);
-    tmp_teardown();
+    unit_tmp_teardown();
 }
 
 static void test_open_mode_refused(void)
@@ -577,7 +530,7 @@ static void test_open_mode_refused(void)
 
     tmp_setup();
     for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
-        p = write_file("secrets", SW_SECRET, modes[i]);
+        p = unit_write_file("secrets", SW_SECRET, modes[i]);
         CU_ASSERT_EQUAL(webhook_secrets_load(p, WEBHOOK_STANDARD, &s, err, sizeof(err)), -1);
         CU_ASSERT_PTR_NULL(s);
         snprintf(want, sizeof(want), "mode %04o is too open; chmod 600 it", (unsigned)modes[i]);
@@ -585,7 +538,7 @@ static void test_open_mode_refused(void)
         CU_ASSERT_PTR_NOT_NULL(strstr(err, "webhook secrets "));
         CU_ASSERT_PTR_NOT_NULL(strstr(err, p));
     }
-    tmp_teardown();
+    unit_tmp_teardown();
 }
 
 static void test_symlink_refused(void)
@@ -594,13 +547,13 @@ static void test_symlink_refused(void)
     char target[256];
 
     tmp_setup();
-    snprintf(target, sizeof(target), "%s", write_file("real", SW_SECRET, 0600));
-    CU_ASSERT_EQUAL_FATAL(symlink(target, tmp_path("link")), 0);
-    CU_ASSERT_EQUAL(webhook_secrets_load(tmp_path("link"), WEBHOOK_STANDARD, &s, err,
+    snprintf(target, sizeof(target), "%s", unit_write_file("real", SW_SECRET, 0600));
+    CU_ASSERT_EQUAL_FATAL(symlink(target, unit_tmp_path("link")), 0);
+    CU_ASSERT_EQUAL(webhook_secrets_load(unit_tmp_path("link"), WEBHOOK_STANDARD, &s, err,
                                          sizeof(err)), -1);
     CU_ASSERT_PTR_NULL(s);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "symbolic link"));
-    tmp_teardown();
+    unit_tmp_teardown();
 }
 
 static void test_foreign_owner_refused(void)
@@ -613,13 +566,13 @@ static void test_foreign_owner_refused(void)
         return;
     }
     tmp_setup();
-    p = write_file("secrets", SW_SECRET, 0600);
+    p = unit_write_file("secrets", SW_SECRET, 0600);
     CU_ASSERT_EQUAL_FATAL(chown(p, NOBODY_UID, NOBODY_UID), 0);
     CU_ASSERT_EQUAL(webhook_secrets_load(p, WEBHOOK_STANDARD, &s, err, sizeof(err)), -1);
     CU_ASSERT_PTR_NULL(s);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "owned by uid 65534"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "chown it"));
-    tmp_teardown();
+    unit_tmp_teardown();
 }
 
 static void test_missing_directory_fifo_and_oversized_refused(void)
@@ -630,44 +583,44 @@ static void test_missing_directory_fifo_and_oversized_refused(void)
     size_t len = 99;
 
     tmp_setup();
-    CU_ASSERT_EQUAL(webhook_secrets_load(tmp_path("nope"), WEBHOOK_STANDARD, &s, err,
+    CU_ASSERT_EQUAL(webhook_secrets_load(unit_tmp_path("nope"), WEBHOOK_STANDARD, &s, err,
                                          sizeof(err)), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot open"));
 
-    CU_ASSERT_EQUAL_FATAL(mkdir(tmp_path("dir"), 0700), 0);
-    CU_ASSERT_EQUAL(webhook_secrets_load(tmp_path("dir"), WEBHOOK_STANDARD, &s, err,
+    CU_ASSERT_EQUAL_FATAL(mkdir(unit_tmp_path("dir"), 0700), 0);
+    CU_ASSERT_EQUAL(webhook_secrets_load(unit_tmp_path("dir"), WEBHOOK_STANDARD, &s, err,
                                          sizeof(err)), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a regular file"));
 
     /* Must not block waiting for a writer. */
-    CU_ASSERT_EQUAL_FATAL(mkfifo(tmp_path("fifo"), 0600), 0);
-    CU_ASSERT_EQUAL(webhook_secrets_load(tmp_path("fifo"), WEBHOOK_STANDARD, &s, err,
+    CU_ASSERT_EQUAL_FATAL(mkfifo(unit_tmp_path("fifo"), 0600), 0);
+    CU_ASSERT_EQUAL(webhook_secrets_load(unit_tmp_path("fifo"), WEBHOOK_STANDARD, &s, err,
                                          sizeof(err)), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a regular file"));
 
     memset(big, '#', sizeof(big));
     big[WEBHOOK_SECRETS_FILE_MAX + 1] = '\0';
-    CU_ASSERT_EQUAL(webhook_secrets_load(write_file("big", big, 0600), WEBHOOK_STANDARD, &s,
+    CU_ASSERT_EQUAL(webhook_secrets_load(unit_write_file("big", big, 0600), WEBHOOK_STANDARD, &s,
                                          err, sizeof(err)), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "byte limit"));
     CU_ASSERT_PTR_NULL(s);
 
-    CU_ASSERT_EQUAL(webhook_secrets_load(write_file("empty", "", 0600), WEBHOOK_STANDARD, &s,
+    CU_ASSERT_EQUAL(webhook_secrets_load(unit_write_file("empty", "", 0600), WEBHOOK_STANDARD, &s,
                                          err, sizeof(err)), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "no secrets"));
     CU_ASSERT_EQUAL(webhook_secrets_load(NULL, WEBHOOK_STANDARD, &s, err, sizeof(err)), -1);
 
     /* secretfile_read itself: exact limit, NUL termination, outputs reset. */
-    CU_ASSERT_EQUAL(secretfile_read(write_file("four", "abcd", 0600), 4, &buf, &len, err,
+    CU_ASSERT_EQUAL(secretfile_read(unit_write_file("four", "abcd", 0600), 4, &buf, &len, err,
                                     sizeof(err)), 0);
     CU_ASSERT_EQUAL(len, 4);
     CU_ASSERT_EQUAL(memcmp(buf, "abcd", 5), 0);
     secretfile_free(buf, len);
-    CU_ASSERT_EQUAL(secretfile_read(tmp_path("four"), 3, &buf, &len, err, sizeof(err)), -1);
+    CU_ASSERT_EQUAL(secretfile_read(unit_tmp_path("four"), 3, &buf, &len, err, sizeof(err)), -1);
     CU_ASSERT_PTR_NULL(buf);
     CU_ASSERT_EQUAL(len, 0);
     secretfile_free(NULL, 0);
-    tmp_teardown();
+    unit_tmp_teardown();
 }
 
 static void test_strerror(void)

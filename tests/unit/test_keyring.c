@@ -19,65 +19,13 @@
 
 #define NOBODY_UID 65534
 
-static char tmpdir[64];
-static char pathbuf[256];
 static char err[512];
 
+/* Each test starts with a fresh temp dir and no message left in err. */
 static void tmp_setup(void)
 {
-    strcpy(tmpdir, "/tmp/sharekeep-keyring-XXXXXX");
-    if (mkdtemp(tmpdir) == NULL) {
-        tmpdir[0] = '\0';
-        CU_FAIL_FATAL("mkdtemp failed");
-    }
+    unit_tmp_setup("keyring");
     memset(err, 0, sizeof(err));
-}
-
-static void tmp_teardown(void)
-{
-    DIR *d;
-    struct dirent *e;
-    char p[384];
-
-    if (tmpdir[0] == '\0')
-        return;
-    d = opendir(tmpdir);
-    if (d != NULL) {
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(p, sizeof(p), "%s/%s", tmpdir, e->d_name);
-            if (unlink(p) != 0)
-                (void)rmdir(p);
-        }
-        closedir(d);
-    }
-    (void)rmdir(tmpdir);
-    tmpdir[0] = '\0';
-}
-
-static const char *tmp_path(const char *name)
-{
-    snprintf(pathbuf, sizeof(pathbuf), "%s/%s", tmpdir, name);
-    return pathbuf;
-}
-
-/* Writes len bytes to tmpdir/name with mode; returns the path. */
-static const char *write_file_n(const char *name, const char *text, size_t len, mode_t mode)
-{
-    const char *p = tmp_path(name);
-    FILE *f = fopen(p, "w");
-
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    CU_ASSERT_EQUAL(fwrite(text, 1, len, f), len);
-    CU_ASSERT_EQUAL(fclose(f), 0);
-    CU_ASSERT_EQUAL(chmod(p, mode), 0);
-    return p;
-}
-
-static const char *write_file(const char *name, const char *text, mode_t mode)
-{
-    return write_file_n(name, text, strlen(text), mode);
 }
 
 static void kek_bytes(uint8_t fill, uint8_t *key, size_t len)
@@ -104,7 +52,7 @@ static keyring_status load_text(const char *text)
     struct keyring *kr = NULL;
     keyring_status st;
 
-    st = keyring_load(write_file("k", text, 0600), &kr, err, sizeof(err));
+    st = keyring_load(unit_write_file("k", text, 0600), &kr, err, sizeof(err));
     if (st != KEYRING_OK)
         CU_ASSERT_PTR_NULL(kr);
     keyring_free(kr);
@@ -128,7 +76,7 @@ static void test_load_good_file(void)
              "kek 4294967295 active %s\r\n"
              "# end",
              b64_of(0x10, 32, b1), b64_of(0x40, 32, b2), b64_of(0x70, 32, b3));
-    CU_ASSERT_EQUAL(keyring_load(write_file("keys", text, 0600), &kr, err, sizeof(err)),
+    CU_ASSERT_EQUAL(keyring_load(unit_write_file("keys", text, 0600), &kr, err, sizeof(err)),
                     KEYRING_OK);
     CU_ASSERT_PTR_NOT_NULL_FATAL(kr);
     CU_ASSERT_EQUAL(err[0], '\0');
@@ -145,11 +93,11 @@ static void test_load_good_file(void)
 
     /* Mode 0400 is fine too, and a missing final newline. */
     snprintf(text, sizeof(text), "kek 1 active %s", b1);
-    CU_ASSERT_EQUAL(keyring_load(write_file("ro", text, 0400), &kr, err, sizeof(err)),
+    CU_ASSERT_EQUAL(keyring_load(unit_write_file("ro", text, 0400), &kr, err, sizeof(err)),
                     KEYRING_OK);
     CU_ASSERT_EQUAL(keyring_count(kr), 1);
     keyring_free(kr);
-    tmp_teardown();
+    unit_tmp_teardown();
 }
 
 static void test_loaded_key_bytes_are_the_file_bytes(void)
@@ -163,7 +111,7 @@ static void test_loaded_key_bytes_are_the_file_bytes(void)
 
     tmp_setup();
     snprintf(text, sizeof(text), "kek 9 active %s\n", b64_of(0x33, 32, b));
-    CU_ASSERT_EQUAL_FATAL(keyring_load(write_file("k", text, 0600), &kr, err, sizeof(err)),
+    CU_ASSERT_EQUAL_FATAL(keyring_load(unit_write_file("k", text, 0600), &kr, err, sizeof(err)),
                           KEYRING_OK);
     kek_bytes(0x33, kek, sizeof(kek));
     kek_bytes(0x05, dk, sizeof(dk));
@@ -181,7 +129,7 @@ static void test_loaded_key_bytes_are_the_file_bytes(void)
     CU_ASSERT_EQUAL(memcmp(ref, w, WRAPPED_KEY_LEN), 0);
     EVP_CIPHER_CTX_free(cc);
     keyring_free(kr);
-    tmp_teardown();
+    unit_tmp_teardown();
 }
 
 static void test_open_mode_refused(void)
@@ -192,7 +140,7 @@ static void test_open_mode_refused(void)
 
     tmp_setup();
     snprintf(text, sizeof(text), "kek 1 active %s\n", b64_of(0x10, 32, b));
-    p = write_file("keys", text, 0644);
+    p = unit_write_file("keys", text, 0644);
     CU_ASSERT_EQUAL(keyring_load(p, &kr, err, sizeof(err)), KEYRING_ERR_PERM);
     CU_ASSERT_PTR_NULL(kr);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "mode"));
@@ -211,7 +159,7 @@ static void test_open_mode_refused(void)
     CU_ASSERT_EQUAL(chmod(p, 0600), 0);
     CU_ASSERT_EQUAL(keyring_load(p, &kr, err, sizeof(err)), KEYRING_OK);
     keyring_free(kr);
-    tmp_teardown();
+    unit_tmp_teardown();
 }
 
 static void test_symlink_refused(void)
@@ -221,14 +169,14 @@ static void test_symlink_refused(void)
 
     tmp_setup();
     snprintf(text, sizeof(text), "kek 1 active %s\n", b64_of(0x10, 32, b));
-    snprintf(target, sizeof(target), "%s", write_file("real", text, 0600));
-    CU_ASSERT_EQUAL_FATAL(symlink(target, tmp_path("link")), 0);
-    CU_ASSERT_EQUAL(keyring_load(tmp_path("link"), &kr, err, sizeof(err)), KEYRING_ERR_PERM);
+    snprintf(target, sizeof(target), "%s", unit_write_file("real", text, 0600));
+    CU_ASSERT_EQUAL_FATAL(symlink(target, unit_tmp_path("link")), 0);
+    CU_ASSERT_EQUAL(keyring_load(unit_tmp_path("link"), &kr, err, sizeof(err)), KEYRING_ERR_PERM);
     CU_ASSERT_PTR_NULL(kr);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "symbolic link"));
     CU_ASSERT_EQUAL(keyring_load(target, &kr, err, sizeof(err)), KEYRING_OK);
     keyring_free(kr);
-    tmp_teardown();
+    unit_tmp_teardown();
 }
 
 static void test_missing_file_and_not_regular(void)
@@ -237,20 +185,20 @@ static void test_missing_file_and_not_regular(void)
     const char *p;
 
     tmp_setup();
-    p = tmp_path("absent");
+    p = unit_tmp_path("absent");
     CU_ASSERT_EQUAL(keyring_load(p, &kr, err, sizeof(err)), KEYRING_ERR_IO);
     CU_ASSERT_PTR_NULL(kr);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, p));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, strerror(ENOENT)));
 
-    CU_ASSERT_EQUAL_FATAL(mkdir(tmp_path("dir"), 0700), 0);
-    CU_ASSERT_EQUAL(keyring_load(tmp_path("dir"), &kr, err, sizeof(err)), KEYRING_ERR_PERM);
+    CU_ASSERT_EQUAL_FATAL(mkdir(unit_tmp_path("dir"), 0700), 0);
+    CU_ASSERT_EQUAL(keyring_load(unit_tmp_path("dir"), &kr, err, sizeof(err)), KEYRING_ERR_PERM);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "regular file"));
 
-    CU_ASSERT_EQUAL_FATAL(mkfifo(tmp_path("fifo"), 0600), 0);
-    CU_ASSERT_EQUAL(keyring_load(tmp_path("fifo"), &kr, err, sizeof(err)), KEYRING_ERR_PERM);
+    CU_ASSERT_EQUAL_FATAL(mkfifo(unit_tmp_path("fifo"), 0600), 0);
+    CU_ASSERT_EQUAL(keyring_load(unit_tmp_path("fifo"), &kr, err, sizeof(err)), KEYRING_ERR_PERM);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "regular file"));
-    tmp_teardown();
+    unit_tmp_teardown();
 }
 
 static void test_foreign_owner_refused(void)
@@ -263,13 +211,13 @@ static void test_foreign_owner_refused(void)
         return;   /* only root can give a file away; the check is covered in CI */
     tmp_setup();
     snprintf(text, sizeof(text), "kek 1 active %s\n", b64_of(0x10, 32, b));
-    p = write_file("keys", text, 0600);
+    p = unit_write_file("keys", text, 0600);
     CU_ASSERT_EQUAL_FATAL(chown(p, NOBODY_UID, NOBODY_UID), 0);
     CU_ASSERT_EQUAL(keyring_load(p, &kr, err, sizeof(err)), KEYRING_ERR_PERM);
     CU_ASSERT_PTR_NULL(kr);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "owned by uid 65534"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "runs as uid 0"));
-    tmp_teardown();
+    unit_tmp_teardown();
 }
 
 static void test_oversized_file_refused(void)
@@ -281,14 +229,14 @@ static void test_oversized_file_refused(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
     tmp_setup();
     memset(text, '#', len);
-    CU_ASSERT_EQUAL(keyring_load(write_file_n("big", text, len, 0600), &kr, err, sizeof(err)),
+    CU_ASSERT_EQUAL(keyring_load(unit_write_file_n("big", text, len, 0600), &kr, err, sizeof(err)),
                     KEYRING_ERR_PARSE);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "limit"));
     /* Exactly at the limit is read (and then has no key). */
-    CU_ASSERT_EQUAL(keyring_load(write_file_n("max", text, len - 1, 0600), &kr, err, sizeof(err)),
+    CU_ASSERT_EQUAL(keyring_load(unit_write_file_n("max", text, len - 1, 0600), &kr, err, sizeof(err)),
                     KEYRING_ERR_NO_ACTIVE);
     free(text);
-    tmp_teardown();
+    unit_tmp_teardown();
 }
 
 static void test_malformed_lines(void)
@@ -336,12 +284,12 @@ static void test_malformed_lines(void)
     {
         struct keyring *kr = NULL;
 
-        CU_ASSERT_EQUAL(keyring_load(write_file_n("nul", text, (size_t)n + 6, 0600), &kr,
+        CU_ASSERT_EQUAL(keyring_load(unit_write_file_n("nul", text, (size_t)n + 6, 0600), &kr,
                                      err, sizeof(err)), KEYRING_ERR_PARSE);
         CU_ASSERT_PTR_NOT_NULL(strstr(err, "NUL"));
         CU_ASSERT_PTR_NOT_NULL(strstr(err, "line 2"));
     }
-    tmp_teardown();
+    unit_tmp_teardown();
 }
 
 static void test_bad_base64_and_key_length(void)
@@ -398,7 +346,7 @@ static void test_bad_base64_and_key_length(void)
     snprintf(text, sizeof(text), "kek 1 active %s\n", b64_of(0x10, 48, b));
     CU_ASSERT_EQUAL(load_text(text), KEYRING_ERR_PARSE);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "48 bytes"));
-    tmp_teardown();
+    unit_tmp_teardown();
 }
 
 static void test_duplicate_and_active_rules(void)
@@ -424,7 +372,7 @@ static void test_duplicate_and_active_rules(void)
 
     CU_ASSERT_EQUAL(load_text(""), KEYRING_ERR_NO_ACTIVE);
     CU_ASSERT_EQUAL(load_text("# only a comment\n\n"), KEYRING_ERR_NO_ACTIVE);
-    tmp_teardown();
+    unit_tmp_teardown();
 }
 
 static void test_key_count_limit(void)
@@ -438,18 +386,18 @@ static void test_key_count_limit(void)
     for (i = 1; i <= KEYRING_KEYS_MAX; i++)
         len += (size_t)snprintf(text + len, cap - len, "kek %zu %s %s\n", i,
                                 i == 1 ? "active" : "decrypt", b64_of((uint8_t)i, 32, b));
-    CU_ASSERT_EQUAL(keyring_load(write_file_n("max", text, len, 0600), &kr, err, sizeof(err)),
+    CU_ASSERT_EQUAL(keyring_load(unit_write_file_n("max", text, len, 0600), &kr, err, sizeof(err)),
                     KEYRING_OK);
     CU_ASSERT_EQUAL(keyring_count(kr), KEYRING_KEYS_MAX);
     keyring_free(kr);
     kr = NULL;
     len += (size_t)snprintf(text + len, cap - len, "kek %u decrypt %s\n",
                             KEYRING_KEYS_MAX + 1, b64_of(0x01, 32, b));
-    CU_ASSERT_EQUAL(keyring_load(write_file_n("over", text, len, 0600), &kr, err, sizeof(err)),
+    CU_ASSERT_EQUAL(keyring_load(unit_write_file_n("over", text, len, 0600), &kr, err, sizeof(err)),
                     KEYRING_ERR_PARSE);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "more than"));
     free(text);
-    tmp_teardown();
+    unit_tmp_teardown();
 }
 
 static void test_wrap_unwrap(void)
@@ -586,7 +534,7 @@ static void test_file_create(void)
     uint32_t id = 0;
 
     tmp_setup();
-    p = tmp_path("new.keys");
+    p = unit_tmp_path("new.keys");
     CU_ASSERT_EQUAL(keyring_file_create(p, err, sizeof(err)), KEYRING_OK);
     CU_ASSERT_EQUAL_FATAL(lstat(p, &sb), 0);
     CU_ASSERT(S_ISREG(sb.st_mode));
@@ -621,8 +569,8 @@ static void test_file_create(void)
     CU_ASSERT_EQUAL(memcmp(before, after, n1), 0);
 
     /* Two files get different keys. */
-    CU_ASSERT_EQUAL(keyring_file_create(tmp_path("second.keys"), err, sizeof(err)), KEYRING_OK);
-    f = fopen(tmp_path("second.keys"), "r");
+    CU_ASSERT_EQUAL(keyring_file_create(unit_tmp_path("second.keys"), err, sizeof(err)), KEYRING_OK);
+    f = fopen(unit_tmp_path("second.keys"), "r");
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
     n2 = fread(after, 1, sizeof(after), f);
     fclose(f);
@@ -630,17 +578,17 @@ static void test_file_create(void)
     CU_ASSERT_NOT_EQUAL(memcmp(before, after, n1), 0);
 
     /* A dangling symlink is not followed to create its target. */
-    snprintf(before, sizeof(before), "%s", tmp_path("target"));
-    CU_ASSERT_EQUAL_FATAL(symlink(before, tmp_path("dangling")), 0);
-    CU_ASSERT_EQUAL(keyring_file_create(tmp_path("dangling"), err, sizeof(err)), KEYRING_ERR_IO);
+    snprintf(before, sizeof(before), "%s", unit_tmp_path("target"));
+    CU_ASSERT_EQUAL_FATAL(symlink(before, unit_tmp_path("dangling")), 0);
+    CU_ASSERT_EQUAL(keyring_file_create(unit_tmp_path("dangling"), err, sizeof(err)), KEYRING_ERR_IO);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "exists"));
     CU_ASSERT_NOT_EQUAL(lstat(before, &sb), 0);
     CU_ASSERT_EQUAL(errno, ENOENT);
 
-    CU_ASSERT_EQUAL(keyring_file_create(tmp_path("no/such/dir"), err, sizeof(err)),
+    CU_ASSERT_EQUAL(keyring_file_create(unit_tmp_path("no/such/dir"), err, sizeof(err)),
                     KEYRING_ERR_IO);
     CU_ASSERT_EQUAL(keyring_file_create(NULL, err, sizeof(err)), KEYRING_ERR_ARG);
-    tmp_teardown();
+    unit_tmp_teardown();
 }
 
 static void test_keys_live_in_secure_heap(void)
