@@ -14,11 +14,11 @@
  * committing suites). The data key itself is wrapped by the active KEK with
  * AES-256-KWP (RFC 5649): 32 bytes in, 40 bytes out.
  *
- * Record layout, version 1, suite 1 (all integers big-endian):
+ * Record layout, versions 1 and 2, suite 1 (all integers big-endian):
  *
  *     off    len  field
  *     0      4    magic "SKSR"
- *     4      1    format version = 1
+ *     4      1    format version = 2 (1: older records, still read)
  *     5      1    suite id = 1 (HKDF-SHA-512 commit + AES-256-GCM payload
  *                 + AES-256-KWP wrap)
  *     6      4    KEK id (uint32)
@@ -35,9 +35,15 @@
  *
  * AAD context ("ctx" above), built from struct seal_context:
  *
- *     "sharekeep-aad-v1" (16 bytes) || format version (1) || suite id (1)
+ *     "sharekeep-aad-v2" (16 bytes) || format version (1) || suite id (1)
  *     || u16 BE client_id length || client_id bytes || kind (1)
  *     || u32 BE record version
+ *     || u8 backup method length || backup method bytes
+ *     || u8 pair id length || pair id bytes
+ *
+ * Format 1 has the label "sharekeep-aad-v1" and ends after the record
+ * version: it binds no method or pair id, so it is opened only under the
+ * legacy identity (method "UNKNOWN", no pair id).
  *
  * The KEK id and the wrapped key are deliberately outside the GCM AAD so that
  * seal_rewrap can move a record to a new KEK without re-encrypting it. The
@@ -65,7 +71,8 @@
 
 #define REC_MAGIC          "SKSR"
 #define REC_MAGIC_LEN      4u
-#define REC_VERSION        1u
+#define REC_VERSION_1      1u   /* owner, kind, version in the AAD */
+#define REC_VERSION        2u   /* ... and backupMethod, pair id: what we write */
 #define REC_SUITE          1u
 
 #define OFF_MAGIC          0u
@@ -87,9 +94,11 @@
 #define TAG_LEN            16u
 #define REC_OVERHEAD       (OFF_CT + TAG_LEN)   /* 148 */
 
-#define AAD_LABEL          "sharekeep-aad-v1"
+#define AAD_LABEL_1        "sharekeep-aad-v1"
+#define AAD_LABEL          "sharekeep-aad-v2"
 #define AAD_LABEL_LEN      16u
-#define AAD_MAX            (AAD_LABEL_LEN + 1u + 1u + 2u + CLIENT_ID_MAX + 1u + 4u)
+#define AAD_MAX            (AAD_LABEL_LEN + 1u + 1u + 2u + CLIENT_ID_MAX + 1u + 4u + \
+                            1u + BACKUP_METHOD_MAX + 1u + PAIR_ID_MAX)
 
 #define INFO_PAYLOAD       "sharekeep v1 payload key"
 #define INFO_COMMIT        "sharekeep v1 commit key"
@@ -101,14 +110,17 @@ _Static_assert(OFF_SALT + SALT_LEN == OFF_COMMIT, "salt ends at commitment");
 _Static_assert(OFF_COMMIT + COMMIT_LEN == OFF_NONCE, "commitment ends at nonce");
 _Static_assert(OFF_NONCE + NONCE_LEN == OFF_CT_LEN, "nonce ends at length");
 _Static_assert(OFF_CT_LEN + 4u == OFF_CT, "length ends at ciphertext");
-_Static_assert(REC_OVERHEAD == 148u, "record overhead is 148 bytes");
+_Static_assert(REC_OVERHEAD == SEAL_OVERHEAD, "record overhead is 148 bytes");
 _Static_assert(sizeof(INFO_PAYLOAD) - 1u <= INFO_LABEL_MAX, "payload label fits");
 _Static_assert(sizeof(INFO_COMMIT) - 1u <= INFO_LABEL_MAX, "commit label fits");
 _Static_assert(sizeof(AAD_LABEL) - 1u == AAD_LABEL_LEN, "aad label length");
+_Static_assert(sizeof(AAD_LABEL_1) - 1u == AAD_LABEL_LEN, "v1 aad label length");
+_Static_assert(BACKUP_METHOD_MAX <= 255u && PAIR_ID_MAX <= 255u, "identity lengths fit a byte");
 _Static_assert(SHARE_MAX <= 0x7fffffffu - REC_OVERHEAD, "share length fits an int");
 
 /* A parsed record: pointers into the caller's buffer. */
 struct record_view {
+    unsigned format;
     uint32_t kek_id;
     const uint8_t *wrapped;
     const uint8_t *salt;
@@ -153,7 +165,7 @@ static seal_status parse_record(const uint8_t *rec, size_t len, struct record_vi
         return SEAL_ERR_FORMAT;
     if (len <= OFF_VERSION)
         return SEAL_ERR_FORMAT;
-    if (rec[OFF_VERSION] != REC_VERSION)
+    if (rec[OFF_VERSION] != REC_VERSION && rec[OFF_VERSION] != REC_VERSION_1)
         return SEAL_ERR_VERSION;
     if (len <= OFF_SUITE)
         return SEAL_ERR_FORMAT;
@@ -167,6 +179,7 @@ static seal_status parse_record(const uint8_t *rec, size_t len, struct record_vi
     if (ct_len > SHARE_MAX || (size_t)ct_len != len - REC_OVERHEAD)
         return SEAL_ERR_FORMAT;
 
+    v->format = rec[OFF_VERSION];
     v->kek_id = get_u32(rec + OFF_KEK_ID);
     v->wrapped = rec + OFF_WRAPPED;
     v->salt = rec + OFF_SALT;
@@ -178,23 +191,52 @@ static seal_status parse_record(const uint8_t *rec, size_t len, struct record_vi
     return SEAL_OK;
 }
 
+static int printable(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+int seal_method_valid(const char *s, size_t len)
+{
+    return s != NULL && len >= 1 && len <= BACKUP_METHOD_MAX && printable(s, len);
+}
+
+int seal_pair_id_valid(const char *s, size_t len)
+{
+    return len == 0 || (s != NULL && len <= PAIR_ID_MAX && printable(s, len));
+}
+
 static int context_ok(const struct seal_context *ctx)
 {
     if (ctx == NULL || ctx->client_id == NULL)
         return 0;
     if (ctx->client_id_len == 0 || ctx->client_id_len > CLIENT_ID_MAX)
         return 0;
+    if (!seal_method_valid(ctx->backup_method, ctx->backup_method_len) ||
+        !seal_pair_id_valid(ctx->pair_id, ctx->pair_id_len))
+        return 0;
     return ctx->kind == SHARE_KIND_CUSTODIAN || ctx->kind == SHARE_KIND_CLIENT;
 }
 
-/* Canonical AAD context; aad must hold AAD_MAX bytes. ctx must be context_ok. */
-static size_t build_aad(const struct seal_context *ctx, uint8_t *aad)
+/* The identity a format 1 record can have: it binds no method or pair id. */
+static int legacy_identity(const struct seal_context *ctx)
+{
+    return ctx->pair_id_len == 0 && ctx->backup_method_len == sizeof(SEAL_METHOD_UNKNOWN) - 1 &&
+           memcmp(ctx->backup_method, SEAL_METHOD_UNKNOWN, ctx->backup_method_len) == 0;
+}
+
+/* Canonical AAD context of the given format; aad must hold AAD_MAX bytes.
+ * ctx must be context_ok. */
+static size_t build_aad(const struct seal_context *ctx, unsigned format, uint8_t *aad)
 {
     size_t n = 0;
 
-    memcpy(aad, AAD_LABEL, AAD_LABEL_LEN);
+    memcpy(aad, format == REC_VERSION_1 ? AAD_LABEL_1 : AAD_LABEL, AAD_LABEL_LEN);
     n += AAD_LABEL_LEN;
-    aad[n++] = (uint8_t)REC_VERSION;
+    aad[n++] = (uint8_t)format;
     aad[n++] = (uint8_t)REC_SUITE;
     put_u16(aad + n, (uint16_t)ctx->client_id_len);
     n += 2;
@@ -203,6 +245,15 @@ static size_t build_aad(const struct seal_context *ctx, uint8_t *aad)
     aad[n++] = (uint8_t)ctx->kind;
     put_u32(aad + n, ctx->version);
     n += 4;
+    if (format == REC_VERSION_1)
+        return n;
+    aad[n++] = (uint8_t)ctx->backup_method_len;
+    memcpy(aad + n, ctx->backup_method, ctx->backup_method_len);
+    n += ctx->backup_method_len;
+    aad[n++] = (uint8_t)ctx->pair_id_len;
+    if (ctx->pair_id_len > 0)
+        memcpy(aad + n, ctx->pair_id, ctx->pair_id_len);
+    n += ctx->pair_id_len;
     return n;
 }
 
@@ -392,7 +443,7 @@ seal_status seal_share(const struct keyring *kr, const struct seal_context *ctx,
         goto out;
     if (share_len > SHARE_MAX)
         goto out;
-    aad_len = build_aad(ctx, aad);
+    aad_len = build_aad(ctx, REC_VERSION, aad);
 
     rec_len = REC_OVERHEAD + share_len;
     rec = malloc(rec_len);
@@ -463,7 +514,13 @@ seal_status seal_open(const struct keyring *kr, const struct seal_context *ctx,
     st = parse_record(record, record_len, &v);
     if (st != SEAL_OK)
         goto out;
-    aad_len = build_aad(ctx, aad);
+    /* Checked before any key work, and reported like any other identity
+     * mismatch: the record is not this identity's. */
+    if (v.format == REC_VERSION_1 && !legacy_identity(ctx)) {
+        st = SEAL_ERR_AUTH;
+        goto out;
+    }
+    aad_len = build_aad(ctx, v.format, aad);
 
     st = from_keyring(keyring_unwrap(kr, v.kek_id, v.wrapped, WRAPPED_KEY_LEN, data_key), 1);
     if (st != SEAL_OK)
@@ -544,6 +601,20 @@ out:
     OPENSSL_cleanse(data_key, sizeof(data_key));
     OPENSSL_cleanse(wrapped, sizeof(wrapped));
     seal_buf_free(rec, record_len);
+    return st;
+}
+
+seal_status seal_record_format(const uint8_t *record, size_t record_len, unsigned *format)
+{
+    struct record_view v;
+    seal_status st;
+
+    if (record == NULL || format == NULL)
+        return SEAL_ERR_ARG;
+    *format = 0;
+    st = parse_record(record, record_len, &v);
+    if (st == SEAL_OK)
+        *format = v.format;
     return st;
 }
 

@@ -10,13 +10,27 @@
 
 enum share_kind { SHARE_KIND_CUSTODIAN = 1, SHARE_KIND_CLIENT = 2 };
 
+/* A record is exactly this many bytes longer than the share it seals. */
+#define SEAL_OVERHEAD 148u
+
+/* The identity of a legacy share: what Portal sends without a backupMethod,
+ * and what every record of format version 1 is. */
+#define SEAL_METHOD_UNKNOWN "UNKNOWN"
+
 /* What a record is bound to through associated data: opening it under any
- * other owner, kind or version fails. */
+ * other owner, kind, backupMethod, pair id or version fails. A format 1
+ * record binds no method or pair id, so it opens only under the legacy
+ * identity (SEAL_METHOD_UNKNOWN, no pair id): one moved to another identity
+ * in the database does not open. */
 struct seal_context {
     const char *client_id;
     size_t client_id_len;
     enum share_kind kind;
     uint32_t version;
+    const char *backup_method;       /* 1..BACKUP_METHOD_MAX printable ASCII */
+    size_t backup_method_len;
+    const char *pair_id;             /* 0..PAIR_ID_MAX printable ASCII; may be NULL if 0 */
+    size_t pair_id_len;
 };
 
 typedef enum {
@@ -31,9 +45,10 @@ typedef enum {
     SEAL_ERR_NOMEM,
 } seal_status;
 
-/* Seals share under a fresh data key wrapped by the active KEK. ctx must
- * name a client id of 1..CLIENT_ID_MAX bytes and a known kind, and share_len
- * be at most SHARE_MAX, else SEAL_ERR_ARG.
+/* Seals share (always in the newest format) under a fresh data key wrapped
+ * by the active KEK. ctx must name a client id of 1..CLIENT_ID_MAX bytes, a
+ * known kind and a valid method and pair id, and share_len be at most
+ * SHARE_MAX, else SEAL_ERR_ARG.
  * *record is malloc'd; release with seal_buf_free. */
 seal_status seal_share(const struct keyring *kr, const struct seal_context *ctx,
                        const uint8_t *share, size_t share_len,
@@ -55,6 +70,15 @@ seal_status seal_rewrap(const struct keyring *kr,
 
 /* Reads the KEK id from a record header without any key. */
 seal_status seal_record_kek(const uint8_t *record, size_t record_len, uint32_t *kek_id);
+
+/* The record's format version (1 or 2), without any key. */
+seal_status seal_record_format(const uint8_t *record, size_t record_len, unsigned *format);
+
+/* Printable ASCII (0x20..0x7E) of 1..BACKUP_METHOD_MAX / 0..PAIR_ID_MAX
+ * bytes: what a backupMethod and a pair id may be, here and in the
+ * database's CHECK constraints. */
+int seal_method_valid(const char *s, size_t len);
+int seal_pair_id_valid(const char *s, size_t len);
 
 /* Cleanses len bytes, then frees. NULL is fine. */
 void seal_buf_free(uint8_t *buf, size_t len);

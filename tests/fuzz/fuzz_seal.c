@@ -5,7 +5,9 @@
  * Input:
  *   byte 0   mode (bit 0): 0 = the rest is a record to decode,
  *            1 = the rest is a share to seal
- *            bit 1: kind (0 = client, 1 = custodian); bits 2-7: version - 1
+ *            bit 1: kind (0 = client, 1 = custodian); bits 2-6: version - 1;
+ *            bit 7: backupMethod (0 = "UNKNOWN", the only identity a format 1
+ *            record opens as; 1 = "PASSWORD-SECP256K1"), no pair id
  *   then a NUL-terminated client id (empty: FZ_SEAL_CLIENT), then the rest.
  *
  * Decoding (mode 0): seal_record_kek, seal_open and seal_rewrap on the
@@ -15,7 +17,8 @@
  * not open under its own context never opens under another.
  * Sealing (mode 1): seal_share, then seal_open gives back the same bytes;
  * the record is 148 + share bytes, names KEK 1, refuses every other context
- * (version, kind, client id) and every single-bit flip. */
+ * (version, kind, client id, backupMethod, pair id) and every single-bit
+ * flip. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,10 +102,16 @@ static void decode(const struct seal_context *ctx, const uint8_t *rec, size_t le
         FZ_ASSERT(re == NULL && re_len == 0);
     }
 
-    /* another version of the same client never opens a record of this one */
+    /* another version or identity of the same client never opens a record
+     * of this one */
     if (so == SEAL_OK) {
         other.version = ctx->version + 1;
         share2 = NULL;
+        FZ_ASSERT(seal_open(kr, &other, rec, len, &share2, &share2_len) == SEAL_ERR_AUTH);
+        FZ_ASSERT(share2 == NULL);
+        other = *ctx;
+        other.pair_id = "p";
+        other.pair_id_len = 1;
         FZ_ASSERT(seal_open(kr, &other, rec, len, &share2, &share2_len) == SEAL_ERR_AUTH);
         FZ_ASSERT(share2 == NULL);
     }
@@ -153,6 +162,13 @@ static void roundtrip(const struct seal_context *ctx, const uint8_t *in, size_t 
     other.client_id_len = ctx->client_id_len - 1;
     if (other.client_id_len > 0)
         FZ_ASSERT(seal_open(kr, &other, rec, rec_len, &out, &out_len) == SEAL_ERR_AUTH);
+    other = *ctx;
+    other.backup_method_len = ctx->backup_method_len - 1;
+    FZ_ASSERT(seal_open(kr, &other, rec, rec_len, &out, &out_len) == SEAL_ERR_AUTH);
+    other = *ctx;
+    other.pair_id = "p";
+    other.pair_id_len = 1;
+    FZ_ASSERT(seal_open(kr, &other, rec, rec_len, &out, &out_len) == SEAL_ERR_AUTH);
 
     /* any single flipped bit is refused (one bit, chosen by the input) */
     {
@@ -179,7 +195,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ctx.client_id = ff.f[0][0] != '\0' ? ff.f[0] : FZ_SEAL_CLIENT;
     ctx.client_id_len = strlen(ctx.client_id);
     ctx.kind = (data[0] & 2) ? SHARE_KIND_CUSTODIAN : SHARE_KIND_CLIENT;
-    ctx.version = (uint32_t)(data[0] >> 2) + 1;
+    ctx.version = (uint32_t)((data[0] >> 2) & 0x1f) + 1;
+    ctx.backup_method = (data[0] & 0x80) ? "PASSWORD-SECP256K1" : "UNKNOWN";
+    ctx.backup_method_len = strlen(ctx.backup_method);
+    ctx.pair_id = "";
+    ctx.pair_id_len = 0;
     copy = fz_dup(rest, rest_len);
     if (data[0] & 1)
         roundtrip(&ctx, copy, rest_len);

@@ -411,7 +411,8 @@ static void sealed(uint32_t active, const struct seal_context *ctx, const char *
 
 static void seeds_seal(void)
 {
-    struct seal_context ctx = { FZ_SEAL_CLIENT, strlen(FZ_SEAL_CLIENT), SHARE_KIND_CLIENT, 1 };
+    struct seal_context ctx = { FZ_SEAL_CLIENT, strlen(FZ_SEAL_CLIENT), SHARE_KIND_CLIENT, 1,
+                                "UNKNOWN", 7, "", 0 };
     uint8_t *rec;
     size_t len;
 

@@ -71,7 +71,8 @@ static struct keyring *ring_default(void)
     return make_ring(s, sizeof(s) / sizeof(s[0]));
 }
 
-static struct seal_context ctx_of(const char *client_id, enum share_kind kind, uint32_t version)
+static struct seal_context ctx_id(const char *client_id, enum share_kind kind, uint32_t version,
+                                  const char *method, const char *pair_id)
 {
     struct seal_context c;
 
@@ -79,7 +80,18 @@ static struct seal_context ctx_of(const char *client_id, enum share_kind kind, u
     c.client_id_len = strlen(client_id);
     c.kind = kind;
     c.version = version;
+    c.backup_method = method;
+    c.backup_method_len = strlen(method);
+    c.pair_id = pair_id;
+    c.pair_id_len = strlen(pair_id);
     return c;
+}
+
+/* Most tests seal under a multi-backup identity, so that format 2's binding
+ * of the method is exercised everywhere. */
+static struct seal_context ctx_of(const char *client_id, enum share_kind kind, uint32_t version)
+{
+    return ctx_id(client_id, kind, version, "PASSWORD-SECP256K1", "");
 }
 
 static uint32_t be32(const uint8_t *p)
@@ -208,7 +220,7 @@ static void test_record_layout(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(rec);
     CU_ASSERT_EQUAL(rec_len, 158);
     CU_ASSERT_EQUAL(memcmp(rec, "SKSR", 4), 0);
-    CU_ASSERT_EQUAL(rec[R_VERSION], 1);
+    CU_ASSERT_EQUAL(rec[R_VERSION], 2);
     CU_ASSERT_EQUAL(rec[R_SUITE], 1);
     CU_ASSERT_EQUAL(be32(rec + R_KEK_ID), 1);
     CU_ASSERT_EQUAL(rec[R_WRAPPED_LEN], 0);
@@ -227,9 +239,10 @@ static void test_record_matches_documented_construction(void)
     static const char label_pk[] = "sharekeep v1 payload key";
     static const char label_ck[] = "sharekeep v1 commit key";
     struct keyring *kr = ring_default();
-    struct seal_context c = ctx_of("bob_7", SHARE_KIND_CLIENT, 0x01020304);
+    struct seal_context c = ctx_id("bob_7", SHARE_KIND_CLIENT, 0x01020304, "GDRIVE-ED25519",
+                                   "pair-9");
     static const uint8_t share[] = "documented construction";
-    uint8_t kek[KEK_LEN], dk[48], aad[64], info[128], pk[32], ck[32], pt[64];
+    uint8_t kek[KEK_LEN], dk[48], aad[96], info[160], pk[32], ck[32], pt[64];
     uint8_t *rec;
     size_t rec_len = 0, aad_len = 0, n, outlen;
     int outl = 0, finl = 0, ok;
@@ -251,10 +264,10 @@ static void test_record_matches_documented_construction(void)
     CU_ASSERT_EQUAL(outl, 32);
     EVP_CIPHER_CTX_free(cc);
 
-    /* AAD context, byte by byte. */
-    memcpy(aad, "sharekeep-aad-v1", 16);
+    /* AAD context of format 2, byte by byte. */
+    memcpy(aad, "sharekeep-aad-v2", 16);
     aad_len = 16;
-    aad[aad_len++] = 1;
+    aad[aad_len++] = 2;
     aad[aad_len++] = 1;
     aad[aad_len++] = 0;
     aad[aad_len++] = 5;
@@ -263,6 +276,12 @@ static void test_record_matches_documented_construction(void)
     aad[aad_len++] = 2;
     put_be32(aad + aad_len, 0x01020304);
     aad_len += 4;
+    aad[aad_len++] = 14;
+    memcpy(aad + aad_len, "GDRIVE-ED25519", 14);
+    aad_len += 14;
+    aad[aad_len++] = 6;
+    memcpy(aad + aad_len, "pair-9", 6);
+    aad_len += 6;
 
     for (ok = 0; ok < 2; ok++) {
         const char *label = ok == 0 ? label_pk : label_ck;
@@ -449,7 +468,179 @@ static void test_aad_binding(void)
     o = ctx_of("alice", SHARE_KIND_CLIENT, 5);
     o.client_id_len = 4;
     CU_ASSERT_EQUAL(open_status(kr, &o, rec, rec_len), SEAL_ERR_AUTH);
+    /* backupMethod and pair id are the identity too. */
+    o = ctx_id("alice", SHARE_KIND_CLIENT, 5, "PASSWORD-ED25519", "");
+    CU_ASSERT_EQUAL(open_status(kr, &o, rec, rec_len), SEAL_ERR_AUTH);
+    o = ctx_id("alice", SHARE_KIND_CLIENT, 5, "UNKNOWN", "");
+    CU_ASSERT_EQUAL(open_status(kr, &o, rec, rec_len), SEAL_ERR_AUTH);
+    o = ctx_id("alice", SHARE_KIND_CLIENT, 5, "PASSWORD-SECP256K1", "p");
+    CU_ASSERT_EQUAL(open_status(kr, &o, rec, rec_len), SEAL_ERR_AUTH);
+    o = ctx_of("alice", SHARE_KIND_CLIENT, 5);
+    o.backup_method_len--;
+    CU_ASSERT_EQUAL(open_status(kr, &o, rec, rec_len), SEAL_ERR_AUTH);
     seal_buf_free(rec, rec_len);
+
+    /* Length prefixes keep (method, pair) pairs apart: "AB"+"" vs "A"+"B". */
+    c = ctx_id("alice", SHARE_KIND_CUSTODIAN, 1, "AB", "");
+    rec = seal_or_null(kr, &c, share, sizeof(share) - 1, &rec_len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rec);
+    CU_ASSERT_EQUAL(open_status(kr, &c, rec, rec_len), SEAL_OK);
+    o = ctx_id("alice", SHARE_KIND_CUSTODIAN, 1, "A", "B");
+    CU_ASSERT_EQUAL(open_status(kr, &o, rec, rec_len), SEAL_ERR_AUTH);
+    seal_buf_free(rec, rec_len);
+    keyring_free(kr);
+}
+
+/* A format 1 record as sharekeep wrote them before backupMethod: built here
+ * from doc/record-format.md with separate OpenSSL calls (KEK 1, fill 0x10). */
+static uint8_t *v1_record(const char *client_id, enum share_kind kind, uint32_t version,
+                          const uint8_t *share, size_t n, size_t *rec_len)
+{
+    static const char *const labels[2] = { "sharekeep v1 payload key", "sharekeep v1 commit key" };
+    uint8_t kek[KEK_LEN], dk[32], aad[160], info[200], keys[2][32];
+    size_t aad_len = 0, idlen = strlen(client_id), outlen;
+    uint8_t *rec = calloc(1, R_OVERHEAD + n);
+    EVP_CIPHER_CTX *cc;
+    int outl = 0;
+
+    if (rec == NULL)
+        return NULL;
+    memset(dk, 0x5a, sizeof(dk));
+    memset(rec + R_SALT, 0x33, 32);
+    memset(rec + R_NONCE, 0x44, 12);
+    memcpy(rec, "SKSR", 4);
+    rec[R_VERSION] = 1;
+    rec[R_SUITE] = 1;
+    put_be32(rec + R_KEK_ID, 1);
+    rec[R_WRAPPED_LEN + 1] = 40;
+    put_be32(rec + R_CT_LEN, (uint32_t)n);
+    kek_bytes(0x10, kek);
+    cc = EVP_CIPHER_CTX_new();
+    EVP_CIPHER_CTX_set_flags(cc, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
+    EVP_EncryptInit_ex(cc, EVP_aes_256_wrap_pad(), NULL, kek, NULL);
+    EVP_EncryptUpdate(cc, rec + R_WRAPPED, &outl, dk, 32);
+    EVP_CIPHER_CTX_free(cc);
+    memcpy(aad, "sharekeep-aad-v1", 16);
+    aad_len = 16;
+    aad[aad_len++] = 1;
+    aad[aad_len++] = 1;
+    aad[aad_len++] = 0;
+    aad[aad_len++] = (uint8_t)idlen;
+    memcpy(aad + aad_len, client_id, idlen);
+    aad_len += idlen;
+    aad[aad_len++] = (uint8_t)kind;
+    put_be32(aad + aad_len, version);
+    aad_len += 4;
+    for (int i = 0; i < 2; i++) {
+        EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+        size_t ll = strlen(labels[i]);
+
+        memcpy(info, labels[i], ll);
+        memcpy(info + ll, aad, aad_len);
+        outlen = 32;
+        EVP_PKEY_derive_init(pc);
+        EVP_PKEY_CTX_set_hkdf_md(pc, EVP_sha512());
+        EVP_PKEY_CTX_set1_hkdf_salt(pc, rec + R_SALT, 32);
+        EVP_PKEY_CTX_set1_hkdf_key(pc, dk, 32);
+        EVP_PKEY_CTX_add1_hkdf_info(pc, info, (int)(ll + aad_len));
+        EVP_PKEY_derive(pc, keys[i], &outlen);
+        EVP_PKEY_CTX_free(pc);
+    }
+    memcpy(rec + R_COMMIT, keys[1], 32);
+    cc = EVP_CIPHER_CTX_new();
+    EVP_EncryptInit_ex(cc, EVP_aes_256_gcm(), NULL, keys[0], rec + R_NONCE);
+    EVP_EncryptUpdate(cc, NULL, &outl, aad, (int)aad_len);
+    EVP_EncryptUpdate(cc, rec + R_CT, &outl, share, (int)n);
+    EVP_EncryptFinal_ex(cc, rec + R_CT + outl, &outl);
+    EVP_CIPHER_CTX_ctrl(cc, EVP_CTRL_GCM_GET_TAG, 16, rec + R_CT + n);
+    EVP_CIPHER_CTX_free(cc);
+    OPENSSL_cleanse(keys, sizeof(keys));
+    OPENSSL_cleanse(dk, sizeof(dk));
+    OPENSSL_cleanse(kek, sizeof(kek));
+    *rec_len = R_OVERHEAD + n;
+    return rec;
+}
+
+static void test_format1_opens_as_legacy_only(void)
+{
+    static const uint8_t share[] = "a share backed up before backupMethod";
+    struct keyring *kr = ring_default();
+    struct seal_context legacy = ctx_id("old-client", SHARE_KIND_CUSTODIAN, 3, "UNKNOWN", "");
+    struct seal_context o;
+    uint8_t *rec, *pt = NULL, *moved = NULL;
+    size_t rec_len = 0, pt_len = 0, moved_len = 0;
+    unsigned format = 0;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(kr);
+    rec = v1_record("old-client", SHARE_KIND_CUSTODIAN, 3, share, sizeof(share) - 1, &rec_len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rec);
+    CU_ASSERT_EQUAL(seal_record_format(rec, rec_len, &format), SEAL_OK);
+    CU_ASSERT_EQUAL(format, 1);
+    CU_ASSERT_EQUAL(seal_open(kr, &legacy, rec, rec_len, &pt, &pt_len), SEAL_OK);
+    CU_ASSERT_EQUAL(pt_len, sizeof(share) - 1);
+    CU_ASSERT(pt != NULL && memcmp(pt, share, pt_len) == 0);
+    seal_buf_free(pt, pt_len);
+    /* Moved to another identity in the database, it does not open. */
+    o = ctx_id("old-client", SHARE_KIND_CUSTODIAN, 3, "PASSWORD", "");
+    CU_ASSERT_EQUAL(open_status(kr, &o, rec, rec_len), SEAL_ERR_AUTH);
+    o = ctx_id("old-client", SHARE_KIND_CUSTODIAN, 3, "UNKNOWN", "pair");
+    CU_ASSERT_EQUAL(open_status(kr, &o, rec, rec_len), SEAL_ERR_AUTH);
+    o = ctx_id("old-client", SHARE_KIND_CUSTODIAN, 4, "UNKNOWN", "");
+    CU_ASSERT_EQUAL(open_status(kr, &o, rec, rec_len), SEAL_ERR_AUTH);
+    /* Rewrap keeps it format 1, and it still opens. */
+    CU_ASSERT_EQUAL(seal_rewrap(kr, rec, rec_len, &moved, &moved_len), SEAL_OK);
+    CU_ASSERT_EQUAL(seal_record_format(moved, moved_len, &format), SEAL_OK);
+    CU_ASSERT_EQUAL(format, 1);
+    CU_ASSERT_EQUAL(open_status(kr, &legacy, moved, moved_len), SEAL_OK);
+    /* A new seal of the same share is format 2 whatever the identity. */
+    seal_buf_free(moved, moved_len);
+    moved = seal_or_null(kr, &legacy, share, sizeof(share) - 1, &moved_len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(moved);
+    CU_ASSERT_EQUAL(seal_record_format(moved, moved_len, &format), SEAL_OK);
+    CU_ASSERT_EQUAL(format, 2);
+    CU_ASSERT_EQUAL(open_status(kr, &legacy, moved, moved_len), SEAL_OK);
+    seal_buf_free(moved, moved_len);
+    free(rec);
+    keyring_free(kr);
+}
+
+static void test_identity_bounds(void)
+{
+    static const uint8_t share[] = "s";
+    char method[BACKUP_METHOD_MAX + 2], pair[PAIR_ID_MAX + 2];
+    struct keyring *kr = ring_default();
+    struct seal_context c;
+    uint8_t *rec = NULL;
+    size_t rec_len = 0;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(kr);
+    memset(method, 'M', sizeof(method));
+    memset(pair, 'p', sizeof(pair));
+    method[BACKUP_METHOD_MAX] = '\0';
+    pair[PAIR_ID_MAX] = '\0';
+    c = ctx_id("alice", SHARE_KIND_CUSTODIAN, 1, method, pair);     /* both at their maximum */
+    rec = seal_or_null(kr, &c, share, 1, &rec_len);
+    CU_ASSERT_PTR_NOT_NULL(rec);
+    CU_ASSERT_EQUAL(open_status(kr, &c, rec, rec_len), SEAL_OK);
+    seal_buf_free(rec, rec_len);
+    method[BACKUP_METHOD_MAX] = 'M';
+    method[BACKUP_METHOD_MAX + 1] = '\0';
+    c = ctx_id("alice", SHARE_KIND_CUSTODIAN, 1, method, "");
+    CU_ASSERT_EQUAL(seal_share(kr, &c, share, 1, &rec, &rec_len), SEAL_ERR_ARG);
+    pair[PAIR_ID_MAX] = 'p';
+    pair[PAIR_ID_MAX + 1] = '\0';
+    c = ctx_id("alice", SHARE_KIND_CUSTODIAN, 1, "GDRIVE", pair);
+    CU_ASSERT_EQUAL(seal_share(kr, &c, share, 1, &rec, &rec_len), SEAL_ERR_ARG);
+    c = ctx_id("alice", SHARE_KIND_CUSTODIAN, 1, "", "");
+    CU_ASSERT_EQUAL(seal_share(kr, &c, share, 1, &rec, &rec_len), SEAL_ERR_ARG);
+    c = ctx_id("alice", SHARE_KIND_CUSTODIAN, 1, "TAB\tHERE", "");
+    CU_ASSERT_EQUAL(seal_share(kr, &c, share, 1, &rec, &rec_len), SEAL_ERR_ARG);
+    c = ctx_id("alice", SHARE_KIND_CUSTODIAN, 1, "GDRIVE", "caf\xc3\xa9");
+    CU_ASSERT_EQUAL(seal_share(kr, &c, share, 1, &rec, &rec_len), SEAL_ERR_ARG);
+    CU_ASSERT(seal_method_valid(" ~", 2));
+    CU_ASSERT(!seal_method_valid("\x7f", 1));
+    CU_ASSERT(seal_pair_id_valid("", 0));
+    CU_ASSERT(!seal_method_valid("", 0));
     keyring_free(kr);
 }
 
@@ -546,7 +737,7 @@ static void test_version_and_suite(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(kr);
     rec = seal_or_null(kr, &c, share, 1, &rec_len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rec);
-    rec[R_VERSION] = 2;
+    rec[R_VERSION] = 3;
     CU_ASSERT_EQUAL(open_status(kr, &c, rec, rec_len), SEAL_ERR_VERSION);
     CU_ASSERT_EQUAL(seal_record_kek(rec, rec_len, &id), SEAL_ERR_VERSION);
     rec[R_VERSION] = 0;
@@ -557,16 +748,20 @@ static void test_version_and_suite(void)
     rec[0] = 'X';
     CU_ASSERT_EQUAL(open_status(kr, &c, rec, rec_len), SEAL_ERR_FORMAT);
     rec[0] = 'S';
-    rec[R_VERSION] = 1;
+    rec[R_VERSION] = 2;
     CU_ASSERT_EQUAL(open_status(kr, &c, rec, rec_len), SEAL_ERR_SUITE);
     rec[R_SUITE] = 0;
     CU_ASSERT_EQUAL(open_status(kr, &c, rec, rec_len), SEAL_ERR_SUITE);
     CU_ASSERT_EQUAL(seal_record_kek(rec, rec_len, &id), SEAL_ERR_SUITE);
     /* Short records with a future version still report the version. */
     rec[R_SUITE] = 1;
-    rec[R_VERSION] = 2;
+    rec[R_VERSION] = 3;
     CU_ASSERT_EQUAL(open_status(kr, &c, rec, 5), SEAL_ERR_VERSION);
+    /* Relabelled format 1, it is read with format 1's context: it does not
+     * open (and never as this multi-backup identity). */
     rec[R_VERSION] = 1;
+    CU_ASSERT_EQUAL(open_status(kr, &c, rec, rec_len), SEAL_ERR_AUTH);
+    rec[R_VERSION] = 2;
     CU_ASSERT_EQUAL(open_status(kr, &c, rec, rec_len), SEAL_OK);
     seal_buf_free(rec, rec_len);
     keyring_free(kr);
@@ -943,7 +1138,9 @@ int unit_register(void)
         { "two seals share no random field", test_two_seals_share_nothing_random },
         { "every single-bit flip fails to open", test_every_bit_flip_fails },
         { "a flip in each field gives its status", test_flip_each_field },
-        { "client id, kind and version are bound", test_aad_binding },
+        { "client id, kind, version, method and pair id are bound", test_aad_binding },
+        { "format 1 records open only as the legacy identity", test_format1_opens_as_legacy_only },
+        { "backupMethod and pair id bounds", test_identity_bounds },
         { "swapped wrapped keys and headers fail", test_swapped_wrapped_key_fails },
         { "truncated and trailing bytes fail", test_truncated_and_trailing },
         { "unknown version and suite are reported", test_version_and_suite },
