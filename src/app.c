@@ -46,13 +46,14 @@ static double elapsed_ms(const struct timespec *t0)
  * refused auth, failures), best effort: the database may be the failure. */
 static void audit_outcome(struct exchange *x)
 {
+    struct store_audit_row a = { x->route->name, x->client_id[0] ? x->client_id : NULL,
+                                 x->res->status, x->req->request_id, x->version, NULL, -1 };
     store_status s;
 
     if (x->audited || x->route->name == NULL || x->route->id == ROUTE_HEALTH ||
         x->route->id == ROUTE_METRICS)
         return;
-    s = store_audit(x->app->store, x->route->name, x->client_id[0] ? x->client_id : NULL,
-                    x->res->status, x->req->request_id, x->version);
+    s = store_audit(x->app->store, &a);
     if (s != STORE_OK)
         log_warn("audit row not written", "route=%s status=%d request_id=%s", x->route->name,
                  x->res->status, x->req->request_id);

@@ -160,6 +160,11 @@ int auth_webhook(const struct auth *a, const struct http_request *req, struct ht
     }
 }
 
+const char *auth_webhook_delivery_id(const struct auth *a, const struct http_request *req)
+{
+    return a->webhook_mode == WEBHOOK_STANDARD ? http_header(req, "Webhook-Id") : NULL;
+}
+
 static int auth_trusted_header(const struct auth *a, const struct http_request *req,
                                const char *client_id, struct http_response *res)
 {

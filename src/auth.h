@@ -20,6 +20,11 @@ void auth_free(struct auth *a);
 /* Verifies the webhook over the raw body. Returns 0, or 401 with res set. */
 int auth_webhook(const struct auth *a, const struct http_request *req, struct http_response *res);
 
+/* The webhook's delivery id, for replay protection, or NULL: only a
+ * Standard Webhooks id is signed (and so was checked by auth_webhook); in
+ * shared-secret mode nothing covers a Webhook-Id header, so it is ignored. */
+const char *auth_webhook_delivery_id(const struct auth *a, const struct http_request *req);
+
 /* Checks the caller may act for client_id (the path's raw id). Returns 0, or
  * 401 (no or bad credential) / 403 (another client's) with res set. */
 int auth_client(const struct auth *a, const struct http_request *req, const char *client_id,

@@ -41,6 +41,16 @@ enum body_status body_get_string(const struct body_doc *doc, const char *key,
     return BODY_OK;
 }
 
+enum body_status body_get_optional_string(const struct body_doc *doc, const char *key,
+                                          const char **val, size_t *len)
+{
+    struct json_object *v = NULL;
+
+    if (json_object_object_get_ex(doc->root, key, &v) && v == NULL)
+        return BODY_MISSING;      /* json-c's null */
+    return body_get_string(doc, key, val, len);
+}
+
 void body_doc_free(struct body_doc *doc)
 {
     json_strict_free(doc->root);

@@ -27,6 +27,10 @@ enum body_status body_parse(const uint8_t *buf, size_t len, struct body_doc *doc
 /* *val points into doc (valid until body_doc_free); it may contain NUL bytes. */
 enum body_status body_get_string(const struct body_doc *doc, const char *key,
                                  const char **val, size_t *len);
+/* As body_get_string, but a JSON null counts as absent (BODY_MISSING):
+ * for optional fields. */
+enum body_status body_get_optional_string(const struct body_doc *doc, const char *key,
+                                          const char **val, size_t *len);
 /* Wipes every string value, then frees. */
 void body_doc_free(struct body_doc *doc);
 

@@ -12,6 +12,23 @@
 /* clientId: [A-Za-z0-9_-]{1,CLIENT_ID_MAX} */
 #define CLIENT_ID_MAX      128u
 
+/* A share's identity besides its owner: backupMethod is 1..BACKUP_METHOD_MAX
+ * printable ASCII characters (Portal's own values are about 20), the pair id
+ * 0..PAIR_ID_MAX (0: none). */
+#define BACKUP_METHOD_MAX  64u
+#define PAIR_ID_MAX        128u
+
+/* The custodian fetch answers every identity's newest share, within these
+ * (config keys fetch_max_shares, fetch_max_bytes). Portal's largest real
+ * client has about 14 (seven methods times two curves). */
+#define FETCH_SHARES_DEFAULT 64
+#define FETCH_SHARES_MAX     256
+#define FETCH_BYTES_DEFAULT  (1024u * 1024u)
+
+/* A Portal share is a JSON object (a few KB, nested a few levels); it is
+ * parsed only to find its backupSharePairId, never more deeply than this. */
+#define SHARE_JSON_DEPTH_MAX 32
+
 /* A share can never be larger than the body that carried it. */
 #define SHARE_MAX          BODY_MAX_CEILING
 

@@ -24,33 +24,37 @@ struct key_def {
     const char *env;
     enum key_type type;
     size_t offset;
+    unsigned long long max;    /* K_INT: largest value (the smallest is 1) */
 };
 
 #define OFF(field) offsetof(struct config, field)
 static const struct key_def keys[] = {
-    { "listen",        "SHAREKEEP_LISTEN",        K_STR,   OFF(listen) },
-    { "socket_mode",   "SHAREKEEP_SOCKET_MODE",   K_MODE,  OFF(socket_mode) },
-    { "workers",       "SHAREKEEP_WORKERS",       K_INT,   OFF(workers) },
-    { "database",      "SHAREKEEP_DATABASE",      K_STR,   OFF(database) },
-    { "admin_database", "SHAREKEEP_ADMIN_DATABASE", K_STR, OFF(admin_database) },
-    { "keyring",       "SHAREKEEP_KEYRING",       K_STR,   OFF(keyring) },
-    { "webhooks_root", "SHAREKEEP_WEBHOOKS_ROOT", K_STR,   OFF(webhooks_root) },
-    { "max_body",      "SHAREKEEP_MAX_BODY",      K_SIZE,  OFF(max_body) },
-    { "sql_dir",       "SHAREKEEP_SQL_DIR",       K_STR,   OFF(sql_dir) },
-    { "log_level",     "SHAREKEEP_LOG_LEVEL",     K_LEVEL, OFF(log_level) },
-    { "webhook_auth",          "SHAREKEEP_WEBHOOK_AUTH",          K_STR, OFF(webhook_auth) },
-    { "webhook_secrets",       "SHAREKEEP_WEBHOOK_SECRETS",       K_STR, OFF(webhook_secrets) },
-    { "webhook_secret_header", "SHAREKEEP_WEBHOOK_SECRET_HEADER", K_STR, OFF(webhook_secret_header) },
-    { "webhook_tolerance",     "SHAREKEEP_WEBHOOK_TOLERANCE",     K_SECONDS, OFF(webhook_tolerance) },
-    { "client_auth",           "SHAREKEEP_CLIENT_AUTH",           K_STR, OFF(client_auth) },
-    { "jwt_hs256_secret",      "SHAREKEEP_JWT_HS256_SECRET",      K_STR, OFF(jwt_hs256_secret) },
-    { "jwt_es256_public_key",  "SHAREKEEP_JWT_ES256_PUBLIC_KEY",  K_STR, OFF(jwt_es256_public_key) },
-    { "jwt_audience",          "SHAREKEEP_JWT_AUDIENCE",          K_STR, OFF(jwt_audience) },
-    { "jwt_issuer",            "SHAREKEEP_JWT_ISSUER",            K_STR, OFF(jwt_issuer) },
-    { "jwt_leeway",            "SHAREKEEP_JWT_LEEWAY",            K_SECONDS, OFF(jwt_leeway) },
-    { "trusted_header",        "SHAREKEEP_TRUSTED_HEADER",        K_STR, OFF(trusted_header) },
-    { "trusted_peers",         "SHAREKEEP_TRUSTED_PEERS",         K_STR, OFF(trusted_peers) },
-    { "metrics_allow",         "SHAREKEEP_METRICS_ALLOW",         K_STR, OFF(metrics_allow) },
+    { "listen",        "SHAREKEEP_LISTEN",        K_STR,   OFF(listen), 0 },
+    { "socket_mode",   "SHAREKEEP_SOCKET_MODE",   K_MODE,  OFF(socket_mode), 0 },
+    { "workers",       "SHAREKEEP_WORKERS",       K_INT,   OFF(workers), WORKERS_MAX },
+    { "database",      "SHAREKEEP_DATABASE",      K_STR,   OFF(database), 0 },
+    { "admin_database", "SHAREKEEP_ADMIN_DATABASE", K_STR, OFF(admin_database), 0 },
+    { "keyring",       "SHAREKEEP_KEYRING",       K_STR,   OFF(keyring), 0 },
+    { "webhooks_root", "SHAREKEEP_WEBHOOKS_ROOT", K_STR,   OFF(webhooks_root), 0 },
+    { "max_body",      "SHAREKEEP_MAX_BODY",      K_SIZE,  OFF(max_body), 0 },
+    { "fetch_max_shares", "SHAREKEEP_FETCH_MAX_SHARES", K_INT, OFF(fetch_max_shares),
+      FETCH_SHARES_MAX },
+    { "fetch_max_bytes", "SHAREKEEP_FETCH_MAX_BYTES", K_SIZE, OFF(fetch_max_bytes), 0 },
+    { "sql_dir",       "SHAREKEEP_SQL_DIR",       K_STR,   OFF(sql_dir), 0 },
+    { "log_level",     "SHAREKEEP_LOG_LEVEL",     K_LEVEL, OFF(log_level), 0 },
+    { "webhook_auth",          "SHAREKEEP_WEBHOOK_AUTH",          K_STR, OFF(webhook_auth), 0 },
+    { "webhook_secrets",       "SHAREKEEP_WEBHOOK_SECRETS",       K_STR, OFF(webhook_secrets), 0 },
+    { "webhook_secret_header", "SHAREKEEP_WEBHOOK_SECRET_HEADER", K_STR, OFF(webhook_secret_header), 0 },
+    { "webhook_tolerance",     "SHAREKEEP_WEBHOOK_TOLERANCE",     K_SECONDS, OFF(webhook_tolerance), 0 },
+    { "client_auth",           "SHAREKEEP_CLIENT_AUTH",           K_STR, OFF(client_auth), 0 },
+    { "jwt_hs256_secret",      "SHAREKEEP_JWT_HS256_SECRET",      K_STR, OFF(jwt_hs256_secret), 0 },
+    { "jwt_es256_public_key",  "SHAREKEEP_JWT_ES256_PUBLIC_KEY",  K_STR, OFF(jwt_es256_public_key), 0 },
+    { "jwt_audience",          "SHAREKEEP_JWT_AUDIENCE",          K_STR, OFF(jwt_audience), 0 },
+    { "jwt_issuer",            "SHAREKEEP_JWT_ISSUER",            K_STR, OFF(jwt_issuer), 0 },
+    { "jwt_leeway",            "SHAREKEEP_JWT_LEEWAY",            K_SECONDS, OFF(jwt_leeway), 0 },
+    { "trusted_header",        "SHAREKEEP_TRUSTED_HEADER",        K_STR, OFF(trusted_header), 0 },
+    { "trusted_peers",         "SHAREKEEP_TRUSTED_PEERS",         K_STR, OFF(trusted_peers), 0 },
+    { "metrics_allow",         "SHAREKEEP_METRICS_ALLOW",         K_STR, OFF(metrics_allow), 0 },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -95,9 +99,9 @@ static int set_key(struct config *cfg, const struct key_def *k, const char *valu
         }
         return 0;
     case K_INT:
-        if (parse_ulong(value, 10, WORKERS_MAX, &v) != 0 || v < 1) {
-            errbuf_set(err, errlen, "%s: %s must be a whole number from 1 to %d", where, k->name,
-                    WORKERS_MAX);
+        if (parse_ulong(value, 10, k->max, &v) != 0 || v < 1) {
+            errbuf_set(err, errlen, "%s: %s must be a whole number from 1 to %llu", where,
+                       k->name, k->max);
             return -1;
         }
         *(int *)slot = (int)v;
@@ -345,6 +349,8 @@ static int set_defaults(struct config *cfg)
     cfg->socket_mode = 0660;
     cfg->workers = 2;
     cfg->max_body = BODY_MAX_DEFAULT;
+    cfg->fetch_max_shares = FETCH_SHARES_DEFAULT;
+    cfg->fetch_max_bytes = FETCH_BYTES_DEFAULT;
     cfg->log_level = LOG_LVL_INFO;
     if (replace_str(&cfg->listen, DEFAULT_LISTEN) != 0 ||
         replace_str(&cfg->database, DEFAULT_DATABASE) != 0 ||
@@ -352,7 +358,8 @@ static int set_defaults(struct config *cfg)
         replace_str(&cfg->keyring, DEFAULT_KEYRING) != 0 ||
         replace_str(&cfg->webhooks_root, DEFAULT_WEBHOOKS_ROOT) != 0 ||
         replace_str(&cfg->sql_dir, SHAREKEEP_SQLDIR) != 0 ||
-        replace_str(&cfg->webhook_auth, "standard-webhooks") != 0 ||
+        /* What Portal sends: its dashboard's secret in X-Webhook-Secret. */
+        replace_str(&cfg->webhook_auth, "shared-secret") != 0 ||
         replace_str(&cfg->webhook_secrets, "") != 0 ||
         replace_str(&cfg->webhook_secret_header, "X-Webhook-Secret") != 0 ||
         replace_str(&cfg->client_auth, "jwt") != 0 ||

@@ -17,6 +17,8 @@ struct config {
     char *keyring;          /* key file path */
     char *webhooks_root;    /* "/webhook": no trailing slash */
     size_t max_body;
+    int fetch_max_shares;   /* custodian fetch: identities answered at most */
+    size_t fetch_max_bytes; /* ... and bytes of shares, the newest always */
     char *sql_dir;
     enum log_level log_level;
 

@@ -118,6 +118,13 @@ int http_request_init(struct http_request *req, char *const *envp, struct http_r
     /* Route on the raw request path: decoding is left to validation, so an
      * encoded '/' or '..' can never turn into a different route. */
     uri = http_param(envp, "REQUEST_URI");
+    /* The query as the gateway passed it (CGI's QUERY_STRING), else what
+     * follows the path in REQUEST_URI. */
+    req->query = http_param(envp, "QUERY_STRING");
+    if (req->query == NULL && uri != NULL && strchr(uri, '?') != NULL)
+        req->query = strchr(uri, '?') + 1;
+    if (req->query == NULL)
+        req->query = "";
     if (uri != NULL && uri[0] != '\0') {
         n = strcspn(uri, "?#");
         if (n > PATH_MAX_LEN) {
@@ -146,6 +153,123 @@ int http_request_init(struct http_request *req, char *const *envp, struct http_r
         return 400;
     }
     return 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes s[0..len) (%XX, '+' = space) into a malloc'd string. NULL when an
+ * escape is bad, a NUL would result, or out of memory (*nomem set). */
+static char *query_decode(const char *s, size_t len, int *nomem)
+{
+    char *out = malloc(len + 1);
+    size_t o = 0;
+
+    if (out == NULL) {
+        *nomem = 1;
+        return NULL;
+    }
+    for (size_t i = 0; i < len; i++) {
+        int hi, lo;
+
+        if (s[i] == '+') {
+            out[o++] = ' ';
+            continue;
+        }
+        if (s[i] != '%') {
+            out[o++] = s[i];
+            continue;
+        }
+        if (i + 2 >= len)
+            goto bad;
+        hi = hexval(s[i + 1]);
+        lo = hexval(s[i + 2]);
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+            goto bad;
+        out[o++] = (char)(hi << 4 | lo);
+        i += 2;
+    }
+    out[o] = '\0';
+    return out;
+bad:
+    free(out);
+    return NULL;
+}
+
+void http_query_free(char **values, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(values[i]);
+        values[i] = NULL;
+    }
+}
+
+int http_query(const struct http_request *req, const char *const *names, size_t n,
+               char **values, struct http_response *res)
+{
+    const char *q = req->query, *why = NULL;
+    int nomem = 0;
+
+    for (size_t i = 0; i < n; i++)
+        values[i] = NULL;
+    while (*q != '\0') {
+        size_t len = strcspn(q, "&"), klen;
+        const char *eq = memchr(q, '=', len);
+        char *key = NULL;
+        size_t i;
+
+        if (eq == NULL) {
+            why = "query parameters must be name=value";
+            goto bad;
+        }
+        klen = (size_t)(eq - q);
+        key = query_decode(q, klen, &nomem);
+        if (key == NULL) {
+            why = "bad percent-encoding in the query string";
+            goto bad;
+        }
+        for (i = 0; i < n && strcmp(key, names[i]) != 0; i++)
+            ;
+        free(key);
+        if (i == n) {
+            why = "unknown query parameter";
+            goto bad;
+        }
+        if (values[i] != NULL) {
+            why = "query parameter given more than once";
+            goto bad;
+        }
+        values[i] = query_decode(eq + 1, len - klen - 1, &nomem);
+        if (values[i] == NULL) {
+            why = "bad percent-encoding in the query string";
+            goto bad;
+        }
+        q += len;
+        if (*q == '&') {
+            q++;
+            if (*q == '\0') {
+                why = "empty query parameter";
+                goto bad;
+            }
+        }
+    }
+    return 0;
+bad:
+    http_query_free(values, n);
+    if (nomem) {
+        http_error(res, 503, "unavailable", "out of memory");
+        return 503;
+    }
+    http_error(res, 400, "invalid_query", why);
+    return 400;
 }
 
 /* application/json, any case, optionally followed by parameters. */

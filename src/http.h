@@ -25,6 +25,7 @@ struct http_request {
     char path[PATH_MAX_LEN + 1];
     const char *content_type;
     long long content_length;        /* -1 when absent */
+    const char *query;               /* raw query string, "" when none */
     char *const *envp;
     char request_id[HTTP_REQUEST_ID_MAX + 1];
     /* The FastCGI peer (the web server in front of us), as set by the
@@ -59,6 +60,16 @@ void http_request_free(struct http_request *req);
 const char *http_param(char *const *envp, const char *name);
 /* Value of the request header (e.g. "X-Request-Id"), or NULL. */
 const char *http_header(const struct http_request *req, const char *name);
+
+/* Parses req->query strictly: "name=value" pairs joined by '&', %XX
+ * escapes (hex) decoded and '+' read as a space (form encoding), every name
+ * one of names[0..n-1] and given at most once. values[i] gets the decoded
+ * value of names[i] (malloc'd, NUL-terminated; NULL when absent); free them
+ * with http_query_free. A decoded NUL, a bad escape, an unknown or repeated
+ * name, or a pair without '=' is 400 (res set). Returns 0 or 400. */
+int http_query(const struct http_request *req, const char *const *names, size_t n,
+               char **values, struct http_response *res);
+void http_query_free(char **values, size_t n);
 
 /* Sets res to {"error":{"code":code,"message":message}}. */
 void http_error(struct http_response *res, int status, const char *code, const char *message);

@@ -33,6 +33,8 @@ struct block {
     atomic_uint_least64_t db_errors;
     atomic_uint_least64_t worker_restarts;
     atomic_uint_least64_t shares_stored;
+    atomic_uint_least64_t records_unopenable;
+    atomic_uint_least64_t fetch_truncated;
 };
 
 static struct block *blk;
@@ -112,6 +114,18 @@ void metrics_share_stored(void)
         inc(&blk->shares_stored, 1);
 }
 
+void metrics_record_unopenable(void)
+{
+    if (blk != NULL)
+        inc(&blk->records_unopenable, 1);
+}
+
+void metrics_fetch_truncated(void)
+{
+    if (blk != NULL)
+        inc(&blk->fetch_truncated, 1);
+}
+
 static void line(struct body_writer *w, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void line(struct body_writer *w, const char *fmt, ...)
@@ -172,6 +186,16 @@ int metrics_render(char **out, size_t *len)
     line(&w, "# HELP sharekeep_shares_stored_total New share versions committed.\n"
              "# TYPE sharekeep_shares_stored_total counter\nsharekeep_shares_stored_total %llu\n",
          (unsigned long long)get(&blk->shares_stored));
+    line(&w, "# HELP sharekeep_records_unopenable_total Stored records that did not open when "
+             "read (tampering or a missing KEK); never served.\n"
+             "# TYPE sharekeep_records_unopenable_total counter\n"
+             "sharekeep_records_unopenable_total %llu\n",
+         (unsigned long long)get(&blk->records_unopenable));
+    line(&w, "# HELP sharekeep_fetch_truncated_total Fetches whose answer left out older "
+             "identities (fetch_max_shares, fetch_max_bytes).\n"
+             "# TYPE sharekeep_fetch_truncated_total counter\n"
+             "sharekeep_fetch_truncated_total %llu\n",
+         (unsigned long long)get(&blk->fetch_truncated));
 done:
     if (w.buf == NULL)
         body_writer_raw(&w, "");

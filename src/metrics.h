@@ -18,6 +18,8 @@ void metrics_request(const char *route, int status, double seconds);
 void metrics_db_error(void);
 void metrics_worker_restart(void);
 void metrics_share_stored(void);
+void metrics_record_unopenable(void);
+void metrics_fetch_truncated(void);
 
 /* Writes the Prometheus text exposition into a malloc'd buffer. 0 or -1. */
 int metrics_render(char **out, size_t *len);

@@ -36,6 +36,15 @@ static share_status from_store(store_status s)
     return SHARE_ERROR;
 }
 
+static struct seal_context context_of(const char *client_id, enum share_kind kind,
+                                      const char *method, const char *pair_id, uint32_t version)
+{
+    struct seal_context ctx = { client_id, strlen(client_id), kind, version,
+                                method, strlen(method), pair_id, strlen(pair_id) };
+
+    return ctx;
+}
+
 /* Whether the newest stored version already holds exactly these bytes: the
  * provider retries deliveries, and a retry must not mint a new version. */
 static int newest_equals(const struct keyring *kr, const struct seal_context *ctx,
@@ -76,56 +85,85 @@ static int seal_version(const struct keyring *kr, const struct seal_context *ctx
     return 0;
 }
 
-static void stored(struct share_result *res, uint32_t version)
+static void answered(struct share_result *res, uint32_t version, int created)
 {
-    metrics_share_stored();
+    if (created)
+        metrics_share_stored();
     res->version = version;
-    res->created = 1;
+    res->created = created;
     res->audited = 1;
+}
+
+/* Seals the share as version and inserts it with stmt (store_put or
+ * store_put_first). */
+static store_status put_version(struct store *st, const struct keyring *kr,
+                                const struct store_write *w, struct seal_context *ctx,
+                                uint32_t version, const uint8_t *share, size_t share_len,
+                                int first)
+{
+    uint8_t *record = NULL;
+    size_t record_len = 0;
+    uint32_t kek_id = 0;
+    store_status s;
+
+    ctx->version = version;
+    if (seal_version(kr, ctx, share, share_len, &record, &record_len, &kek_id) != 0)
+        return STORE_ERROR;
+    s = first ? store_put_first(st, w, kek_id, record, record_len)
+              : store_put(st, w, version, kek_id, record, record_len);
+    seal_buf_free(record, record_len);
+    return s;
+}
+
+/* A retry of a delivery we already committed: same answer, but only once a
+ * commit made after it has gone through cleanly. The first commit is visible
+ * here as soon as it is local, before a synchronous standby has it (and for
+ * good if that wait was cancelled); this audit row's commit waits for the
+ * standby, which then has the earlier one too. */
+static share_status redelivered(struct store *st, const struct share_request *rq,
+                                const struct store_lookup *look, struct share_result *res)
+{
+    struct store_audit_row a = { rq->endpoint, rq->client_id, 200, rq->request_id,
+                                 look->delivery_version, rq->backup_method, -1 };
+    store_status s;
+
+    if (CRYPTO_memcmp(look->delivery_sha256, rq->body_sha256, 32) != 0)
+        return SHARE_REPLAY;
+    s = store_audit(st, &a);
+    if (s != STORE_OK)
+        return from_store(s);
+    answered(res, look->delivery_version, 0);
+    return SHARE_OK;
 }
 
 share_status share_put(struct store *st, const struct keyring *kr, const struct share_request *rq,
                        const uint8_t *share, size_t share_len, struct share_result *res)
 {
-    struct seal_context ctx = { rq->client_id, strlen(rq->client_id), rq->kind, 0 };
-    struct store_write w = { rq->client_id, (int)rq->kind, rq->delivery_id, rq->body_sha256,
-                             rq->endpoint, rq->request_id };
+    struct seal_context ctx = context_of(rq->client_id, rq->kind, rq->backup_method,
+                                         rq->pair_id, 0);
+    struct store_write w = { rq->client_id, (int)rq->kind, rq->backup_method, rq->pair_id,
+                             rq->delivery_id, rq->body_sha256, rq->endpoint, rq->request_id };
     struct store_lookup look = { 0 };
-    uint8_t *record = NULL;
-    size_t record_len = 0;
     share_status rc = SHARE_ERROR;
+    store_status s;
 
     memset(res, 0, sizeof(*res));
-    /* A client's first backup, the common case, needs nothing from the
+    /* An identity's first backup, the common case, needs nothing from the
      * database before its INSERT: seal it as version 1 and try. A version 1
      * already there (or a used delivery id) writes nothing, and the general
      * path below looks first. One round trip instead of two for a first
      * backup; a wasted seal and statement for a later one. */
-    {
-        uint32_t kek_id = 0;
-        store_status s;
-
-        ctx.version = 1;
-        if (seal_version(kr, &ctx, share, share_len, &record, &record_len, &kek_id) != 0)
-            goto out;
-        s = store_put_first(st, &w, kek_id, record, record_len);
-        seal_buf_free(record, record_len);
-        record = NULL;
-        record_len = 0;
-        if (s == STORE_OK) {
-            stored(res, 1);
-            rc = SHARE_OK;
-            goto out;
-        }
-        if (s != STORE_CONFLICT) {
-            rc = from_store(s);
-            goto out;
-        }
+    s = put_version(st, kr, &w, &ctx, 1, share, share_len, 1);
+    if (s == STORE_OK) {
+        answered(res, 1, 1);
+        return SHARE_OK;
     }
+    if (s != STORE_CONFLICT)
+        return from_store(s);
+    /* Concurrent writers of one identity race for the next version number;
+     * the unique key decides, and the loser looks again. Every turn that
+     * loses leaves rc at "retry later". */
     for (int attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
-        uint32_t kek_id = 0;
-        store_status s;
-
         store_lookup_free(&look);
         s = store_lookup(st, &w, &look);
         if (s != STORE_OK) {
@@ -133,119 +171,226 @@ share_status share_put(struct store *st, const struct keyring *kr, const struct 
             goto out;
         }
         if (look.delivery_seen) {
-            if (CRYPTO_memcmp(look.delivery_sha256, rq->body_sha256, 32) != 0) {
-                rc = SHARE_REPLAY;
-                goto out;
-            }
-            /* A retry of a delivery we already committed: same answer, but
-             * only once a commit made after it has gone through cleanly.
-             * The first commit is visible here as soon as it is local,
-             * before a synchronous standby has it (and for good if that
-             * wait was cancelled); this audit row's commit waits for the
-             * standby, which then has the earlier one too. */
-            s = store_audit(st, rq->endpoint, rq->client_id, 200, rq->request_id,
-                            look.delivery_version);
-            if (s != STORE_OK) {
-                rc = from_store(s);
-                goto out;
-            }
-            res->version = look.delivery_version;
-            res->created = 0;
-            res->audited = 1;
-            rc = SHARE_OK;
+            rc = redelivered(st, rq, &look, res);
             goto out;
         }
         if (look.has_latest) {
             ctx.version = look.latest_version;
             if (newest_equals(kr, &ctx, look.sealed, look.sealed_len, share, share_len)) {
                 s = store_note(st, &w, look.latest_version);
-                if (s == STORE_CONFLICT)
-                    continue;
-                if (s != STORE_OK) {
-                    rc = from_store(s);
+                if (s == STORE_OK) {
+                    answered(res, look.latest_version, 0);
+                    rc = SHARE_OK;
                     goto out;
                 }
-                res->version = look.latest_version;
-                res->created = 0;
-                res->audited = 1;
-                rc = SHARE_OK;
+                rc = from_store(s);
+                if (s == STORE_CONFLICT)
+                    continue;
                 goto out;
             }
         }
         if (look.latest_version >= INT32_MAX) {
             log_error("version space exhausted", "kind=%d", (int)rq->kind);
+            rc = SHARE_ERROR;
             goto out;
         }
-        ctx.version = look.latest_version + 1;
-        if (seal_version(kr, &ctx, share, share_len, &record, &record_len, &kek_id) != 0)
-            goto out;
-        s = store_put(st, &w, ctx.version, kek_id, record, record_len);
-        seal_buf_free(record, record_len);
-        record = NULL;
-        record_len = 0;
+        s = put_version(st, kr, &w, &ctx, look.latest_version + 1, share, share_len, 0);
         if (s == STORE_OK) {
-            stored(res, ctx.version);
+            answered(res, look.latest_version + 1, 1);
             rc = SHARE_OK;
             goto out;
         }
-        if (s != STORE_CONFLICT) {
-            rc = from_store(s);
+        rc = from_store(s);
+        if (s != STORE_CONFLICT)
             goto out;
-        }
-        /* A concurrent writer took this version or this delivery id: look again. */
-        rc = SHARE_UNAVAILABLE;
     }
     log_warn("version race not settled", "attempts=%d", PUT_ATTEMPTS);
 out:
     store_lookup_free(&look);
-    seal_buf_free(record, record_len);
     return rc;
 }
 
-share_status share_get_latest(struct store *st, const struct keyring *kr,
-                              const struct share_request *rq, uint8_t **share, size_t *share_len,
-                              struct share_result *res)
+void share_list_free(struct share_list *l)
 {
-    struct seal_context ctx = { rq->client_id, strlen(rq->client_id), rq->kind, 0 };
-    uint8_t *sealed = NULL;
-    size_t sealed_len = 0;
-    share_status rc;
-    store_status s;
+    if (l->items != NULL)
+        for (size_t i = 0; i < l->n; i++)
+            seal_buf_free(l->items[i].share, l->items[i].len);
+    free(l->items);
+    memset(l, 0, sizeof(*l));
+}
+
+/* A record that does not open is an incident (tampering, a lost KEK): it is
+ * never served, and it leaves a log line, a counter and an audit row of its
+ * own (result 500, the record's identity and version). */
+static void unopenable(struct store *st, const struct share_request *rq,
+                       const struct store_share *rec, seal_status ss)
+{
+    struct store_audit_row a = { rq->endpoint, rq->client_id, 500, rq->request_id,
+                                 rec->version, rec->backup_method, 0 };
+
+    metrics_record_unopenable();
+    log_error("stored record did not open", "kind=%d version=%u error=\"%s\"", (int)rq->kind,
+              rec->version, seal_strerror(ss));
+    if (store_audit(st, &a) != STORE_OK)
+        log_warn("incident audit row not written", "request_id=%s", rq->request_id);
+}
+
+/* Opens rec into the next item of out. 0, or -1 when it does not open (the
+ * incident is recorded). */
+static int open_into(struct store *st, const struct keyring *kr, const struct share_request *rq,
+                     const struct store_share *rec, struct share_list *out)
+{
+    struct seal_context ctx = context_of(rq->client_id, rq->kind, rec->backup_method,
+                                         rec->pair_id, rec->version);
+    struct share_item *it = &out->items[out->n];
     seal_status ss;
 
+    memset(it, 0, sizeof(*it));
+    ss = seal_open(kr, &ctx, rec->sealed, rec->sealed_len, &it->share, &it->len);
+    if (ss != SEAL_OK) {
+        unopenable(st, rq, rec, ss);
+        out->unopenable++;
+        return -1;
+    }
+    it->version = rec->version;
+    memcpy(it->backup_method, rec->backup_method, sizeof(it->backup_method));
+    memcpy(it->pair_id, rec->pair_id, sizeof(it->pair_id));
+    out->n++;
+    return 0;
+}
+
+/* No share leaves without its audit row: if the row cannot be written, the
+ * caller gets a 503 instead of the shares. */
+static share_status audit_served(struct store *st, const struct share_request *rq,
+                                 const struct share_list *l, struct share_result *res)
+{
+    struct store_audit_row a = { rq->endpoint, rq->client_id, 200, rq->request_id,
+                                 l->items[0].version,
+                                 l->n == 1 ? l->items[0].backup_method : NULL, (int)l->n };
+    store_status s = store_audit(st, &a);
+
+    if (s != STORE_OK)
+        return from_store(s);
+    res->version = l->items[0].version;
+    res->audited = 1;
+    return SHARE_OK;
+}
+
+share_status share_get_all(struct store *st, const struct keyring *kr,
+                           const struct share_request *rq, const struct share_bounds *bounds,
+                           struct share_list *out, struct share_result *res)
+{
+    struct store_share *recs = NULL;
+    size_t nrecs = 0, bytes = 0;
+    long long total = 0;
+    share_status rc;
+    store_status s;
+
+    memset(out, 0, sizeof(*out));
     memset(res, 0, sizeof(*res));
-    *share = NULL;
-    *share_len = 0;
-    s = store_fetch(st, rq->client_id, (int)rq->kind, &res->version, &sealed, &sealed_len);
+    s = store_fetch_newest(st, rq->client_id, (int)rq->kind, bounds->max_shares, &recs, &nrecs,
+                           &total);
     if (s != STORE_OK) {
         rc = from_store(s);
         goto out;
     }
-    ctx.version = res->version;
-    ss = seal_open(kr, &ctx, sealed, sealed_len, share, share_len);
-    if (ss != SEAL_OK) {
-        /* A record that does not open is an incident (tampering, lost KEK):
-         * refuse loudly rather than serve anything. */
-        log_error("stored record did not open", "version=%u error=\"%s\"", res->version,
-                  seal_strerror(ss));
+    if (nrecs == 0) {
+        rc = SHARE_NOT_FOUND;
+        goto out;
+    }
+    out->items = calloc(nrecs, sizeof(*out->items));
+    if (out->items == NULL) {
+        rc = SHARE_UNAVAILABLE;
+        goto out;
+    }
+    for (size_t i = 0; i < nrecs; i++) {
+        /* A record is its plaintext plus a fixed overhead, so the bound is
+         * checked before opening anything. */
+        size_t plain_len = recs[i].sealed_len > SEAL_OVERHEAD ? recs[i].sealed_len - SEAL_OVERHEAD
+                                                               : 0;
+
+        if (out->n > 0 && bytes + plain_len > bounds->max_bytes)
+            break;
+        if (open_into(st, kr, rq, &recs[i], out) == 0)
+            bytes += out->items[out->n - 1].len;
+    }
+    out->dropped = (size_t)total - out->n - out->unopenable;
+    if (out->dropped > 0) {
+        metrics_fetch_truncated();
+        log_warn("fetch bound left out the oldest identities",
+                 "identities=%lld served=%zu dropped=%zu max_shares=%d max_bytes=%zu", total,
+                 out->n, out->dropped, bounds->max_shares, bounds->max_bytes);
+    }
+    if (out->n == 0) {
         rc = SHARE_ERROR;
         goto out;
     }
-    /* No share leaves without its audit row: if the row cannot be written,
-     * the caller gets a 503 instead of the share. */
-    s = store_audit(st, rq->endpoint, rq->client_id, 200, rq->request_id, res->version);
+    rc = audit_served(st, rq, out, res);
+out:
+    store_shares_free(recs, nrecs);
+    if (rc != SHARE_OK)
+        share_list_free(out);
+    return rc;
+}
+
+share_status share_get_method(struct store *st, const struct keyring *kr,
+                              const struct share_request *rq, struct share_list *out,
+                              struct share_result *res)
+{
+    struct store_share *recs = NULL;
+    size_t nrecs = 0;
+    long long total = 0;
+    share_status rc;
+    store_status s;
+
+    memset(out, 0, sizeof(*out));
+    memset(res, 0, sizeof(*res));
+    if (rq->backup_method != NULL) {
+        recs = calloc(1, sizeof(*recs));
+        if (recs == NULL) {
+            rc = SHARE_UNAVAILABLE;
+            goto out;
+        }
+        s = store_fetch_method(st, rq->client_id, (int)rq->kind, rq->backup_method, recs);
+        nrecs = s == STORE_OK ? 1 : 0;
+    } else {
+        s = store_fetch_newest(st, rq->client_id, (int)rq->kind, FETCH_SHARES_MAX, &recs,
+                               &nrecs, &total);
+        if (s == STORE_OK && nrecs == 0)
+            s = STORE_NOT_FOUND;
+    }
     if (s != STORE_OK) {
         rc = from_store(s);
         goto out;
     }
-    res->audited = 1;
-    rc = SHARE_OK;
-out:
-    if (rc != SHARE_OK) {
-        seal_buf_free(*share, *share_len);
-        *share = NULL;
-        *share_len = 0;
+    out->items = calloc(nrecs, sizeof(*out->items));
+    if (out->items == NULL) {
+        rc = SHARE_UNAVAILABLE;
+        goto out;
     }
-    free(sealed);
+    /* The newest that opens is served; the others only lend their method
+     * names to the list of methods (never their bytes). */
+    for (size_t i = 0; i < nrecs; i++) {
+        if (out->n == 0) {
+            (void)open_into(st, kr, rq, &recs[i], out);
+            continue;
+        }
+        memcpy(out->items[out->n].backup_method, recs[i].backup_method,
+               sizeof(recs[i].backup_method));
+        out->items[out->n].version = recs[i].version;
+        out->n++;
+    }
+    if (out->n == 0) {
+        rc = SHARE_ERROR;
+        goto out;
+    }
+    {
+        struct share_list first = { out->items, 1, 0, 0 };
+        rc = audit_served(st, rq, &first, res);
+    }
+out:
+    store_shares_free(recs, nrecs);
+    if (rc != SHARE_OK)
+        share_list_free(out);
     return rc;
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bounds.h"
 #include "keyring.h"
 #include "seal.h"
 #include "store.h"
@@ -23,6 +24,10 @@ typedef enum {
 struct share_request {
     const char *client_id;
     enum share_kind kind;
+    /* The identity (store), or the method asked for (client fetch). Valid
+     * per seal_method_valid / seal_pair_id_valid; pair_id "" = none. */
+    const char *backup_method;
+    const char *pair_id;
     const char *delivery_id;       /* NULL when none */
     const uint8_t *body_sha256;    /* 32 bytes, with delivery_id */
     const char *endpoint;          /* route name, for the audit row */
@@ -35,13 +40,51 @@ struct share_result {
     int audited;         /* an audit row for this outcome is committed */
 };
 
+/* One opened share and the identity it was stored under. */
+struct share_item {
+    uint8_t *share;                /* plaintext; wiped by share_items_free */
+    size_t len;
+    uint32_t version;
+    char backup_method[BACKUP_METHOD_MAX + 1];
+    char pair_id[PAIR_ID_MAX + 1];
+};
+
+/* What a fetch answers with: newest first. */
+struct share_list {
+    struct share_item *items;
+    size_t n;
+    size_t dropped;      /* identities left out by the bounds */
+    size_t unopenable;   /* records that did not open (incidents) */
+};
+
+/* How much one custodian fetch may answer with: at most max_shares shares
+ * and max_bytes of them in all, except that the newest is always served. */
+struct share_bounds {
+    int max_shares;
+    size_t max_bytes;
+};
+
+/* Keeps a new version of the request's identity (or recognises a retry). */
 share_status share_put(struct store *st, const struct keyring *kr, const struct share_request *rq,
                        const uint8_t *share, size_t share_len, struct share_result *res);
 
-/* *share is malloc'd; release with seal_buf_free(*share, *share_len). */
-share_status share_get_latest(struct store *st, const struct keyring *kr,
-                              const struct share_request *rq, uint8_t **share, size_t *share_len,
+/* The newest version of every identity of the client and kind, within
+ * bounds, newest first. A record that does not open is logged, audited and
+ * counted, and the others are served; SHARE_ERROR only when none opens.
+ * Release with share_list_free. */
+share_status share_get_all(struct store *st, const struct keyring *kr,
+                           const struct share_request *rq, const struct share_bounds *bounds,
+                           struct share_list *out, struct share_result *res);
+
+/* The newest share of rq->backup_method, else the newest legacy ("UNKNOWN")
+ * one: list->n is 1. With backup_method NULL, the newest share of any
+ * method, and list->items[1..] name the other methods that have one (their
+ * share fields empty). Release with share_list_free. */
+share_status share_get_method(struct store *st, const struct keyring *kr,
+                              const struct share_request *rq, struct share_list *out,
                               struct share_result *res);
+
+void share_list_free(struct share_list *l);
 
 /* [A-Za-z0-9_-]{1,CLIENT_ID_MAX} */
 int share_client_id_valid(const char *id, size_t len);

@@ -29,52 +29,79 @@ struct statement {
     int nparams;
 };
 
+/* Columns every share read returns, in this order: version, backup_method,
+ * pair_id, sealed. "Newest" within an identity is its highest version;
+ * across identities, the one whose newest version was stored last. */
+#define NEWEST_PER_IDENTITY(extra_where) \
+    "SELECT DISTINCT ON (backup_method, pair_id)" \
+    "   version, backup_method, pair_id, sealed, created_at, id FROM share_record" \
+    "   WHERE client_id = $1 AND kind = $2::smallint" extra_where \
+    "   ORDER BY backup_method, pair_id, version DESC"
+
 static const struct statement statements[] = {
     { "sk_ping", "SELECT 1", 0 },
-    /* $1 client, $2 kind, $3 delivery id (NULL for none) */
+    /* $1 client, $2 kind, $3 delivery id (NULL for none), $4 method, $5 pair */
     { "sk_lookup",
       "SELECT d.body_sha256, d.version, r.version, r.sealed"
       " FROM (SELECT 1) AS one"
       " LEFT JOIN webhook_delivery d ON d.delivery_id = $3::text"
       " LEFT JOIN LATERAL (SELECT version, sealed FROM share_record"
       "   WHERE client_id = $1 AND kind = $2::smallint"
-      "   ORDER BY version DESC LIMIT 1) r ON true", 3 },
+      "     AND backup_method = $4 AND pair_id = $5"
+      "   ORDER BY version DESC LIMIT 1) r ON true", 5 },
     /* $1 client, $2 kind, $3 version, $4 kek, $5 sealed, $6 delivery id,
-     * $7 body sha256, $8 endpoint, $9 request id. Data-modifying CTEs all
-     * run, so the three rows commit or fail together. */
+     * $7 body sha256, $8 endpoint, $9 request id, $10 method, $11 pair.
+     * Data-modifying CTEs all run, so the three rows commit or fail
+     * together. */
     { "sk_put",
-      "WITH s AS (INSERT INTO share_record (client_id, kind, version, kek_id, sealed)"
-      "   VALUES ($1, $2::smallint, $3::integer, $4::bigint, $5::bytea) RETURNING version),"
+      "WITH s AS (INSERT INTO share_record"
+      "   (client_id, kind, backup_method, pair_id, version, kek_id, sealed)"
+      "   VALUES ($1, $2::smallint, $10, $11, $3::integer, $4::bigint, $5::bytea)"
+      "   RETURNING version),"
       " d AS (INSERT INTO webhook_delivery (delivery_id, body_sha256, client_id, version)"
       "   SELECT $6::text, $7::bytea, $1, version FROM s WHERE $6::text IS NOT NULL),"
-      " a AS (INSERT INTO audit_event (endpoint, client_id, result, request_id, version)"
-      "   SELECT $8, $1, 200, $9, version FROM s)"
-      " SELECT version FROM s", 9 },
-    /* sk_put for a client's first version: a version 1 that exists already
-     * is no error (no row comes back) and the caller looks first. */
+      " a AS (INSERT INTO audit_event (endpoint, client_id, result, request_id, version,"
+      "   backup_method) SELECT $8, $1, 200, $9, version, $10 FROM s)"
+      " SELECT version FROM s", 11 },
+    /* sk_put for an identity's first version: a version 1 that exists
+     * already is no error (no row comes back) and the caller looks first. */
     { "sk_put_first",
-      "WITH s AS (INSERT INTO share_record (client_id, kind, version, kek_id, sealed)"
-      "   VALUES ($1, $2::smallint, $3::integer, $4::bigint, $5::bytea)"
-      "   ON CONFLICT (client_id, kind, version) DO NOTHING RETURNING version),"
+      "WITH s AS (INSERT INTO share_record"
+      "   (client_id, kind, backup_method, pair_id, version, kek_id, sealed)"
+      "   VALUES ($1, $2::smallint, $10, $11, $3::integer, $4::bigint, $5::bytea)"
+      "   ON CONFLICT (client_id, kind, backup_method, pair_id, version) DO NOTHING"
+      "   RETURNING version),"
       " d AS (INSERT INTO webhook_delivery (delivery_id, body_sha256, client_id, version)"
       "   SELECT $6::text, $7::bytea, $1, version FROM s WHERE $6::text IS NOT NULL),"
-      " a AS (INSERT INTO audit_event (endpoint, client_id, result, request_id, version)"
-      "   SELECT $8, $1, 200, $9, version FROM s)"
-      " SELECT version FROM s", 9 },
-    /* $1 client, $2 version, $3 delivery id, $4 body sha256, $5 endpoint, $6 request id */
+      " a AS (INSERT INTO audit_event (endpoint, client_id, result, request_id, version,"
+      "   backup_method) SELECT $8, $1, 200, $9, version, $10 FROM s)"
+      " SELECT version FROM s", 11 },
+    /* $1 client, $2 version, $3 delivery id, $4 body sha256, $5 endpoint,
+     * $6 request id, $7 method */
     { "sk_note",
       "WITH d AS (INSERT INTO webhook_delivery (delivery_id, body_sha256, client_id, version)"
       "   SELECT $3::text, $4::bytea, $1, $2::integer WHERE $3::text IS NOT NULL)"
-      " INSERT INTO audit_event (endpoint, client_id, result, request_id, version)"
-      " VALUES ($5, $1, 200, $6, $2::integer)", 6 },
-    /* $1 client, $2 kind */
-    { "sk_fetch",
-      "SELECT version, sealed FROM share_record"
-      " WHERE client_id = $1 AND kind = $2::smallint ORDER BY version DESC LIMIT 1", 2 },
-    /* $1 endpoint, $2 client (nullable), $3 result, $4 request id, $5 version (nullable) */
+      " INSERT INTO audit_event (endpoint, client_id, result, request_id, version,"
+      "   backup_method)"
+      " VALUES ($5, $1, 200, $6, $2::integer, $7)", 7 },
+    /* $1 client, $2 kind, $3 limit; the fifth column counts every identity,
+     * so the caller can tell how many the limit left out. */
+    { "sk_fetch_newest",
+      "SELECT version, backup_method, pair_id, sealed, count(*) OVER ()"
+      " FROM (" NEWEST_PER_IDENTITY("") ") n"
+      " ORDER BY created_at DESC, id DESC LIMIT $3::integer", 3 },
+    /* $1 client, $2 kind, $3 method: its newest share, else the newest
+     * legacy one */
+    { "sk_fetch_method",
+      "SELECT version, backup_method, pair_id, sealed FROM ("
+      NEWEST_PER_IDENTITY(" AND backup_method IN ($3, 'UNKNOWN')") ") n"
+      " ORDER BY backup_method = $3 DESC, created_at DESC, id DESC LIMIT 1", 3 },
+    /* $1 endpoint, $2 client (nullable), $3 result, $4 request id,
+     * $5 version (nullable), $6 method (nullable), $7 served (nullable) */
     { "sk_audit",
-      "INSERT INTO audit_event (endpoint, client_id, result, request_id, version)"
-      " VALUES ($1, $2, $3::smallint, $4, $5::integer)", 5 },
+      "INSERT INTO audit_event (endpoint, client_id, result, request_id, version,"
+      " backup_method, served)"
+      " VALUES ($1, $2, $3::smallint, $4, $5::integer, $6, $7::integer)", 7 },
 };
 
 /* First line of a libpq message, for one-line logs. */
@@ -297,6 +324,15 @@ static uint32_t be32(const char *p)
     return ntohl(v);
 }
 
+static long long be64(const char *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | (uint8_t)p[i];
+    return (long long)v;
+}
+
 static store_status copy_bytes(const PGresult *r, int row, int col, uint8_t **out, size_t *len)
 {
     size_t n = (size_t)PQgetlength(r, row, col);
@@ -312,7 +348,8 @@ static store_status copy_bytes(const PGresult *r, int row, int col, uint8_t **ou
 store_status store_lookup(struct store *st, const struct store_write *w, struct store_lookup *out)
 {
     char kind_s[4];
-    const char *params[3] = { w->client_id, kind_s, w->delivery_id };
+    const char *params[5] = { w->client_id, kind_s, w->delivery_id, w->backup_method,
+                              w->pair_id };
     PGresult *r = NULL;
     store_status s;
 
@@ -321,7 +358,7 @@ store_status store_lookup(struct store *st, const struct store_write *w, struct 
     if (s != STORE_OK)
         return s;
     snprintf(kind_s, sizeof(kind_s), "%d", w->kind);
-    r = run(st, "sk_lookup", 3, params, NULL, NULL);
+    r = run(st, "sk_lookup", 5, params, NULL, NULL);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         s = classify(st, r, "sk_lookup");
         goto out;
@@ -379,12 +416,12 @@ static store_status put(struct store *st, const char *stmt, const struct store_w
                         size_t sealed_len)
 {
     char kind_s[4], version_s[12], kek_s[12];
-    const char *params[9] = { w->client_id, kind_s, version_s, kek_s, (const char *)sealed,
-                              w->delivery_id,
-                              w->delivery_id ? (const char *)w->body_sha256 : NULL,
-                              w->endpoint, w->request_id };
-    int lengths[9] = { 0, 0, 0, 0, (int)sealed_len, 0, 32, 0, 0 };
-    int formats[9] = { 0, 0, 0, 0, 1, 0, 1, 0, 0 };
+    const char *params[11] = { w->client_id, kind_s, version_s, kek_s, (const char *)sealed,
+                               w->delivery_id,
+                               w->delivery_id ? (const char *)w->body_sha256 : NULL,
+                               w->endpoint, w->request_id, w->backup_method, w->pair_id };
+    int lengths[11] = { 0, 0, 0, 0, (int)sealed_len, 0, 32, 0, 0, 0, 0 };
+    int formats[11] = { 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0 };
     PGresult *r = NULL;
     store_status s;
 
@@ -396,7 +433,7 @@ static store_status put(struct store *st, const char *stmt, const struct store_w
     snprintf(kind_s, sizeof(kind_s), "%d", w->kind);
     snprintf(version_s, sizeof(version_s), "%u", version);
     snprintf(kek_s, sizeof(kek_s), "%u", kek_id);
-    r = run(st, stmt, 9, params, lengths, formats);
+    r = run(st, stmt, 11, params, lengths, formats);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         s = classify(st, r, stmt);
     else
@@ -409,11 +446,11 @@ static store_status put(struct store *st, const char *stmt, const struct store_w
 store_status store_note(struct store *st, const struct store_write *w, uint32_t version)
 {
     char version_s[12];
-    const char *params[6] = { w->client_id, version_s, w->delivery_id,
+    const char *params[7] = { w->client_id, version_s, w->delivery_id,
                               w->delivery_id ? (const char *)w->body_sha256 : NULL,
-                              w->endpoint, w->request_id };
-    int lengths[6] = { 0, 0, 0, 32, 0, 0 };
-    int formats[6] = { 0, 0, 0, 1, 0, 0 };
+                              w->endpoint, w->request_id, w->backup_method };
+    int lengths[7] = { 0, 0, 0, 32, 0, 0, 0 };
+    int formats[7] = { 0, 0, 0, 1, 0, 0, 0 };
     PGresult *r = NULL;
     store_status s;
 
@@ -421,62 +458,144 @@ store_status store_note(struct store *st, const struct store_write *w, uint32_t 
     if (s != STORE_OK)
         return s;
     snprintf(version_s, sizeof(version_s), "%u", version);
-    r = run(st, "sk_note", 6, params, lengths, formats);
+    r = run(st, "sk_note", 7, params, lengths, formats);
     s = PQresultStatus(r) == PGRES_COMMAND_OK ? STORE_OK : classify(st, r, "sk_note");
     s = durable(st, s, "sk_note");
     PQclear(r);
     return s;
 }
 
-store_status store_fetch(struct store *st, const char *client_id, int kind, uint32_t *version,
-                         uint8_t **sealed, size_t *sealed_len)
+void store_shares_free(struct store_share *s, size_t n)
 {
-    char kind_s[4];
-    const char *params[2] = { client_id, kind_s };
-    PGresult *r = NULL;
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(s[i].sealed);
+        s[i].sealed = NULL;
+    }
+    free(s);
+}
+
+/* Copies a text column into a fixed buffer of cap bytes (NUL included). */
+static store_status copy_text(const PGresult *r, int row, int col, char *out, size_t cap)
+{
+    size_t n = (size_t)PQgetlength(r, row, col);
+
+    if (n >= cap)
+        return STORE_ERROR;
+    memcpy(out, PQgetvalue(r, row, col), n);
+    out[n] = '\0';
+    return STORE_OK;
+}
+
+/* One row of the share reads (version, backup_method, pair_id, sealed). */
+static store_status share_from_row(const PGresult *r, int row, struct store_share *out)
+{
     store_status s;
 
-    *sealed = NULL;
-    *sealed_len = 0;
+    memset(out, 0, sizeof(*out));
+    if (PQgetlength(r, row, 0) != 4)
+        return STORE_ERROR;
+    out->version = be32(PQgetvalue(r, row, 0));
+    if ((s = copy_text(r, row, 1, out->backup_method, sizeof(out->backup_method))) != STORE_OK ||
+        (s = copy_text(r, row, 2, out->pair_id, sizeof(out->pair_id))) != STORE_OK)
+        return s;
+    return copy_bytes(r, row, 3, &out->sealed, &out->sealed_len);
+}
+
+store_status store_fetch_newest(struct store *st, const char *client_id, int kind, int limit,
+                                struct store_share **out, size_t *n, long long *total)
+{
+    char kind_s[4], limit_s[12];
+    const char *params[3] = { client_id, kind_s, limit_s };
+    struct store_share *shares = NULL;
+    PGresult *r = NULL;
+    store_status s;
+    int rows = 0, done = 0;
+
+    *out = NULL;
+    *n = 0;
+    *total = 0;
     s = ensure_ready(st);
     if (s != STORE_OK)
         return s;
     snprintf(kind_s, sizeof(kind_s), "%d", kind);
-    r = run(st, "sk_fetch", 2, params, NULL, NULL);
+    snprintf(limit_s, sizeof(limit_s), "%d", limit);
+    r = run(st, "sk_fetch_newest", 3, params, NULL, NULL);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        s = classify(st, r, "sk_fetch");
+        s = classify(st, r, "sk_fetch_newest");
         goto out;
     }
-    if (PQntuples(r) == 0) {
-        s = STORE_NOT_FOUND;
+    rows = PQntuples(r);
+    s = STORE_OK;
+    if (rows == 0)
         goto out;
-    }
-    if (PQgetlength(r, 0, 0) != 4) {
+    if (PQgetlength(r, 0, 4) != 8) {
         s = STORE_ERROR;
         goto out;
     }
-    *version = be32(PQgetvalue(r, 0, 0));
-    s = copy_bytes(r, 0, 1, sealed, sealed_len);
+    *total = be64(PQgetvalue(r, 0, 4));
+    shares = calloc((size_t)rows, sizeof(*shares));
+    if (shares == NULL) {
+        s = STORE_ERROR;
+        goto out;
+    }
+    for (; done < rows; done++)
+        if ((s = share_from_row(r, done, &shares[done])) != STORE_OK) {
+            done++;     /* the failed row may hold a copy too */
+            goto out;
+        }
+    *out = shares;
+    *n = (size_t)rows;
+    shares = NULL;
 out:
+    store_shares_free(shares, (size_t)done);
     PQclear(r);
     return s;
 }
 
-store_status store_audit(struct store *st, const char *endpoint, const char *client_id,
-                         int result, const char *request_id, uint32_t version)
+store_status store_fetch_method(struct store *st, const char *client_id, int kind,
+                                const char *backup_method, struct store_share *out)
 {
-    char result_s[8], version_s[12];
-    const char *params[5] = { endpoint, client_id, result_s, request_id,
-                              version > 0 ? version_s : NULL };
+    char kind_s[4];
+    const char *params[3] = { client_id, kind_s, backup_method };
+    PGresult *r = NULL;
+    store_status s;
+
+    memset(out, 0, sizeof(*out));
+    s = ensure_ready(st);
+    if (s != STORE_OK)
+        return s;
+    snprintf(kind_s, sizeof(kind_s), "%d", kind);
+    r = run(st, "sk_fetch_method", 3, params, NULL, NULL);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        s = classify(st, r, "sk_fetch_method");
+    else if (PQntuples(r) == 0)
+        s = STORE_NOT_FOUND;
+    else if ((s = share_from_row(r, 0, out)) != STORE_OK) {
+        free(out->sealed);
+        memset(out, 0, sizeof(*out));
+    }
+    PQclear(r);
+    return s;
+}
+
+store_status store_audit(struct store *st, const struct store_audit_row *a)
+{
+    char result_s[8], version_s[12], served_s[12];
+    const char *params[7] = { a->endpoint, a->client_id, result_s, a->request_id,
+                              a->version > 0 ? version_s : NULL, a->backup_method,
+                              a->served >= 0 ? served_s : NULL };
     PGresult *r = NULL;
     store_status s;
 
     s = ensure_ready(st);
     if (s != STORE_OK)
         return s;
-    snprintf(result_s, sizeof(result_s), "%d", result);
-    snprintf(version_s, sizeof(version_s), "%u", version);
-    r = run(st, "sk_audit", 5, params, NULL, NULL);
+    snprintf(result_s, sizeof(result_s), "%d", a->result);
+    snprintf(version_s, sizeof(version_s), "%u", a->version);
+    snprintf(served_s, sizeof(served_s), "%d", a->served);
+    r = run(st, "sk_audit", 7, params, NULL, NULL);
     s = PQresultStatus(r) == PGRES_COMMAND_OK ? STORE_OK : classify(st, r, "sk_audit");
     s = durable(st, s, "sk_audit");
     PQclear(r);
@@ -557,15 +676,6 @@ out:
 
 /* ---- admin ------------------------------------------------------------ */
 
-static long long be64(const char *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | (uint8_t)p[i];
-    return (long long)v;
-}
-
 store_status store_begin(struct store *st)
 {
     store_status s = ensure_connected(st);
@@ -615,7 +725,8 @@ store_status store_records(struct store *st, long long after_id, long long max_i
     /* created_at as text in UTC: exports must read the same everywhere. */
     r = PQexecParams(st->conn,
                      "SELECT id, client_id, kind::integer, version, kek_id::integer, sealed,"
-                     " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+                     " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+                     " backup_method, pair_id"
                      " FROM share_record"
                      " WHERE id > $1::bigint AND id <= $2::bigint"
                      "   AND ($3::bigint = 0 OR kek_id <> $3::bigint)"
@@ -647,7 +758,9 @@ store_status store_records(struct store *st, long long after_id, long long max_i
         recs[i].version = be32(PQgetvalue(r, i, 3));
         recs[i].kek_id = be32(PQgetvalue(r, i, 4));
         memcpy(recs[i].created_at, PQgetvalue(r, i, 6), tlen);
-        if (copy_bytes(r, i, 5, &recs[i].sealed, &recs[i].sealed_len) != STORE_OK) {
+        if (copy_text(r, i, 7, recs[i].backup_method, sizeof(recs[i].backup_method)) != STORE_OK ||
+            copy_text(r, i, 8, recs[i].pair_id, sizeof(recs[i].pair_id)) != STORE_OK ||
+            copy_bytes(r, i, 5, &recs[i].sealed, &recs[i].sealed_len) != STORE_OK) {
             s = STORE_ERROR;
             goto out;
         }
@@ -720,6 +833,52 @@ out:
     return s;
 }
 
+store_status store_method_counts(struct store *st, struct store_method_count **out, size_t *n)
+{
+    struct store_method_count *c = NULL;
+    PGresult *r = NULL;
+    store_status s = ensure_connected(st);
+    int rows = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (s != STORE_OK)
+        return s;
+    r = PQexecParams(st->conn,
+                     "SELECT kind::integer, backup_method, count(*),"
+                     " count(DISTINCT (client_id, pair_id)) FROM share_record"
+                     " GROUP BY kind, backup_method ORDER BY kind, backup_method",
+                     0, NULL, NULL, NULL, NULL, 1);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        s = classify(st, r, "method_counts");
+        goto out;
+    }
+    rows = PQntuples(r);
+    c = calloc(rows > 0 ? (size_t)rows : 1, sizeof(*c));
+    if (c == NULL) {
+        s = STORE_ERROR;
+        goto out;
+    }
+    for (int i = 0; i < rows; i++) {
+        if (PQgetlength(r, i, 0) != 4 || PQgetlength(r, i, 2) != 8 ||
+            PQgetlength(r, i, 3) != 8 ||
+            copy_text(r, i, 1, c[i].backup_method, sizeof(c[i].backup_method)) != STORE_OK) {
+            s = STORE_ERROR;
+            goto out;
+        }
+        c[i].kind = (int)be32(PQgetvalue(r, i, 0));
+        c[i].records = be64(PQgetvalue(r, i, 2));
+        c[i].identities = be64(PQgetvalue(r, i, 3));
+    }
+    *out = c;
+    *n = (size_t)rows;
+    c = NULL;
+out:
+    free(c);
+    PQclear(r);
+    return s;
+}
+
 store_status store_rewrap_record(struct store *st, long long id, uint32_t old_kek,
                                  uint32_t new_kek, const uint8_t *sealed, size_t sealed_len,
                                  int *updated)
@@ -752,10 +911,11 @@ store_status store_rewrap_record(struct store *st, long long id, uint32_t old_ke
 store_status store_import_record(struct store *st, const struct store_record *rec, int *result)
 {
     char kind_s[4], version_s[12], kek_s[12];
-    const char *params[6] = { rec->client_id, kind_s, version_s, kek_s, (const char *)rec->sealed,
-                              rec->created_at[0] ? rec->created_at : NULL };
-    int lengths[6] = { 0, 0, 0, 0, (int)rec->sealed_len, 0 };
-    int formats[6] = { 0, 0, 0, 0, 1, 0 };
+    const char *params[8] = { rec->client_id, kind_s, version_s, kek_s, (const char *)rec->sealed,
+                              rec->created_at[0] ? rec->created_at : NULL, rec->backup_method,
+                              rec->pair_id };
+    int lengths[8] = { 0, 0, 0, 0, (int)rec->sealed_len, 0, 0, 0 };
+    int formats[8] = { 0, 0, 0, 0, 1, 0, 0, 0 };
     PGresult *r = NULL;
     store_status s = ensure_connected(st);
 
@@ -769,15 +929,18 @@ store_status store_import_record(struct store *st, const struct store_record *re
      * bytes, or the two databases disagree about a share. */
     r = PQexecParams(st->conn,
                      "WITH ins AS (INSERT INTO share_record"
-                     "   (client_id, kind, version, kek_id, sealed, created_at)"
-                     "   VALUES ($1, $2::smallint, $3::integer, $4::bigint, $5::bytea,"
+                     "   (client_id, kind, backup_method, pair_id, version, kek_id, sealed,"
+                     "    created_at)"
+                     "   VALUES ($1, $2::smallint, $7, $8, $3::integer, $4::bigint, $5::bytea,"
                      "           coalesce($6::timestamptz, now()))"
-                     "   ON CONFLICT (client_id, kind, version) DO NOTHING RETURNING 1)"
+                     "   ON CONFLICT (client_id, kind, backup_method, pair_id, version)"
+                     "   DO NOTHING RETURNING 1)"
                      " SELECT (SELECT count(*) FROM ins)::integer,"
                      "        (SELECT sealed = $5::bytea FROM share_record"
                      "          WHERE client_id = $1 AND kind = $2::smallint"
+                     "            AND backup_method = $7 AND pair_id = $8"
                      "            AND version = $3::integer)",
-                     6, NULL, params, lengths, formats, 0);
+                     8, NULL, params, lengths, formats, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         s = classify(st, r, "import");
         goto out;

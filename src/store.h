@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bounds.h"
+
 typedef enum {
     STORE_OK = 0,
     STORE_NOT_FOUND,
@@ -23,11 +25,17 @@ void store_free(struct store *st);
 /* Connects now if not connected (used at worker start and by /healthz). */
 store_status store_ping(struct store *st);
 
+/* A share's identity within its client and kind: what Portal keys on.
+ * backup_method is never empty ("UNKNOWN" for legacy shares); pair_id is ""
+ * when there is none. */
+
 /* Who is writing, for the delivery-id and audit rows written together with
  * the share. */
 struct store_write {
     const char *client_id;
     int kind;
+    const char *backup_method;
+    const char *pair_id;           /* "" = none */
     const char *delivery_id;       /* NULL when the request carried none */
     const uint8_t *body_sha256;    /* 32 bytes; required with delivery_id */
     const char *endpoint;          /* route name for the audit row */
@@ -35,7 +43,7 @@ struct store_write {
 };
 
 /* What a store needs to know before sealing: whether this delivery id was
- * seen, and the newest record for the client. */
+ * seen, and the newest record of the identity. */
 struct store_lookup {
     int delivery_seen;
     uint8_t delivery_sha256[32];
@@ -54,8 +62,8 @@ void store_lookup_free(struct store_lookup *l);
 store_status store_put(struct store *st, const struct store_write *w, uint32_t version,
                        uint32_t kek_id, const uint8_t *sealed, size_t sealed_len);
 
-/* store_put of version 1, for a client's first backup, without looking
- * first: STORE_CONFLICT (nothing written) when the client has a version 1
+/* store_put of version 1, for an identity's first backup, without looking
+ * first: STORE_CONFLICT (nothing written) when the identity has a version 1
  * already or the delivery id was used, and the caller takes the general
  * path. */
 store_status store_put_first(struct store *st, const struct store_write *w, uint32_t kek_id,
@@ -65,22 +73,51 @@ store_status store_put_first(struct store *st, const struct store_write *w, uint
  * and a 200 audit row for the existing version. */
 store_status store_note(struct store *st, const struct store_write *w, uint32_t version);
 
-/* Newest record for (client, kind). *sealed is malloc'd. The caller audits
- * the outcome once it knows it (the record may not open). */
-store_status store_fetch(struct store *st, const char *client_id, int kind, uint32_t *version,
-                         uint8_t **sealed, size_t *sealed_len);
+/* One stored version as a fetch reads it. */
+struct store_share {
+    uint32_t version;
+    char backup_method[BACKUP_METHOD_MAX + 1];
+    char pair_id[PAIR_ID_MAX + 1];
+    uint8_t *sealed;               /* malloc'd */
+    size_t sealed_len;
+};
 
-/* One audit row for an outcome not already recorded (errors). client_id may
- * be NULL; version 0 means none. */
-store_status store_audit(struct store *st, const char *endpoint, const char *client_id,
-                         int result, const char *request_id, uint32_t version);
+/* The newest version of each identity of (client, kind), newest first (by
+ * when that version was stored), at most limit of them; *total is how many
+ * identities there are. *n is 0 when the client has none. The caller audits
+ * the outcome once it knows it (a record may not open). */
+store_status store_fetch_newest(struct store *st, const char *client_id, int kind, int limit,
+                                struct store_share **out, size_t *n, long long *total);
+
+/* The newest version stored under backup_method, else the newest under
+ * "UNKNOWN" (legacy shares), else STORE_NOT_FOUND. */
+store_status store_fetch_method(struct store *st, const char *client_id, int kind,
+                                const char *backup_method, struct store_share *out);
+
+/* Frees what the fetches returned (sealed records: nothing to wipe). */
+void store_shares_free(struct store_share *s, size_t n);
+
+/* One audit row for an outcome not already recorded (errors, fetches). */
+struct store_audit_row {
+    const char *endpoint;
+    const char *client_id;         /* NULL when the request named none we trust */
+    int result;                    /* HTTP status */
+    const char *request_id;
+    uint32_t version;              /* 0 = none */
+    const char *backup_method;     /* NULL = none (or several) */
+    int served;                    /* shares a fetch answered with; < 0 = not a fetch */
+};
+
+store_status store_audit(struct store *st, const struct store_audit_row *a);
 
 /* ---- admin: whole-table work, run by sharekeep's admin commands --------- */
 
 struct store_record {
     long long id;
-    char client_id[129];
+    char client_id[CLIENT_ID_MAX + 1];
     int kind;
+    char backup_method[BACKUP_METHOD_MAX + 1];
+    char pair_id[PAIR_ID_MAX + 1];   /* "" = none */
     uint32_t version;
     uint32_t kek_id;
     char created_at[40];         /* ISO 8601, UTC */
@@ -100,6 +137,15 @@ store_status store_max_id(struct store *st, long long *max_id);
 /* Records per KEK id. *ids and *counts are malloc'd, *n entries. */
 store_status store_kek_counts(struct store *st, uint32_t **ids, long long **counts, size_t *n);
 
+/* Records and identities per (kind, backup_method), in that order. */
+struct store_method_count {
+    int kind;
+    char backup_method[BACKUP_METHOD_MAX + 1];
+    long long records;
+    long long identities;
+};
+store_status store_method_counts(struct store *st, struct store_method_count **out, size_t *n);
+
 /* Replaces one record's sealed bytes after a rewrap, only if it still uses
  * old_kek (a concurrent rewrap wins, harmlessly). Run inside
  * store_begin/store_commit to batch. *updated is 0 or 1. */
@@ -107,7 +153,7 @@ store_status store_rewrap_record(struct store *st, long long id, uint32_t old_ke
                                  uint32_t new_kek, const uint8_t *sealed, size_t sealed_len,
                                  int *updated);
 
-/* Inserts an exported record. When (client, kind, version) exists already
+/* Inserts an exported record. When its identity and version exist already
  * with the same sealed bytes, *result = 0 (already there); with different
  * bytes, STORE_CONFLICT. *result = 1 when inserted. */
 store_status store_import_record(struct store *st, const struct store_record *r, int *result);

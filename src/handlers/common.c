@@ -44,6 +44,39 @@ int handler_string_field(struct exchange *x, const struct body_doc *doc, const c
     return -1;
 }
 
+int handler_optional_string(struct exchange *x, const struct body_doc *doc, const char *name,
+                            const char **val, size_t *len, int *present)
+{
+    char msg[128];
+
+    *present = 0;
+    switch (body_get_optional_string(doc, name, val, len)) {
+    case BODY_OK:
+        *present = 1;
+        return 0;
+    case BODY_MISSING:
+        return 0;
+    default:
+        snprintf(msg, sizeof(msg), "field '%s' must be a string", name);
+        http_error(x->res, 422, "invalid_field", msg);
+        return -1;
+    }
+}
+
+int handler_identity(struct exchange *x, const struct body_doc *doc, const char *share,
+                     size_t share_len, char method[BACKUP_METHOD_MAX + 1],
+                     char pair_id[PAIR_ID_MAX + 1])
+{
+    const char *why = NULL;
+
+    if (identity_method(doc, method, &why) != 0 ||
+        (pair_id != NULL && identity_pair_id(doc, share, share_len, pair_id, &why) != 0)) {
+        http_error(x->res, 422, "invalid_field", why);
+        return -1;
+    }
+    return 0;
+}
+
 int handler_client_id(struct exchange *x, const char *id, size_t len)
 {
     if (!share_client_id_valid(id, len)) {
@@ -58,11 +91,13 @@ int handler_client_id(struct exchange *x, const char *id, size_t len)
 }
 
 void handler_share_request(struct exchange *x, struct share_request *rq, const char *client_id,
-                           enum share_kind kind)
+                           enum share_kind kind, const char *backup_method, const char *pair_id)
 {
     memset(rq, 0, sizeof(*rq));
     rq->client_id = client_id;
     rq->kind = kind;
+    rq->backup_method = backup_method;
+    rq->pair_id = pair_id;
     rq->endpoint = x->route->name;
     rq->request_id = x->req->request_id;
 }
@@ -87,6 +122,17 @@ void handler_share_failure(struct exchange *x, share_status s)
     }
 }
 
+void handler_answer(struct exchange *x, struct body_writer *w)
+{
+    if (body_writer_failed(w)) {
+        body_writer_free(w);
+        http_error(x->res, 503, "unavailable", "out of memory");
+        return;
+    }
+    http_json(x->res, 200, w->buf, w->len);
+    body_writer_init(w);    /* the response owns the buffer now */
+}
+
 static void stored(struct exchange *x, const struct share_result *r)
 {
     struct body_writer w;
@@ -95,30 +141,7 @@ static void stored(struct exchange *x, const struct share_result *r)
     body_writer_raw(&w, "{\"ok\":true,\"version\":");
     body_writer_uint(&w, r->version);
     body_writer_raw(&w, r->created ? ",\"created\":true}" : ",\"created\":false}");
-    if (body_writer_failed(&w)) {
-        body_writer_free(&w);
-        http_error(x->res, 503, "unavailable", "out of memory");
-        return;
-    }
-    http_json(x->res, 200, w.buf, w.len);
-}
-
-static void share_body(struct exchange *x, const char *field, const uint8_t *share, size_t len)
-{
-    struct body_writer w;
-
-    body_writer_init(&w);
-    body_writer_raw(&w, "{");
-    body_writer_string(&w, field, strlen(field));
-    body_writer_raw(&w, ":");
-    body_writer_string(&w, (const char *)share, len);
-    body_writer_raw(&w, "}");
-    if (body_writer_failed(&w)) {
-        body_writer_free(&w);
-        http_error(x->res, 503, "unavailable", "out of memory");
-        return;
-    }
-    http_json(x->res, 200, w.buf, w.len);
+    handler_answer(x, &w);
 }
 
 void handler_put_share(struct exchange *x, const struct share_request *rq, const char *share,
@@ -134,21 +157,4 @@ void handler_put_share(struct exchange *x, const struct share_request *rq, const
         handler_share_failure(x, s);
     else
         stored(x, &r);
-}
-
-void handler_get_share(struct exchange *x, const struct share_request *rq, const char *field)
-{
-    struct share_result r = { 0 };
-    uint8_t *share = NULL;
-    size_t share_len = 0;
-    share_status s;
-
-    s = share_get_latest(x->app->store, x->app->kr, rq, &share, &share_len, &r);
-    x->audited = r.audited;
-    x->version = r.version;
-    if (s != SHARE_OK)
-        handler_share_failure(x, s);
-    else
-        share_body(x, field, share, share_len);
-    seal_buf_free(share, share_len);
 }

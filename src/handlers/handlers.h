@@ -7,6 +7,7 @@
 #include "body.h"
 #include "config.h"
 #include "http.h"
+#include "identity.h"
 #include "keyring.h"
 #include "log.h"
 #include "router.h"
@@ -46,18 +47,30 @@ int handler_parse_body(struct exchange *x, struct body_doc *doc);
 /* Gets a required string field; on failure sets a 422 and returns -1. */
 int handler_string_field(struct exchange *x, const struct body_doc *doc, const char *name,
                          const char **val, size_t *len);
+/* Gets an optional string field: absent or null leaves *present 0; another
+ * type is a 422 (returns -1). */
+int handler_optional_string(struct exchange *x, const struct body_doc *doc, const char *name,
+                            const char **val, size_t *len, int *present);
+/* The share's identity from the body (identity.h): its backupMethod and,
+ * when pair_id is not NULL, its pair id. On failure sets a 422 and returns
+ * -1. */
+int handler_identity(struct exchange *x, const struct body_doc *doc, const char *share,
+                     size_t share_len, char method[BACKUP_METHOD_MAX + 1],
+                     char pair_id[PAIR_ID_MAX + 1]);
 /* Checks the client id and records its log tag; on failure sets a 422. */
 int handler_client_id(struct exchange *x, const char *id, size_t len);
-/* Fills the parts of a share request every handler shares. */
+/* Fills the parts of a share request every handler shares; backup_method
+ * and pair_id ("" = none) name the identity. */
 void handler_share_request(struct exchange *x, struct share_request *rq, const char *client_id,
-                           enum share_kind kind);
+                           enum share_kind kind, const char *backup_method, const char *pair_id);
 /* Maps a failed share_* status to the response. */
 void handler_share_failure(struct exchange *x, share_status s);
 /* Stores the share and answers 200 {"ok":true,"version":N,"created":B} or
  * the failure. */
 void handler_put_share(struct exchange *x, const struct share_request *rq, const char *share,
                        size_t share_len);
-/* Answers 200 {"<field>":"<newest share>"} or the failure. */
-void handler_get_share(struct exchange *x, const struct share_request *rq, const char *field);
+/* Hands a finished writer's buffer to the response as a 200, or answers 503
+ * when writing it ran out of memory. */
+void handler_answer(struct exchange *x, struct body_writer *w);
 
 #endif

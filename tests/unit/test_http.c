@@ -1013,6 +1013,88 @@ static void test_init_error_can_be_sent_with_its_request_id(void)
     free(m);
 }
 
+/* ---- query strings ---------------------------------------------------- */
+
+static const char *const qnames[] = { "backupMethod" };
+
+/* Parses QUERY_STRING q (or, with q NULL, what REQUEST_URI carries) and
+ * returns the status; *value gets a copy of the decoded value ("" absent). */
+static int query_of(const char *q, const char *uri, char *value, size_t cap)
+{
+    char qs[512], ru[512];
+    char *env[4] = { "REQUEST_METHOD=GET", NULL, NULL, NULL };
+    struct http_request req;
+    struct http_response res;
+    char *vals[1];
+    int st;
+
+    snprintf(ru, sizeof(ru), "REQUEST_URI=%s", uri ? uri : "/portal/clients/a/backup");
+    env[1] = ru;
+    if (q != NULL) {
+        snprintf(qs, sizeof(qs), "QUERY_STRING=%s", q);
+        env[2] = qs;
+    }
+    CU_ASSERT_EQUAL_FATAL(init(env, &req, &res), 0);
+    st = http_query(&req, qnames, 1, vals, &res);
+    value[0] = '\0';
+    if (st == 0 && vals[0] != NULL)
+        snprintf(value, cap, "%s", vals[0]);
+    if (st == 0) {
+        CU_ASSERT_PTR_NULL(res.body);
+    } else {
+        assert_error_body(&res, st, "invalid_query");
+    }
+    http_query_free(vals, 1);
+    http_response_free(&res);
+    http_request_free(&req);
+    return st;
+}
+
+static void test_query_absent_or_empty_is_no_parameter(void)
+{
+    char v[80];
+
+    CU_ASSERT_EQUAL(query_of(NULL, NULL, v, sizeof(v)), 0);
+    CU_ASSERT_STRING_EQUAL(v, "");
+    CU_ASSERT_EQUAL(query_of("", NULL, v, sizeof(v)), 0);
+    CU_ASSERT_STRING_EQUAL(v, "");
+    CU_ASSERT_EQUAL(query_of(NULL, "/portal/clients/a/backup?", v, sizeof(v)), 0);
+}
+
+static void test_query_value_is_decoded(void)
+{
+    char v[80];
+
+    CU_ASSERT_EQUAL(query_of("backupMethod=PASSKEY", NULL, v, sizeof(v)), 0);
+    CU_ASSERT_STRING_EQUAL(v, "PASSKEY");
+    CU_ASSERT_EQUAL(query_of("backupMethod=PASS%4bEY", NULL, v, sizeof(v)), 0);
+    CU_ASSERT_STRING_EQUAL(v, "PASSKEY");
+    CU_ASSERT_EQUAL(query_of("backup%4Dethod=GDRIVE-ED25519", NULL, v, sizeof(v)), 0);
+    CU_ASSERT_STRING_EQUAL(v, "GDRIVE-ED25519");
+    CU_ASSERT_EQUAL(query_of("backupMethod=a+b%20c%2B", NULL, v, sizeof(v)), 0);
+    CU_ASSERT_STRING_EQUAL(v, "a b c+");
+    CU_ASSERT_EQUAL(query_of("backupMethod=", NULL, v, sizeof(v)), 0);
+    CU_ASSERT_STRING_EQUAL(v, "");
+    /* Without QUERY_STRING, the part of REQUEST_URI after '?'. */
+    CU_ASSERT_EQUAL(query_of(NULL, "/portal/clients/a/backup?backupMethod=ICLOUD", v, sizeof(v)),
+                    0);
+    CU_ASSERT_STRING_EQUAL(v, "ICLOUD");
+}
+
+static void test_query_refuses_what_is_not_strict(void)
+{
+    static const char *const bad[] = {
+        "x=1", "backupMethod=A&backupMethod=B", "backupMethod=A&x=1", "backupMethod",
+        "backupMethod=%zz", "backupMethod=%4", "backupMethod=%", "backupMethod=%00",
+        "backupMethod=A&", "&backupMethod=A", "backupmethod=A", "backupMethod=A&&x=1",
+        "=A", "backup%00Method=A",
+    };
+    char v[80];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CU_ASSERT_EQUAL(query_of(bad[i], NULL, v, sizeof(v)), 400);
+}
+
 int unit_register(void)
 {
     static const struct unit_test init_tests[] = {
@@ -1032,6 +1114,13 @@ int unit_register(void)
         { "over-long path is 404", test_init_over_long_path_is_404 },
         { "long query string does not make the path too long",
           test_long_query_string_does_not_make_path_too_long },
+        { NULL, NULL },
+    };
+    static const struct unit_test query_tests[] = {
+        { "absent or empty query is no parameter", test_query_absent_or_empty_is_no_parameter },
+        { "query values are percent- and plus-decoded", test_query_value_is_decoded },
+        { "unknown, repeated or badly encoded parameters are 400",
+          test_query_refuses_what_is_not_strict },
         { NULL, NULL },
     };
     static const struct unit_test id_tests[] = {
@@ -1087,6 +1176,7 @@ int unit_register(void)
 
     if (unit_add_suite("http: request init", init_tests) != 0 ||
         unit_add_suite("http: request id and headers", id_tests) != 0 ||
+        unit_add_suite("http: query strings", query_tests) != 0 ||
         unit_add_suite("http: JSON body read", body_tests) != 0)
         return -1;
     return unit_add_suite("http: responses", send_tests);
