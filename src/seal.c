@@ -607,30 +607,21 @@ out:
 seal_status seal_record_format(const uint8_t *record, size_t record_len, unsigned *format)
 {
     struct record_view v;
-    seal_status st;
+    seal_status st = format != NULL ? parse_record(record, record_len, &v) : SEAL_ERR_ARG;
 
-    if (record == NULL || format == NULL)
-        return SEAL_ERR_ARG;
-    *format = 0;
-    st = parse_record(record, record_len, &v);
-    if (st == SEAL_OK)
-        *format = v.format;
+    if (format != NULL)
+        *format = st == SEAL_OK ? v.format : 0;
     return st;
 }
 
 seal_status seal_record_kek(const uint8_t *record, size_t record_len, uint32_t *kek_id)
 {
     struct record_view v;
-    seal_status st;
+    seal_status st = kek_id != NULL ? parse_record(record, record_len, &v) : SEAL_ERR_ARG;
 
-    if (record == NULL || kek_id == NULL)
-        return SEAL_ERR_ARG;
-    *kek_id = 0;
-    st = parse_record(record, record_len, &v);
-    if (st != SEAL_OK)
-        return st;
-    *kek_id = v.kek_id;
-    return SEAL_OK;
+    if (kek_id != NULL)
+        *kek_id = st == SEAL_OK ? v.kek_id : 0;
+    return st;
 }
 
 void seal_buf_free(uint8_t *buf, size_t len)

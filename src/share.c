@@ -210,6 +210,13 @@ out:
     return rc;
 }
 
+/* Room for n items in an empty list. */
+static share_status list_alloc(struct share_list *l, size_t n)
+{
+    l->items = calloc(n, sizeof(*l->items));
+    return l->items != NULL ? SHARE_OK : SHARE_UNAVAILABLE;
+}
+
 void share_list_free(struct share_list *l)
 {
     if (l->items != NULL)
@@ -298,11 +305,8 @@ share_status share_get_all(struct store *st, const struct keyring *kr,
         rc = SHARE_NOT_FOUND;
         goto out;
     }
-    out->items = calloc(nrecs, sizeof(*out->items));
-    if (out->items == NULL) {
-        rc = SHARE_UNAVAILABLE;
+    if ((rc = list_alloc(out, nrecs)) != SHARE_OK)
         goto out;
-    }
     for (size_t i = 0; i < nrecs; i++) {
         /* A record is its plaintext plus a fixed overhead, so the bound is
          * checked before opening anything. */
@@ -363,11 +367,8 @@ share_status share_get_method(struct store *st, const struct keyring *kr,
         rc = from_store(s);
         goto out;
     }
-    out->items = calloc(nrecs, sizeof(*out->items));
-    if (out->items == NULL) {
-        rc = SHARE_UNAVAILABLE;
+    if ((rc = list_alloc(out, nrecs)) != SHARE_OK)
         goto out;
-    }
     /* The newest that opens is served; the others only lend their method
      * names to the list of methods (never their bytes). */
     for (size_t i = 0; i < nrecs; i++) {
