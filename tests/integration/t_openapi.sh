@@ -7,15 +7,24 @@
 #    security schemes defined, and only the JSON Schema keywords the
 #    validator below implements.
 #  - Each documented operation gets real requests, valid and invalid
-#    (signed webhooks, Bearer JWTs, bad bodies, replays, a tampered
-#    record, the database stopped, metrics from a refused address): each
+#    (X-Webhook-Secret and signed webhooks, Bearer JWTs, bad bodies,
+#    replays, several backupMethods and pair ids, the client share per
+#    method and its query string, tampered records, the fetch bounds, the
+#    database stopped, metrics from a refused address): each
 #    answer's status must be one the spec lists for the operation (and the
 #    one the case expects), its body must validate against the documented
 #    schema for its status and Content-Type, and its documented headers
 #    must be there and match.
 #  - Request schemas agree with sharekeep: every body sharekeep accepts
 #    validates against the operation's request schema, every body it
-#    refuses with 422 does not (and the same for the path's clientId).
+#    refuses with 422 does not (and the same for the path's clientId, and
+#    for the query string against the operation's query parameters: every
+#    query sharekeep accepts validates, every one it refuses with 400 or
+#    422 does not).
+#  - Every request answered 2xx meets one of the operation's security
+#    requirements; against a config that leaves webhook_auth at its
+#    default (the "shared" phase: X-Webhook-Secret, what Portal sends), it
+#    meets the first one: the spec lists the default first.
 #  - Every route sharekeep answers (probed: paths x methods) is in the
 #    spec; a documented path with another method gets 405 with Allow = the
 #    path's x-allow.
@@ -43,8 +52,11 @@ cat >"$T/oa_check.py" <<'PYEOF'
 """Checks an OpenAPI 3.0 document against a running sharekeep.
 
 usage: oa_check.py SPEC PHASE OBSERVED [--mutate NAME]
-PHASE: up (service and database up), down (database stopped, metrics_allow
-excluding us), coverage (documented statuses never observed).
+PHASE: up (service and database up, webhook_auth = standard-webhooks),
+shared (service and database up, webhook_auth left at its default:
+X-Webhook-Secret; fetch_max_shares 3, fetch_max_bytes 1k), down (database
+stopped, metrics_allow excluding us), coverage (documented statuses never
+observed).
 Prints "ok - ..." / "not ok - ..." lines; exit 0 all ok, 1 a check failed.
 """
 import base64
@@ -65,6 +77,7 @@ import yaml
 BASE_HOST = "127.0.0.1"
 BASE_PORT = int(os.environ["OA_PORT"])
 WH_KEY = bytes.fromhex(os.environ["OA_WH_KEY_HEX"])
+WH_SHARED = os.environ.get("OA_WH_SHARED", "")
 JWT_SECRET = os.environ["OA_JWT_SECRET"].encode()
 PSQL = json.loads(os.environ["OA_PSQL"])
 VERSION = os.environ["OA_VERSION"]
@@ -114,7 +127,8 @@ def resolve(node):
 # The JSON Schema subset this validator implements; any other keyword in
 # the spec is an error, so nothing is silently unchecked.
 ASSERTING = {"type", "enum", "pattern", "minLength", "maxLength", "minimum", "maximum",
-             "required", "properties", "additionalProperties", "allOf", "$ref", "items"}
+             "required", "properties", "additionalProperties", "allOf", "$ref", "items",
+             "oneOf", "nullable", "minItems", "maxItems"}
 ANNOTATIONS = {"description", "title", "example", "format", "default", "deprecated"}
 
 
@@ -131,6 +145,8 @@ def schema_keywords_ok(schema, where, problems):
         schema_keywords_ok(sub, where + ".properties." + name, problems)
     for i, sub in enumerate(schema.get("allOf") or []):
         schema_keywords_ok(sub, "%s.allOf[%d]" % (where, i), problems)
+    for i, sub in enumerate(schema.get("oneOf") or []):
+        schema_keywords_ok(sub, "%s.oneOf[%d]" % (where, i), problems)
     ap = schema.get("additionalProperties")
     if isinstance(ap, dict):
         schema_keywords_ok(ap, where + ".additionalProperties", problems)
@@ -160,8 +176,14 @@ def validate(v, schema, path="$"):
     schema = resolve(schema)
     for sub in schema.get("allOf") or []:
         errs += validate(v, sub, path)
+    if v is None and schema.get("nullable") is True:
+        return errs
     if "type" in schema and not type_ok(v, schema["type"]):
         return errs + ["%s: %r is not of type %s" % (path, v, schema["type"])]
+    if "oneOf" in schema:
+        n = sum(1 for sub in schema["oneOf"] if not validate(v, sub, path))
+        if n != 1:
+            errs.append("%s: matches %d of the %d oneOf schemas, not exactly one" % (path, n, len(schema["oneOf"])))
     if "enum" in schema and v not in schema["enum"]:
         errs.append("%s: %r is not one of %r" % (path, v, schema["enum"]))
     if isinstance(v, str):
@@ -193,6 +215,11 @@ def validate(v, schema, path="$"):
     if isinstance(v, list) and "items" in schema:
         for i, item in enumerate(v):
             errs += validate(item, schema["items"], "%s[%d]" % (path, i))
+    if isinstance(v, list):
+        if "minItems" in schema and len(v) < schema["minItems"]:
+            errs.append("%s: fewer than %d items" % (path, schema["minItems"]))
+        if "maxItems" in schema and len(v) > schema["maxItems"]:
+            errs.append("%s: more than %d items" % (path, schema["maxItems"]))
     return errs
 
 
@@ -393,6 +420,76 @@ def check_response(label, method, status, hdrs, data, resp_obj):
     return probs
 
 
+def form_decode(s):
+    """application/x-www-form-urlencoded, strictly: '+' is a space, '%' must be
+    followed by two hex digits, the result must be UTF-8; else ValueError."""
+    raw = s.replace("+", " ").encode("latin-1")
+    out = bytearray()
+    i = 0
+    while i < len(raw):
+        if raw[i] == 0x25:
+            h = raw[i + 1:i + 3]
+            if len(h) != 2 or any(x not in b"0123456789abcdefABCDEF" for x in h):
+                raise ValueError("bad %% escape at %r" % s[i:i + 3])
+            out.append(int(h, 16))
+            i += 3
+        else:
+            out.append(raw[i])
+            i += 1
+    return out.decode("utf-8")
+
+
+def query_problems(params, query):
+    """Problems of a raw query string against the operation's query
+    parameters (empty: the spec allows it)."""
+    qp = {x.get("name"): x for x in params if x.get("in") == "query"}
+    probs, seen = [], set()
+    for part in (query.split("&") if query else []):
+        name, _, value = part.partition("=")
+        try:
+            name, value = form_decode(name), form_decode(value)
+        except ValueError as e:
+            probs.append("malformed query: %s" % e)
+            continue
+        if name not in qp:
+            probs.append("query parameter %r is not documented" % name)
+            continue
+        sch = resolve(qp[name].get("schema") or {})
+        if name in seen and sch.get("type") != "array":
+            probs.append("query parameter %r given twice" % name)
+            continue
+        seen.add(name)
+        probs += validate(value, sch, "query." + name)
+    for name, prm in qp.items():
+        if prm.get("required") and name not in seen:
+            probs.append("required query parameter %r missing" % name)
+    return probs
+
+
+def security_met(op, headers):
+    """Indexes of the operation's security requirements the request's
+    headers meet; None when the operation has none."""
+    reqs = op.get("security", SPEC.get("security"))
+    if not reqs:
+        return None
+    schemes = (SPEC.get("components") or {}).get("securitySchemes") or {}
+    sent = {k.lower(): v for k, v in headers.items()}
+    met = []
+    for i, req in enumerate(reqs):
+        good = True
+        for name in req:
+            sch = resolve(schemes.get(name) or {})
+            if sch.get("type") == "apiKey" and sch.get("in") == "header":
+                good = good and bool(sent.get(str(sch.get("name", "")).lower()))
+            elif sch.get("type") == "http" and str(sch.get("scheme", "")).lower() == "bearer":
+                good = good and sent.get("authorization", "").lower().startswith("bearer ")
+            else:
+                good = False
+        if good:
+            met.append(i)
+    return met
+
+
 OBSERVED = {}
 
 
@@ -407,6 +504,8 @@ def run_case(c):
         headers["Content-Type"] = "application/json"
     if c.get("sign"):
         headers.update(signed(body or b"", **c.get("sign_args", {})))
+    if c.get("secret") is not None:
+        headers[c.get("secret_header", "X-Webhook-Secret")] = c["secret"]
     if c.get("token"):
         headers["Authorization"] = "Bearer " + c["token"]
     try:
@@ -416,7 +515,7 @@ def run_case(c):
             not_ok(label + ": request failed: %s" % e)
         return None
     probs = []
-    raw = path.split("?")[0]
+    raw, qmark, query = path.partition("?")
     if c.get("probe") and "x-request-id" not in hdrs:
         # nginx's own answer (e.g. its 301 from /webhook to /webhook/), not sharekeep's
         return "%s %d (nginx)" % (method, status), []
@@ -449,6 +548,19 @@ def run_case(c):
                 probs.append("sharekeep accepts this body but the request schema rejects it: " + "; ".join(errs))
             if not c["req_valid"] and not errs:
                 probs.append("sharekeep refuses this body (422) but the request schema accepts it")
+        if c.get("query_valid") is not None:
+            params = [resolve(x) for x in (SPEC["paths"][tmpl].get("parameters") or []) + (op.get("parameters") or [])]
+            errs = query_problems(params, query)
+            if c["query_valid"] and errs:
+                probs.append("sharekeep accepts query %r but the spec does not: %s" % (query, "; ".join(errs)))
+            if not c["query_valid"] and not errs:
+                probs.append("sharekeep refuses query %r (%d), the spec's parameters accept it" % (query, status))
+        met = security_met(op, headers)
+        if met is not None and 200 <= status < 300 and not met:
+            probs.append("answered %d to a request that meets none of the documented security requirements" % status)
+        if met is not None and 200 <= status < 300 and c.get("default_auth") and 0 not in met:
+            probs.append("a fresh install's credentials (%s) do not meet the first security requirement %r"
+                         % (c.get("secret_header", "X-Webhook-Secret"), (op.get("security") or [None])[0]))
         if c.get("path_valid") is not None:
             params = [resolve(x) for x in (SPEC["paths"][tmpl].get("parameters") or []) + (op.get("parameters") or [])]
             rx = template_re(tmpl)
@@ -498,12 +610,14 @@ def psql(sql):
     subprocess.run(PSQL + [sql], check=True, stdout=subprocess.DEVNULL)
 
 
-def tamper(client_id, kind):
-    # Flip one byte of the newest record's tag: it no longer opens.
+def tamper(client_id, kind, method=None):
+    # Flip one byte of the newest record's tag: it no longer opens.  With a
+    # method: the newest record of that backupMethod only.
+    m = "" if method is None else " AND backup_method = '%s'" % method
     psql("UPDATE share_record SET sealed = set_byte(sealed, length(sealed) - 1, "
-         "get_byte(sealed, length(sealed) - 1) # 1) WHERE client_id = '%s' AND kind = %d "
-         "AND version = (SELECT max(version) FROM share_record WHERE client_id = '%s' AND kind = %d)"
-         % (client_id, kind, client_id, kind))
+         "get_byte(sealed, length(sealed) - 1) # 1) WHERE client_id = '%s' AND kind = %d%s "
+         "AND version = (SELECT max(version) FROM share_record WHERE client_id = '%s' AND kind = %d%s)"
+         % (client_id, kind, m, client_id, kind, m))
 
 
 def j(obj):
@@ -517,12 +631,162 @@ def expect_json(field, value):
     return f
 
 
+def expect_shares(shares):
+    # The fetch answer: these shares, newest first, and the newest as backupShare.
+    def f(status, hdrs, data):
+        d = json.loads(data)
+        want = {"backupShares": shares, "backupShare": shares[0]}
+        return None if d == want else "expected %r, got %r" % (want, d)
+    return f
+
+
+def expect_client(method, share, methods=None):
+    # The client fetch answer; backupMethods only when methods is given.
+    def f(status, hdrs, data):
+        d = json.loads(data)
+        want = {"backupMethod": method, "backupShare": share, "cipherText": share}
+        if methods is not None:
+            want["backupMethods"] = methods
+        return None if d == want else "expected %r, got %r" % (want, d)
+    return f
+
+
+def expect_error(code):
+    def f(status, hdrs, data):
+        got = json.loads(data)["error"]["code"]
+        return None if got == code else "error code %r, expected %r" % (got, code)
+    return f
+
+
 def expect_store(version, created):
     def f(status, hdrs, data):
         d = json.loads(data)
         return None if (d.get("version"), d.get("created")) == (version, created) else \
             "expected version %d created %s, got %r" % (version, created, d)
     return f
+
+
+def identity_cases():
+    """backupMethod, backupSharePairId, the fetch answer, the client share per
+    method and its query string (webhooks signed: the up phase)."""
+    cm = "oa-cm-" + RUN
+    k3 = "oa-k3-" + RUN
+    W, WF = "/webhook/backup", "/webhook/backup/fetch"
+    K = "/portal/clients/%s/backup"
+    KQ = K % k3 + "?"
+    pj = json.dumps({"backupSharePairId": "pair-c", "share": "s-" + RUN})
+    pe = json.dumps({"backupSharePairId": "", "share": "e-" + RUN})
+
+    def st(name, body, expect=200, version=None, created=None):
+        check = expect_store(version, created) if version is not None else None
+        return dict(name=name, op="custodianStore", method="POST", path=W, body=j(dict(body, clientId=cm)),
+                    sign=True, expect=expect, req_valid=expect == 200, check=check)
+
+    def fe(name, shares):
+        return dict(name=name, op="custodianFetch", method="POST", path=WF, body=j({"clientId": cm}),
+                    sign=True, expect=200, req_valid=True, check=expect_shares(shares))
+
+    def cs(name, body, expect=200, version=None, created=None):
+        check = expect_store(version, created) if version is not None else None
+        return dict(name=name, op="clientStore", method="POST", path=K % k3, body=j(body), token=jwt(k3),
+                    expect=expect, req_valid=expect == 200, check=check)
+
+    def cf(name, query, expect=200, check=None, qv=None):
+        return dict(name=name, op="clientFetch", method="GET", path=KQ + query, token=jwt(k3),
+                    expect=expect, query_valid=(expect in (200, 404)) if qv is None else qv, check=check)
+
+    return [
+        # custodian: one share per identity, newest first
+        st("legacy store, no backupMethod (UNKNOWN)", {"share": "L1"}, version=1, created=True),
+        st("store PASSWORD-SECP256K1", {"share": "P1", "backupMethod": "PASSWORD-SECP256K1"}, version=1, created=True),
+        fe("validation fetch after the second method", ["P1", "L1"]),
+        st("store PASSWORD-ED25519", {"share": "E1", "backupMethod": "PASSWORD-ED25519"}, version=1, created=True),
+        fe("validation fetch after the third method", ["E1", "P1", "L1"]),
+        st("re-backup PASSWORD-SECP256K1", {"share": "P2", "backupMethod": "PASSWORD-SECP256K1"}, version=2, created=True),
+        fe("validation fetch after a re-backup", ["P2", "E1", "L1"]),
+        st("identical re-backup (new delivery)", {"share": "P2", "backupMethod": "PASSWORD-SECP256K1"}, version=2, created=False),
+        st("backupMethod null is UNKNOWN", {"share": "L2", "backupMethod": None}, version=2, created=True),
+        st("top-level backupSharePairId", {"share": "P3", "backupMethod": "PASSWORD-SECP256K1",
+                                           "backupSharePairId": "pair-b"}, version=1, created=True),
+        st("backupSharePairId inside the share", {"share": pj, "backupMethod": "PASSWORD-SECP256K1"},
+           version=1, created=True),
+        st("the same pair id at the top level", {"share": pj, "backupMethod": "PASSWORD-SECP256K1",
+                                                 "backupSharePairId": "pair-c"}, version=1, created=False),
+        st("backupSharePairId null", {"share": "P4", "backupMethod": "PASSWORD-SECP256K1",
+                                      "backupSharePairId": None}, version=3, created=True),
+        st("an empty pair id inside the share is none", {"share": pe, "backupMethod": "PASSWORD-SECP256K1"},
+           version=4, created=True),
+        st("a free-form backupMethod", {"share": "F1", "backupMethod": "FUTURE method ~!@#$%^&*()"},
+           version=1, created=True),
+        st("64-character backupMethod", {"share": "M1", "backupMethod": "M" * 64}, version=1, created=True),
+        st("128-character backupSharePairId", {"share": "Q1", "backupSharePairId": "q" * 128},
+           version=1, created=True),
+        fe("fetch every identity", ["Q1", "M1", "F1", pe, pj, "P3", "L2", "E1"]),
+        st("65-character backupMethod", {"share": "x", "backupMethod": "M" * 65}, expect=422),
+        st("empty backupMethod", {"share": "x", "backupMethod": ""}, expect=422),
+        st("backupMethod a number", {"share": "x", "backupMethod": 5}, expect=422),
+        st("backupMethod an array", {"share": "x", "backupMethod": ["PASSWORD"]}, expect=422),
+        st("backupMethod with a tab", {"share": "x", "backupMethod": "PASS\tWORD"}, expect=422),
+        st("backupMethod not ASCII", {"share": "x", "backupMethod": "P\u00c4SSWORD"}, expect=422),
+        st("129-character backupSharePairId", {"share": "x", "backupSharePairId": "q" * 129}, expect=422),
+        st("empty backupSharePairId", {"share": "x", "backupSharePairId": ""}, expect=422),
+        st("backupSharePairId a number", {"share": "x", "backupSharePairId": 7}, expect=422),
+        st("backupSharePairId with a newline", {"share": "x", "backupSharePairId": "a\nb"}, expect=422),
+        # the schema cannot look inside the share string: not compared
+        dict(st("a 129-character pair id inside the share",
+                {"share": json.dumps({"backupSharePairId": "q" * 129})}, expect=422), req_valid=None),
+        # client: one share per method, backupShare or cipherText
+        cs("client store PASSWORD as cipherText", {"backupMethod": "PASSWORD", "cipherText": "pw1"}, version=1, created=True),
+        cs("client store PASSKEY as backupShare", {"backupMethod": "PASSKEY", "backupShare": "pk1"}, version=1, created=True),
+        cf("client fetch PASSWORD", "backupMethod=PASSWORD", check=expect_client("PASSWORD", "pw1")),
+        cf("client fetch a method with no share, no legacy share", "backupMethod=GDRIVE", expect=404),
+        cs("client store legacy cipherText (UNKNOWN)", {"cipherText": "un1"}, version=1, created=True),
+        cf("client fetch falls back to UNKNOWN", "backupMethod=GDRIVE", check=expect_client("UNKNOWN", "un1")),
+        dict(cf("client fetch, no parameter: every method", "", check=expect_client(
+            "UNKNOWN", "un1", ["UNKNOWN", "PASSKEY", "PASSWORD"])), path=K % k3),
+        cs("client store PASSWORD again", {"backupMethod": "PASSWORD", "backupShare": "pw2"}, version=2, created=True),
+        cs("client store the same as cipherText", {"backupMethod": "PASSWORD", "cipherText": "pw2"}, version=2, created=False),
+        cs("client store backupMethod null", {"backupMethod": None, "cipherText": "un1"}, version=1, created=False),
+        cf("client fetch, empty query string", "", check=expect_client("PASSWORD", "pw2", ["PASSWORD", "UNKNOWN", "PASSKEY"])),
+        cf("client fetch, percent-encoded", "backupMethod=PASS%57ORD", check=expect_client("PASSWORD", "pw2")),
+        cs("client store a method with a space", {"backupMethod": "MY METHOD", "cipherText": "my1"}, version=1, created=True),
+        cf("client fetch, '+' is a space", "backupMethod=MY+METHOD", check=expect_client("MY METHOD", "my1")),
+        cf("client fetch, %20 is a space", "backupMethod=MY%20METHOD", check=expect_client("MY METHOD", "my1")),
+        cf("client fetch a 64-character method", "backupMethod=" + "M" * 64, check=expect_client("UNKNOWN", "un1")),
+        cf("client fetch, unknown parameter", "backupMethod=PASSWORD&x=1", expect=400, check=expect_error("invalid_query")),
+        cf("client fetch, repeated parameter", "backupMethod=PASSWORD&backupMethod=PASSKEY", expect=400,
+           check=expect_error("invalid_query")),
+        cf("client fetch, bad escape", "backupMethod=PASS%zzWORD", expect=400, check=expect_error("invalid_query")),
+        cf("client fetch, truncated escape", "backupMethod=PASSWORD%4", expect=400, check=expect_error("invalid_query")),
+        cf("client fetch, parameter names are case-sensitive", "backupmethod=PASSWORD", expect=400,
+           check=expect_error("invalid_query")),
+        cf("client fetch, empty backupMethod", "backupMethod=", expect=422, check=expect_error("invalid_field")),
+        cf("client fetch, 65-character backupMethod", "backupMethod=" + "M" * 65, expect=422,
+           check=expect_error("invalid_field")),
+        cf("client fetch, a tab in backupMethod", "backupMethod=PASS%09WORD", expect=422,
+           check=expect_error("invalid_field")),
+        cf("client fetch, backupMethod not ASCII", "backupMethod=P%C3%84SSWORD", expect=422,
+           check=expect_error("invalid_field")),
+        dict(cf("client fetch a method, nothing stored", "backupMethod=PASSWORD", expect=404),
+             path=K % ("oa-k4-" + RUN) + "?backupMethod=PASSWORD", token=jwt("oa-k4-" + RUN)),
+        cs("client store cipherText null, backupShare set", {"backupMethod": "PASSWORD", "backupShare": "pw2",
+                                                              "cipherText": None}, version=2, created=False),
+        cs("client store backupShare null, cipherText set", {"backupMethod": "PASSWORD", "backupShare": None,
+                                                              "cipherText": "pw2"}, version=2, created=False),
+        cf("client fetch, a parameter without '='", "backupMethod", expect=400, check=expect_error("invalid_query")),
+        cf("client fetch, an empty parameter", "backupMethod=PASSWORD&", expect=400, check=expect_error("invalid_query")),
+        cf("client fetch, an escaped parameter name", "backup%4Dethod=PASSWORD", check=expect_client("PASSWORD", "pw2")),
+        cf("client fetch, an escaped '+'", "backupMethod=MY%2BMETHOD", check=expect_client("UNKNOWN", "un1")),
+        cs("client store both backupShare and cipherText", {"backupShare": "a", "cipherText": "b"}, expect=422),
+        cs("client store both null", {"backupShare": None, "cipherText": None}, expect=422),
+        cs("client store empty backupShare, cipherText set", {"backupShare": "", "cipherText": "b"}, expect=422),
+        cs("client store only backupMethod", {"backupMethod": "PASSWORD"}, expect=422),
+        cs("client store empty cipherText", {"backupMethod": "PASSWORD", "cipherText": ""}, expect=422),
+        cs("client store cipherText a number", {"cipherText": 5}, expect=422),
+        cs("client store 65-character backupMethod", {"backupMethod": "M" * 65, "cipherText": "x"}, expect=422),
+        cs("client store empty backupMethod", {"backupMethod": "", "cipherText": "x"}, expect=422),
+        cs("client store backupMethod a number", {"backupMethod": 1, "cipherText": "x"}, expect=422),
+    ]
 
 
 def phase_up():
@@ -560,6 +824,8 @@ def phase_up():
              headers={"X-Request-Id": "x" * 65},
              check=lambda s, h, d: None if re.match("^[0-9a-f]{32}$", h["x-request-id"][0]) else "not a fresh id: %r" % h["x-request-id"]),
         dict(name="store unsigned", op="custodianStore", method="POST", path=W, body=b1, expect=401),
+        dict(name="store X-Webhook-Secret only (standard-webhooks)", op="custodianStore", method="POST", path=W,
+             body=b1, secret="s" * 40, expect=401),
         dict(name="store stale timestamp", op="custodianStore", method="POST", path=W, body=b1, sign=True,
              sign_args=dict(ts=int(time.time()) - 3600), expect=401),
         dict(name="store wrong key", op="custodianStore", method="POST", path=W, body=b1, sign=True,
@@ -590,7 +856,7 @@ def phase_up():
              body=j({"clientId": "", "share": "x"}), sign=True, expect=422, req_valid=False),
         # custodianFetch
         dict(name="fetch", op="custodianFetch", method="POST", path=WF, body=j({"clientId": long_id}),
-             sign=True, expect=200, req_valid=True, check=expect_json("share", "s")),
+             sign=True, expect=200, req_valid=True, check=expect_shares(["s"])),
         dict(name="fetch unknown client", op="custodianFetch", method="POST", path=WF,
              body=j({"clientId": "oa-none-" + RUN}), sign=True, expect=404, req_valid=True),
         dict(name="fetch unsigned", op="custodianFetch", method="POST", path=WF,
@@ -639,9 +905,10 @@ def phase_up():
              body=j({"backupShare": "x" * (MAX_BODY + 10)}), token=jwt(k1), expect=413),
         # clientFetch
         dict(name="client fetch", op="clientFetch", method="GET", path=K % k1, token=jwt(k1), expect=200,
-             path_valid=True, check=expect_json("backupShare", s1)),
-        dict(name="client fetch with a query string", op="clientFetch", method="GET",
-             path=K % k1 + "?x=1", token=jwt(k1), expect=200),
+             path_valid=True, query_valid=True, check=expect_client("UNKNOWN", s1, ["UNKNOWN"])),
+        dict(name="client fetch with an unknown query parameter", op="clientFetch", method="GET",
+             path=K % k1 + "?x=1", token=jwt(k1), expect=400, query_valid=False,
+             check=expect_error("invalid_query")),
         dict(name="client fetch nothing stored", op="clientFetch", method="GET", path=K % ("oa-k2-" + RUN),
              token=jwt("oa-k2-" + RUN), expect=404),
         dict(name="client fetch no token", op="clientFetch", method="GET", path=K % k1, expect=401,
@@ -657,6 +924,7 @@ def phase_up():
         dict(name="metrics", op="metrics", method="GET", path="/metrics", expect=200,
              check=lambda s, h, d: None if b"sharekeep_requests_total" in d else "no sharekeep_requests_total"),
     ]
+    cases += identity_cases()
     for c in cases:
         run_case(c)
 
@@ -672,6 +940,15 @@ def phase_up():
                   body=j({"clientId": t1}), sign=True, expect=500))
     run_case(dict(name="client fetch a tampered record", op="clientFetch", method="GET", path=K % t1,
                   token=jwt(t1), expect=500))
+    # a record that does not open is left out; the client's other shares are served
+    t2 = "oa-t2-" + RUN
+    run_case(dict(name="store method A for tampering", op="custodianStore", method="POST", path=W,
+                  body=j({"clientId": t2, "share": "ta", "backupMethod": "A"}), sign=True, expect=200))
+    run_case(dict(name="store method B for tampering", op="custodianStore", method="POST", path=W,
+                  body=j({"clientId": t2, "share": "tb", "backupMethod": "B"}), sign=True, expect=200))
+    tamper(t2, 1, "B")
+    run_case(dict(name="fetch skips a tampered record", op="custodianFetch", method="POST", path=WF,
+                  body=j({"clientId": t2}), sign=True, expect=200, check=expect_shares(["ta"])))
 
     # route probes: every path x method sharekeep answers must be in the spec
     paths = ["/", "/index.html", "/openapi.yaml", "/webhook", "/webhook/", "/webhook/backup",
@@ -697,6 +974,65 @@ def phase_up():
             not_ok("probe %s (%s)" % (p, ", ".join(seen)), "\n".join(probs))
         else:
             ok("probe %s: %s" % (p, ", ".join(seen)))
+
+
+def phase_shared():
+    """webhook_auth left at its default: X-Webhook-Secret, as Portal sends it
+    (the Standard Webhooks headers are ignored); the fetch bounded by
+    fetch_max_shares = 3 and fetch_max_bytes = 1k."""
+    W, WF = "/webhook/backup", "/webhook/backup/fetch"
+    sa, sb, sc = "oa-sa-" + RUN, "oa-sb-" + RUN, "oa-sc-" + RUN
+    big = "B" * 1500
+    n400 = ["%d" % i + "n" * 399 for i in range(3)]
+
+    def st(name, cid, share, method=None, expect=200, version=None, created=None, **kw):
+        body = {"clientId": cid, "share": share}
+        if method is not None:
+            body["backupMethod"] = method
+        d = dict(name=name, op="custodianStore", method="POST", path=W, body=j(body), secret=WH_SHARED,
+                 default_auth=True, expect=expect, req_valid=True if expect == 200 else None,
+                 check=expect_store(version, created) if version is not None else None)
+        d.update(kw)
+        return d
+
+    def fe(name, cid, shares=None, expect=200, **kw):
+        d = dict(name=name, op="custodianFetch", method="POST", path=WF, body=j({"clientId": cid}),
+                 secret=WH_SHARED, default_auth=True, expect=expect, req_valid=True,
+                 headers={"Accept": "application/json"},
+                 check=expect_shares(shares) if shares is not None else None)
+        d.update(kw)
+        return d
+
+    cases = [
+        st("shared secret: store", sa, "g1", "GDRIVE-SECP256K1", version=1, created=True),
+        st("shared secret: Portal's retry, same body", sa, "g1", "GDRIVE-SECP256K1", version=1, created=False),
+        fe("shared secret: validation fetch", sa, ["g1"]),
+        st("shared secret: header name in capitals", sa, "i1", "ICLOUD-SECP256K1", version=1, created=True,
+           secret_header="X-WEBHOOK-SECRET"),
+        st("shared secret: a 300-byte Webhook-Id is ignored", sa, "k1", "PASSKEY-SECP256K1", version=1,
+           created=True, headers={"Webhook-Id": "w" * 300}),
+        st("shared secret: a reused webhook-id is ignored", sa, "p1", "PASSWORD-SECP256K1", version=1,
+           created=True, headers={"webhook-id": "msg_oa_shared_" + RUN, "webhook-timestamp": "1"}),
+        st("shared secret: legacy store, no backupMethod", sa, "u1", version=1, created=True,
+           headers={"webhook-id": "msg_oa_shared_" + RUN}),
+        fe("shared secret: fetch_max_shares keeps the 3 newest", sa, ["u1", "p1", "k1"]),
+        st("fetch_max_bytes: share 1", sb, n400[0], "A", version=1, created=True),
+        st("fetch_max_bytes: share 2", sb, n400[1], "B", version=1, created=True),
+        st("fetch_max_bytes: share 3", sb, n400[2], "C", version=1, created=True),
+        fe("fetch_max_bytes keeps the newest within 1k", sb, [n400[2], n400[1]]),
+        st("fetch_max_bytes: a small share", sc, "s", "A", version=1, created=True),
+        st("fetch_max_bytes: a share over the bound", sc, big, "B", version=1, created=True),
+        fe("fetch_max_bytes: the newest share is always served", sc, [big]),
+        fe("shared secret: fetch unknown client", "oa-none-" + RUN, expect=404),
+        st("shared secret: store without the secret", sa, "x", "X", expect=401, secret=None),
+        st("shared secret: store with a wrong secret", sa, "x", "X", expect=401, secret="w" * 40),
+        st("shared secret: Standard Webhooks signature only", sa, "x", "X", expect=401, secret=None, sign=True),
+        fe("shared secret: fetch without the secret", sa, expect=401, secret=None),
+        fe("shared secret: fetch with a wrong secret", sa, expect=401, secret=WH_SHARED + "x"),
+        st("shared secret: bad body still 422", sa, "", "X", expect=422, req_valid=False),
+    ]
+    for c in cases:
+        run_case(c)
 
 
 def phase_down():
@@ -725,7 +1061,6 @@ def phase_down():
 UNEXERCISED = {
     ("custodianStore", "500"): "needs sealing itself to fail",
     ("clientStore", "500"): "needs sealing itself to fail",
-    ("clientFetch", "400"): "a GET: only a malformed CONTENT_LENGTH from the web server",
     ("health", "400"): "a GET: only a malformed CONTENT_LENGTH from the web server",
     ("metrics", "400"): "a GET: only a malformed CONTENT_LENGTH from the web server",
     ("metrics", "503"): "needs memory allocation to fail",
@@ -764,6 +1099,39 @@ MUTATIONS = {
     "client-fetch-post-only": lambda s: s["paths"]["/portal/clients/{clientId}/backup"].pop("get"),
     "json-metrics": lambda s: s["paths"]["/metrics"]["get"]["responses"]["200"].update(
         content={"application/json": {"schema": {"type": "object"}}}),
+    # issue 10: backupMethod, backupSharePairId, the fetch answer, the client
+    # share per method, the query string, the default webhook authentication
+    "fetch-legacy-answer": lambda s: s["components"]["schemas"]["CustodianShares"].update(
+        required=["backupShare"], properties={"backupShare": {"$ref": "#/components/schemas/Share"}}),
+    "fetch-shares-one-item": lambda s: s["components"]["schemas"]["CustodianShares"]["properties"]["backupShares"].update(maxItems=1),
+    "backup-method-enum": lambda s: s["components"]["schemas"]["BackupMethodField"].update(
+        enum=["GDRIVE", "ICLOUD", "PASSWORD", "PASSKEY", "CUSTOM", "FIREBASE", "UNKNOWN"]),
+    "backup-method-not-nullable": lambda s: s["components"]["schemas"]["BackupMethodField"].pop("nullable"),
+    "backup-method-128": lambda s: s["components"]["schemas"]["BackupMethodField"].update(maxLength=128),
+    "backup-method-any-char": lambda s: s["components"]["schemas"]["BackupMethodField"].pop("pattern"),
+    "pair-id-64": lambda s: s["components"]["schemas"]["BackupSharePairId"].update(maxLength=64),
+    "pair-id-may-be-empty": lambda s: s["components"]["schemas"]["BackupSharePairId"].update(
+        minLength=0, pattern="^[ -~]*$"),
+    "client-store-backupShare-only": lambda s: s["components"]["schemas"]["ClientStoreRequest"].update(
+        oneOf=[{"required": ["backupShare"]}]),
+    "client-store-any-of": lambda s: s["components"]["schemas"]["ClientStoreRequest"].pop("oneOf"),
+    "client-store-null-share": lambda s: s["components"]["schemas"]["ClientStoreRequest"]["properties"].update(
+        backupShare={"$ref": "#/components/schemas/Share"}, cipherText={"$ref": "#/components/schemas/Share"}),
+    "client-share-requires-methods": lambda s: s["components"]["schemas"]["ClientShare"]["required"].append("backupMethods"),
+    "client-share-no-methods": lambda s: s["components"]["schemas"]["ClientShare"]["properties"].pop("backupMethods"),
+    "client-share-no-cipherText": lambda s: s["components"]["schemas"]["ClientShare"]["properties"].pop("cipherText"),
+    "no-query-parameter": lambda s: s["paths"]["/portal/clients/{clientId}/backup"]["get"].update(
+        parameters=[{"$ref": "#/components/parameters/RequestId"}]),
+    "query-parameter-any-string": lambda s: s["paths"]["/portal/clients/{clientId}/backup"]["get"]["parameters"][1].update(
+        schema={"type": "string"}),
+    "no-invalid-query-code": lambda s: s["components"]["schemas"]["ErrorCodes400Query"]["properties"]["error"]["properties"]["code"].update(
+        enum=["bad_request"]),
+    "standard-webhooks-first": lambda s: [s["paths"][p]["post"]["security"].reverse()
+                                          for p in ("/webhook/backup", "/webhook/backup/fetch")],
+    "no-shared-secret": lambda s: [s["paths"][p]["post"].update(security=[x for x in s["paths"][p]["post"]["security"]
+                                                                         if "sharedSecret" not in x])
+                                   for p in ("/webhook/backup", "/webhook/backup/fetch")],
+    "shared-secret-header-renamed": lambda s: s["components"]["securitySchemes"]["sharedSecret"].update(name="X-Portal-Secret"),
 }
 
 
@@ -792,13 +1160,15 @@ def main():
     if phase == "up":
         check_structure()
         phase_up()
+    elif phase == "shared":
+        phase_shared()
     elif phase == "down":
         phase_down()
     elif phase == "coverage":
         phase_coverage(observed)
     else:
         raise SystemExit("unknown phase " + phase)
-    if phase in ("up", "down") and not mutate:
+    if phase in ("up", "shared", "down") and not mutate:
         for k, v in OBSERVED.items():
             observed[k] = sorted(set(observed.get(k, [])) | v)
         with open(obs_path, "w") as f:
@@ -839,7 +1209,10 @@ oa_run() {
 # path sent to sharekeep so that its whole router can be probed) ----------------
 pg_start
 sk_keygen
-# max_body below nginx's 64k so that the 413 is sharekeep's own
+# max_body below nginx's 64k so that the 413 is sharekeep's own.  The up
+# phase signs its webhooks itself (Standard Webhooks: replays, stale
+# timestamps); the shared phase below uses the harness's shared secret.
+SK_WEBHOOK_MODE=standard
 sk_write_config max_body=4096
 sk_migrate
 sk_start
@@ -871,8 +1244,26 @@ OBS=$T/observed.json
 log "---- database up ----"
 oa_run "$SPEC" up "$OBS"
 
-log "---- database down, metrics_allow without us ----"
+# ---- webhook_auth left at its default (X-Webhook-Secret, what Portal sends),
+# the fetch bounded low enough to see the bounds ---------------------------------
+log "---- webhook_auth at its default: shared secret; fetch_max_shares 3, fetch_max_bytes 1k ----"
 sk_stop || not_ok "sharekeep did not stop cleanly"
+cp "$SK_CONF" "$T/sharekeep.conf.standard"
+# the harness's shared-secret mode, then webhook_auth removed: the default
+SK_WEBHOOK_MODE=shared SK_WEBHOOK_SECRET_HEADER=X-Webhook-Secret
+sk_write_config max_body=4096
+SK_WEBHOOK_MODE=standard
+sed -i '/^webhook_auth *=/d; /^webhook_secret_header *=/d' "$SK_CONF"
+cp "$SK_CONF" "$T/sharekeep.conf.default"
+OA_WH_SHARED=$SK_WEBHOOK_SECRET
+export OA_WH_SHARED
+SHARED_ENV=(SHAREKEEP_FETCH_MAX_SHARES=3 SHAREKEEP_FETCH_MAX_BYTES=1k)
+sk_start "${SHARED_ENV[@]}"
+oa_run "$SPEC" shared "$OBS"
+sk_stop || not_ok "sharekeep did not stop cleanly"
+cp "$T/sharekeep.conf.standard" "$SK_CONF"
+
+log "---- database down, metrics_allow without us ----"
 pg_stop
 sk_start SHAREKEEP_METRICS_ALLOW=192.0.2.1
 oa_run "$SPEC" down "$OBS"
@@ -889,9 +1280,24 @@ fi
 sk_stop || not_ok "sharekeep did not stop cleanly"
 pg_start
 sk_start
-for m in $("$PY" "$T/oa_check.py" "$SPEC" list-mutations "$OBS"); do
-    out=$("$PY" "$T/oa_check.py" "$SPEC" up "$T/mut.json" --mutate "$m" 2>&1)
-    rc=$?
+# each broken copy runs the up phase; one that passes it runs the shared
+# phase too (against the default config), and must fail one of them
+MUTS=$("$PY" "$T/oa_check.py" "$SPEC" list-mutations "$OBS")
+declare -A MUT_RC MUT_OUT
+for m in $MUTS; do
+    MUT_OUT[$m]=$("$PY" "$T/oa_check.py" "$SPEC" up "$T/mut.json" --mutate "$m" 2>&1)
+    MUT_RC[$m]=$?
+done
+sk_stop || not_ok "sharekeep did not stop cleanly"
+cp "$T/sharekeep.conf.default" "$SK_CONF"
+sk_start "${SHARED_ENV[@]}"
+for m in $MUTS; do
+    if [ "${MUT_RC[$m]}" -eq 0 ]; then
+        MUT_OUT[$m]=$("$PY" "$T/oa_check.py" "$SPEC" shared "$T/mut.json" --mutate "$m" 2>&1)
+        MUT_RC[$m]=$?
+    fi
+    out=${MUT_OUT[$m]}
+    rc=${MUT_RC[$m]}
     if [ "$rc" -eq 1 ]; then
         ok "a spec with '$m' fails the check (${out:0:150})"
     else
