@@ -26,6 +26,11 @@ extern char **environ;
 #define BATCH_MAX     10000
 /* One exported line: a sealed record of at most SHARE_MAX plus base64. */
 #define EXPORT_LINE_MAX (SHARE_MAX / 3 * 4 + 4096)
+/* The export file's header names its format and version. Version 2 adds
+ * each record's backupMethod and backupSharePairId; import reads both. */
+#define EXPORT_FORMAT   "sharekeep-export"
+#define EXPORT_VERSION  2
+_Static_assert(EXPORT_VERSION == 2, "import's messages name the versions it reads");
 
 struct admin {
     struct config cfg;
@@ -233,13 +238,41 @@ struct verify_state {
     long long ok, failed;
 };
 
+/* The record's identity as the seal binds it: what verify and import open
+ * it under. */
+static struct seal_context record_context(const struct store_record *r)
+{
+    return (struct seal_context){
+        .client_id = r->client_id,
+        .client_id_len = strlen(r->client_id),
+        .kind = (enum share_kind)r->kind,
+        .version = r->version,
+        .backup_method = r->backup_method,
+        .backup_method_len = strlen(r->backup_method),
+        .pair_id = r->pair_id,
+        .pair_id_len = strlen(r->pair_id),
+    };
+}
+
+/* A format 1 record binds no method or pair id: it opens only as a legacy
+ * share. Says so when a failure is that case, else "". */
+static const char *format_hint(const struct store_record *r)
+{
+    unsigned format = 0;
+
+    if (seal_record_format(r->sealed, r->sealed_len, &format) == SEAL_OK && format == 1 &&
+        (strcmp(r->backup_method, SEAL_METHOD_UNKNOWN) != 0 || r->pair_id[0] != '\0'))
+        return " (a format 1 record opens only as backupMethod " SEAL_METHOD_UNKNOWN
+               " without a pair id)";
+    return "";
+}
+
 static int verify_batch(struct admin *a, const struct store_record *recs, size_t n, void *arg)
 {
     struct verify_state *v = arg;
 
     for (size_t i = 0; i < n; i++) {
-        struct seal_context ctx = { recs[i].client_id, strlen(recs[i].client_id),
-                                    (enum share_kind)recs[i].kind, recs[i].version };
+        struct seal_context ctx = record_context(&recs[i]);
         uint8_t *plain = NULL;
         size_t plain_len = 0;
         seal_status ss = seal_open(a->kr, &ctx, recs[i].sealed, recs[i].sealed_len, &plain,
@@ -251,8 +284,9 @@ static int verify_batch(struct admin *a, const struct store_record *recs, size_t
             continue;
         }
         v->failed++;
-        printf("verify: record %lld (%s version %u, KEK %u) does not open: %s\n", recs[i].id,
-               kind_name(recs[i].kind), recs[i].version, recs[i].kek_id, seal_strerror(ss));
+        printf("verify: record %lld (%s %s version %u, KEK %u) does not open: %s%s\n",
+               recs[i].id, kind_name(recs[i].kind), recs[i].backup_method, recs[i].version,
+               recs[i].kek_id, seal_strerror(ss), format_hint(&recs[i]));
     }
     return 0;
 }
@@ -282,6 +316,8 @@ static int cmd_verify(const char *config_path, int argc, char **argv)
 static int cmd_status(const char *config_path, int argc, char **argv)
 {
     struct admin a;
+    struct store_method_count *methods = NULL;
+    size_t nmethods = 0;
     uint32_t *ids = NULL;
     long long *counts = NULL;
     size_t n = 0;
@@ -318,8 +354,18 @@ static int cmd_status(const char *config_path, int argc, char **argv)
         if (keyring_state(a.kr, ids[j], &state) != KEYRING_OK)
             printf("KEK %u: NOT IN KEYRING, %lld records cannot be opened\n", ids[j], counts[j]);
     }
+    /* An identity is one (client, pair id) within its kind and method: the
+     * shares Portal keeps apart; each has one or more versions. */
+    if ((s = store_method_counts(a.st, &methods, &nmethods)) != STORE_OK) {
+        rc = db_failed("status", s);
+        goto out;
+    }
+    for (size_t j = 0; j < nmethods; j++)
+        printf("%s %s: %lld records, %lld identities\n", kind_name(methods[j].kind),
+               methods[j].backup_method, methods[j].records, methods[j].identities);
     rc = 0;
 out:
+    free(methods);
     free(ids);
     free(counts);
     admin_free(&a);
@@ -425,6 +471,13 @@ static int export_batch(struct admin *a, const struct store_record *recs, size_t
         body_writer_string(&w, recs[i].client_id, strlen(recs[i].client_id));
         body_writer_raw(&w, ",\"kind\":");
         body_writer_string(&w, kind_name(recs[i].kind), strlen(kind_name(recs[i].kind)));
+        body_writer_raw(&w, ",\"backupMethod\":");
+        body_writer_string(&w, recs[i].backup_method, strlen(recs[i].backup_method));
+        body_writer_raw(&w, ",\"backupSharePairId\":");
+        if (recs[i].pair_id[0] == '\0')
+            body_writer_raw(&w, "null");
+        else
+            body_writer_string(&w, recs[i].pair_id, strlen(recs[i].pair_id));
         body_writer_raw(&w, ",\"version\":");
         body_writer_uint(&w, recs[i].version);
         body_writer_raw(&w, ",\"kekId\":");
@@ -456,7 +509,7 @@ static int cmd_export(const char *config_path, int argc, char **argv)
         return rc < 0 ? 0 : rc;
     if (admin_open(config_path, &a, 0, 1) != 0)
         return 1;
-    printf("{\"format\":\"sharekeep-export\",\"version\":1}\n");
+    printf("{\"format\":\"" EXPORT_FORMAT "\",\"version\":%d}\n", EXPORT_VERSION);
     rc = each_batch(&a, "export", 0, batch, export_batch, &written);
     if (rc == 0 && fflush(stdout) != 0) {
         fprintf(stderr, "sharekeep: export: write failed\n");
@@ -468,12 +521,70 @@ static int cmd_export(const char *config_path, int argc, char **argv)
     return rc;
 }
 
-/* One export line into rec (sealed malloc'd). 0, or -1 with *why. */
-static int parse_export_line(const char *line, size_t len, struct store_record *rec,
+/* A string member of 1..cap-1 bytes without NUL into out. 0, or -1. */
+static int copy_member(struct json_object *v, char *out, size_t cap)
+{
+    const char *s;
+    size_t len;
+
+    if (!json_object_is_type(v, json_type_string))
+        return -1;
+    s = json_object_get_string(v);
+    len = (size_t)json_object_get_string_len(v);
+    if (len == 0 || len >= cap || memchr(s, '\0', len) != NULL)
+        return -1;
+    memcpy(out, s, len);
+    out[len] = '\0';
+    return 0;
+}
+
+/* The header line: {"format":"sharekeep-export","version":N}. 0 with
+ * *version, or -1 after printing why. */
+static int parse_export_header(const char *line, size_t len, int *version)
+{
+    struct json_object *root = NULL, *v;
+    const char *why = NULL;
+    int64_t num;
+    int rc = -1;
+
+    if (json_strict_parse_object((const uint8_t *)line, len, 2, &root, &why) != JSON_STRICT_OK) {
+        fprintf(stderr, "sharekeep: import: not a sharekeep export (line 1 is not a JSON "
+                "object: %s)\n", why != NULL ? why : "JSON error");
+        goto out;
+    }
+    if (!json_object_object_get_ex(root, "format", &v) ||
+        !json_object_is_type(v, json_type_string) ||
+        strcmp(json_object_get_string(v), EXPORT_FORMAT) != 0) {
+        fprintf(stderr, "sharekeep: import: not a sharekeep export (line 1 has no \"format\":\""
+                EXPORT_FORMAT "\")\n");
+        goto out;
+    }
+    if (!json_object_object_get_ex(root, "version", &v) || !json_object_is_type(v, json_type_int)) {
+        fprintf(stderr, "sharekeep: import: the export header has no version number\n");
+        goto out;
+    }
+    num = json_object_get_int64(v);
+    if (num < 1 || num > EXPORT_VERSION) {
+        fprintf(stderr, "sharekeep: import: export format version %lld is not supported "
+                "(this sharekeep reads versions 1 and 2)\n", (long long)num);
+        goto out;
+    }
+    *version = (int)num;
+    rc = 0;
+out:
+    json_strict_free(root);
+    return rc;
+}
+
+/* One export line of the given format version into rec (sealed malloc'd).
+ * Version 1 lines have no backupMethod or pair id: their records are legacy
+ * shares (UNKNOWN, none). 0, or -1 with *why. */
+static int parse_export_line(const char *line, size_t len, int format, struct store_record *rec,
                              const char **why)
 {
     struct json_object *root = NULL, *v;
     const char *s;
+    char kind[16];
     size_t slen;
     int rc = -1;
     int64_t num;
@@ -482,21 +593,40 @@ static int parse_export_line(const char *line, size_t len, struct store_record *
     if (json_strict_parse_object((const uint8_t *)line, len, 2, &root, why) != JSON_STRICT_OK)
         goto out;
     *why = "clientId";
-    if (!json_object_object_get_ex(root, "clientId", &v) || !json_object_is_type(v, json_type_string))
+    if (!json_object_object_get_ex(root, "clientId", &v) ||
+        copy_member(v, rec->client_id, sizeof(rec->client_id)) != 0)
         goto out;
-    s = json_object_get_string(v);
-    slen = strlen(s);
-    if (slen == 0 || slen >= sizeof(rec->client_id))
-        goto out;
-    memcpy(rec->client_id, s, slen + 1);
     *why = "kind";
-    if (!json_object_object_get_ex(root, "kind", &v) || !json_object_is_type(v, json_type_string))
+    if (!json_object_object_get_ex(root, "kind", &v) ||
+        copy_member(v, kind, sizeof(kind)) != 0)
         goto out;
-    s = json_object_get_string(v);
-    rec->kind = strcmp(s, "custodian") == 0 ? SHARE_KIND_CUSTODIAN
-              : strcmp(s, "client") == 0 ? SHARE_KIND_CLIENT : 0;
+    rec->kind = strcmp(kind, "custodian") == 0 ? SHARE_KIND_CUSTODIAN
+              : strcmp(kind, "client") == 0 ? SHARE_KIND_CLIENT : 0;
     if (rec->kind == 0)
         goto out;
+    if (format == 1) {
+        /* Written before shares had an identity: a line that names one is
+         * not from a version 1 export. */
+        *why = "line (backupMethod or backupSharePairId in a version 1 export)";
+        if (json_object_object_get_ex(root, "backupMethod", NULL) ||
+            json_object_object_get_ex(root, "backupSharePairId", NULL))
+            goto out;
+        memcpy(rec->backup_method, SEAL_METHOD_UNKNOWN, sizeof(SEAL_METHOD_UNKNOWN));
+        rec->pair_id[0] = '\0';
+    } else {
+        *why = "backupMethod";
+        if (!json_object_object_get_ex(root, "backupMethod", &v) ||
+            copy_member(v, rec->backup_method, sizeof(rec->backup_method)) != 0 ||
+            !seal_method_valid(rec->backup_method, strlen(rec->backup_method)))
+            goto out;
+        /* null is none; the exporter never writes "" */
+        *why = "backupSharePairId";
+        if (!json_object_object_get_ex(root, "backupSharePairId", &v))
+            goto out;
+        if (v != NULL && (copy_member(v, rec->pair_id, sizeof(rec->pair_id)) != 0 ||
+                          !seal_pair_id_valid(rec->pair_id, strlen(rec->pair_id))))
+            goto out;
+    }
     *why = "version";
     if (!json_object_object_get_ex(root, "version", &v) || !json_object_is_type(v, json_type_int) ||
         (num = json_object_get_int64(v)) < 1 || num > INT32_MAX)
@@ -507,13 +637,13 @@ static int parse_export_line(const char *line, size_t len, struct store_record *
         (num = json_object_get_int64(v)) < 1 || num > UINT32_MAX)
         goto out;
     rec->kek_id = (uint32_t)num;
+    /* optional; "" is none too: the importing database's clock is used */
     *why = "createdAt";
-    if (json_object_object_get_ex(root, "createdAt", &v)) {
-        if (!json_object_is_type(v, json_type_string) ||
-            strlen(json_object_get_string(v)) >= sizeof(rec->created_at))
-            goto out;
-        memcpy(rec->created_at, json_object_get_string(v), strlen(json_object_get_string(v)) + 1);
-    }
+    if (json_object_object_get_ex(root, "createdAt", &v) &&
+        (!json_object_is_type(v, json_type_string) ||
+         (json_object_get_string_len(v) > 0 &&
+          copy_member(v, rec->created_at, sizeof(rec->created_at)) != 0)))
+        goto out;
     *why = "sealed";
     if (!json_object_object_get_ex(root, "sealed", &v) || !json_object_is_type(v, json_type_string))
         goto out;
@@ -548,7 +678,7 @@ static int cmd_import(const char *config_path, int argc, char **argv)
     size_t cap = 0;
     ssize_t got;
     long long lineno = 0, inserted = 0, present = 0;
-    int rc = 1, header_seen = 0;
+    int rc = 1, format = 0;
 
     if (argc > 1) {
         usage_command(stderr, "import");
@@ -571,27 +701,24 @@ static int cmd_import(const char *config_path, int argc, char **argv)
             fprintf(stderr, "sharekeep: import: line %lld is too long\n", lineno);
             goto out;
         }
-        if (!header_seen) {
-            if (strstr(line, "\"format\":\"sharekeep-export\"") == NULL ||
-                strstr(line, "\"version\":1") == NULL) {
-                fprintf(stderr, "sharekeep: import: not a sharekeep export (version 1)\n");
+        if (format == 0) {
+            if (parse_export_header(line, (size_t)got, &format) != 0)
                 goto out;
-            }
-            header_seen = 1;
             continue;
         }
-        if (parse_export_line(line, (size_t)got, &rec, &why) != 0) {
+        if (parse_export_line(line, (size_t)got, format, &rec, &why) != 0) {
             fprintf(stderr, "sharekeep: import: line %lld: bad %s\n", lineno, why);
             goto out;
         }
-        ctx = (struct seal_context){ rec.client_id, strlen(rec.client_id),
-                                     (enum share_kind)rec.kind, rec.version };
+        /* Proven readable under the identity it will be stored as. */
+        ctx = record_context(&rec);
         ss = seal_open(a.kr, &ctx, rec.sealed, rec.sealed_len, &plain, &plain_len);
         seal_buf_free(plain, plain_len);
         if (ss != SEAL_OK) {
-            fprintf(stderr, "sharekeep: import: line %lld (%s version %u, KEK %u) does not open "
-                    "with this keyring: %s\n", lineno, kind_name(rec.kind), rec.version,
-                    rec.kek_id, seal_strerror(ss));
+            fprintf(stderr, "sharekeep: import: line %lld (%s %s version %u, KEK %u) does not "
+                    "open with this keyring: %s%s\n", lineno, kind_name(rec.kind),
+                    rec.backup_method, rec.version, rec.kek_id, seal_strerror(ss),
+                    format_hint(&rec));
             free(rec.sealed);
             goto out;
         }
@@ -599,7 +726,8 @@ static int cmd_import(const char *config_path, int argc, char **argv)
         free(rec.sealed);
         if (s == STORE_CONFLICT) {
             fprintf(stderr, "sharekeep: import: line %lld: the database holds different bytes "
-                    "for this client, kind and version; stopping\n", lineno);
+                    "for this client, kind, backupMethod, pair id and version; stopping\n",
+                    lineno);
             goto out;
         }
         if (s != STORE_OK) {
@@ -609,7 +737,12 @@ static int cmd_import(const char *config_path, int argc, char **argv)
         inserted += result;
         present += !result;
     }
-    if (!header_seen) {
+    if (ferror(stdin)) {
+        fprintf(stderr, "sharekeep: import: reading the input after line %lld: %s\n", lineno,
+                strerror(errno));
+        goto out;
+    }
+    if (format == 0) {
         fprintf(stderr, "sharekeep: import: empty input\n");
         goto out;
     }

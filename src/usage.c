@@ -30,7 +30,10 @@ static const struct command_doc docs[] = {
       "Exits 0 when `serve` would start; otherwise prints what is wrong.\n" },
     { "status", "status",
       "KEKs in the keyring and how many records each protects",
-      "Also names KEK ids used by records but missing from the keyring.\n" },
+      "Also names KEK ids used by records but missing from the keyring, then\n"
+      "counts records per kind and backupMethod, with the number of identities\n"
+      "(client and backupSharePairId) they belong to, e.g.\n"
+      "  custodian PASSWORD-SECP256K1: 12 records, 10 identities\n" },
     { "rotate", "rotate",
       "add a new KEK to the key file and make it active",
       "The previous active KEK stays for decryption. Then reload the server\n"
@@ -38,22 +41,32 @@ static const struct command_doc docs[] = {
     { "rewrap", "rewrap [--batch N]",
       "move every record's data key to the active KEK",
       "N records (default 500) per transaction, without decrypting any share;\n"
-      "prints a progress line per batch. Safe to stop and run again.\n" },
+      "prints a progress line per batch. Safe to stop and run again. Records of\n"
+      "every format (1 and 2) are moved alike; their identity is unchanged.\n" },
     { "retire", "retire KEK_ID",
       "mark a KEK retired in the key file",
       "Refused for the active KEK and while any record still uses the KEK.\n" },
     { "verify", "verify [--batch N]",
       "open every stored record with the keyring and report counts",
-      "Exits 1 if any record does not open; names those records (never a share).\n" },
+      "Opens each record under its identity (client, kind, backupMethod, pair id,\n"
+      "version): a record moved to another identity does not open. Exits 1 if\n"
+      "any record does not open; names those records by id, kind, backupMethod\n"
+      "and version (never a share).\n" },
     { "export", "export [--batch N] > FILE",
       "write every sealed record as JSON lines to stdout",
-      "Shares stay sealed: the file is useless without the keyring, which is\n"
-      "never written to it.\n" },
+      "A header line {\"format\":\"sharekeep-export\",\"version\":2}, then one line\n"
+      "per record with its clientId, kind, backupMethod, backupSharePairId (null:\n"
+      "none), version, kekId, createdAt and sealed bytes (base64). Shares stay\n"
+      "sealed: the file is useless without the keyring, which is never written\n"
+      "to it.\n" },
     { "import", "import < FILE",
       "insert the records of an 'export' file",
-      "Opens every record with the keyring first, so a restore is proven\n"
-      "readable. Records already present with the same bytes are skipped;\n"
-      "different bytes for the same client, kind and version stop the import.\n" },
+      "Reads export format versions 1 and 2; the records of a version 1 file\n"
+      "(written before shares had a backupMethod) become backupMethod UNKNOWN\n"
+      "without a pair id. Opens every record under that identity with the\n"
+      "keyring first, so a restore is proven readable. Records already present\n"
+      "with the same bytes are skipped; different bytes for the same identity\n"
+      "and version stop the import.\n" },
 };
 #define NDOCS (sizeof(docs) / sizeof(docs[0]))
 
