@@ -5,21 +5,6 @@
 #include "app.h"
 #include "metrics.h"
 
-typedef void (*handler_fn)(struct exchange *x);
-
-static handler_fn handler_for(enum route_id id)
-{
-    switch (id) {
-    case ROUTE_CUSTODIAN_STORE: return handle_custodian_store;
-    case ROUTE_CUSTODIAN_FETCH: return handle_custodian_fetch;
-    case ROUTE_CLIENT_STORE:    return handle_client_store;
-    case ROUTE_CLIENT_FETCH:    return handle_client_fetch;
-    case ROUTE_HEALTH:          return handle_health;
-    case ROUTE_METRICS:         return handle_metrics;
-    }
-    return NULL;
-}
-
 /* The method goes into the log line, so only a plain token is echoed. */
 static const char *loggable_method(const char *m)
 {
@@ -41,22 +26,43 @@ static double elapsed_ms(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-/* Every outcome of a share route leaves an audit row. Successes wrote theirs
- * in the same statement as the data; this records the rest (bad input,
- * refused auth, failures), best effort: the database may be the failure. */
+/* Every outcome of an audited route leaves one audit row, written here and
+ * only here unless the handler's own statement already wrote it with the
+ * data (x->audited). This records the rest (bad input, refused auth,
+ * failures), best effort: the database may be the failure. */
 static void audit_outcome(struct exchange *x)
 {
-    struct store_audit_row a = { x->route->name, x->client_id[0] ? x->client_id : NULL,
-                                 x->res->status, x->req->request_id, x->version, NULL, -1 };
-    store_status s;
+    const struct route *r = x->match->route;
+    struct store_audit_row a = { r != NULL ? r->name : NULL,
+                                 x->client_id[0] ? x->client_id : NULL, x->res->status,
+                                 x->req->request_id, x->version, NULL, -1 };
 
-    if (x->audited || x->route->name == NULL || x->route->id == ROUTE_HEALTH ||
-        x->route->id == ROUTE_METRICS)
+    if (x->audited || r == NULL || r->audit != ROUTE_AUDIT_ALL)
         return;
-    s = store_audit(x->app->store, &a);
-    if (s != STORE_OK)
-        log_warn("audit row not written", "route=%s status=%d request_id=%s", x->route->name,
+    if (store_audit(x->app->store, &a) != STORE_OK)
+        log_warn("audit row not written", "route=%s status=%d request_id=%s", r->name,
                  x->res->status, x->req->request_id);
+}
+
+/* The route's auth kind, checked with what the request has so far: header
+ * credentials before the body is read, a webhook's secret or signature
+ * after reading it (a signature covers the raw body) and before parsing.
+ * Returns 0 when allowed, else the response is set. */
+static int allowed(struct exchange *x, int body_read)
+{
+    const struct route_match *m = x->match;
+
+    switch (m->route->auth) {
+    case ROUTE_AUTH_NONE:
+        return 0;
+    case ROUTE_AUTH_CLIENT:
+        return body_read ? 0 : auth_client(x->app->auth, x->req, m->param, x->res);
+    case ROUTE_AUTH_METRICS:
+        return body_read ? 0 : auth_metrics(x->app->auth, x->req, x->res);
+    case ROUTE_AUTH_WEBHOOK:
+        return body_read ? auth_webhook(x->app->auth, x->req, x->res) : 0;
+    }
+    return -1;
 }
 
 int app_load(const char *config_path, struct app_loaded *out, char *err, size_t errlen)
@@ -88,12 +94,11 @@ int app_handle(struct app *app, char *const *envp, const struct http_io *io, con
 {
     struct http_request req;
     struct http_response res = { 0 };
-    struct route_match route = { 0 };
-    struct exchange x = { .app = app, .req = &req, .res = &res, .route = &route,
+    struct route_match match = { 0 };
+    struct exchange x = { .app = app, .req = &req, .res = &res, .match = &match,
                           .client_tag = "-" };
-    const char *allow = NULL;
+    const char *allow = NULL, *name;
     struct timespec t0;
-    handler_fn fn;
     double dur_ms;
     int status;
 
@@ -101,7 +106,7 @@ int app_handle(struct app *app, char *const *envp, const struct http_io *io, con
     if (http_request_init(&req, envp, &res) != 0)
         goto respond;
     snprintf(req.peer, sizeof(req.peer), "%s", peer ? peer : "");
-    status = router_match(app->cfg->webhooks_root, req.method, req.path, &route, &allow);
+    status = router_match(app->cfg->webhooks_root, req.method, req.path, &match, &allow);
     if (status == 404) {
         http_error(&res, 404, "not_found", "no such resource");
         goto respond;
@@ -113,37 +118,29 @@ int app_handle(struct app *app, char *const *envp, const struct http_io *io, con
     }
     /* The path names the client a client route acts for: audit it even
      * when the caller turns out not to be allowed to. */
-    if (route.auth == ROUTE_AUTH_CLIENT && share_client_id_valid(route.param, strlen(route.param)))
-        memcpy(x.client_id, route.param, strlen(route.param) + 1);
-    /* Credentials in headers are checked before the body is read; a webhook
-     * signature covers the raw body, so it is checked after reading and
-     * before any parsing. */
-    if (route.auth == ROUTE_AUTH_CLIENT && auth_client(app->auth, &req, route.param, &res) != 0)
+    if (match.route->auth == ROUTE_AUTH_CLIENT &&
+        share_client_id_valid(match.param, strlen(match.param)))
+        memcpy(x.client_id, match.param, strlen(match.param) + 1);
+    if (allowed(&x, 0) != 0)
         goto respond;
-    if (route.auth == ROUTE_AUTH_METRICS && auth_metrics(app->auth, &req, &res) != 0)
-        goto respond;
-    if (route.needs_body &&
+    if (match.route->body == ROUTE_BODY_JSON &&
         http_request_read_json_body(&req, io, app->cfg->max_body, &res) != 0)
         goto respond;
-    if (route.auth == ROUTE_AUTH_WEBHOOK && auth_webhook(app->auth, &req, &res) != 0)
+    if (allowed(&x, 1) != 0)
         goto respond;
-    fn = handler_for(route.id);
-    if (fn == NULL) {
-        http_error(&res, 404, "not_found", "no such resource");
-        goto respond;
-    }
-    fn(&x);
+    match.route->handler(&x);
     if (res.status == 0)
         http_error(&res, 500, "internal", "handler produced no response");
 respond:
     audit_outcome(&x);
     status = http_send(io, &res, req.request_id) == 0 ? res.status : -1;
     dur_ms = elapsed_ms(&t0);
-    metrics_request(route.name, res.status, dur_ms / 1e3);
+    name = match.route != NULL ? match.route->name : "-";
+    metrics_request(match.route != NULL ? (int)match.index : -1, res.status, dur_ms / 1e3);
     /* The route name, not the path: client paths carry the client id. */
     log_info("request", "method=%s route=%s status=%d dur_ms=%.3f client=%s request_id=%s",
-             loggable_method(req.method), route.name ? route.name : "-", res.status, dur_ms,
-             x.client_tag, req.request_id);
+             loggable_method(req.method), name, res.status, dur_ms, x.client_tag,
+             req.request_id);
     http_response_free(&res);
     http_request_free(&req);
     return status;

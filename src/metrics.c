@@ -9,12 +9,12 @@
 #include "body.h"
 #include "metrics.h"
 
-/* Fixed label sets keep the block a flat array: no allocation, no locks. */
-static const char *const routes[] = {
-    "custodian.store", "custodian.fetch", "client.store", "client.fetch", "health", "metrics",
-    "none",
-};
-#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+/* Fixed label sets keep the block a flat array: no allocation, no locks.
+ * Routes are router_routes' rows, plus one slot for requests no route
+ * matched; ROUTES_MAX bounds the table so the block's size is constant. */
+#define ROUTES_MAX 16
+#define NROUTES (ROUTES_MAX + 1)
+#define ROUTE_NONE ROUTES_MAX
 
 static const int statuses[] = { 200, 400, 401, 403, 404, 405, 409, 413, 415, 422, 500, 503 };
 #define NSTATUSES (sizeof(statuses) / sizeof(statuses[0]))
@@ -54,13 +54,17 @@ int metrics_init(void)
     return 0;
 }
 
-static size_t route_index(const char *route)
+_Static_assert(NROUTES <= 64, "the block stays small");
+
+static size_t route_slot(int route)
 {
-    if (route != NULL)
-        for (size_t i = 0; i + 1 < NROUTES; i++)
-            if (strcmp(routes[i], route) == 0)
-                return i;
-    return NROUTES - 1;
+    return route >= 0 && (size_t)route < router_nroutes && route < ROUTES_MAX ? (size_t)route
+                                                                              : ROUTE_NONE;
+}
+
+static const char *route_label(size_t slot)
+{
+    return slot < router_nroutes && slot < ROUTES_MAX ? router_routes[slot].name : "none";
 }
 
 static size_t status_index(int status)
@@ -81,13 +85,13 @@ static uint64_t get(atomic_uint_least64_t *c)
     return atomic_load_explicit(c, memory_order_relaxed);
 }
 
-void metrics_request(const char *route, int status, double seconds)
+void metrics_request(int route, int status, double seconds)
 {
     size_t r;
 
     if (blk == NULL)
         return;
-    r = route_index(route);
+    r = route_slot(route);
     inc(&blk->requests[r][status_index(status)], 1);
     for (size_t b = 0; b < NBUCKETS; b++)
         if (seconds <= buckets[b])
@@ -155,10 +159,10 @@ int metrics_render(char **out, size_t *len)
                 continue;
             if (s == STATUS_OTHER)
                 line(&w, "sharekeep_requests_total{route=\"%s\",status=\"other\"} %llu\n",
-                     routes[r], (unsigned long long)v);
+                     route_label(r), (unsigned long long)v);
             else
                 line(&w, "sharekeep_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
-                     routes[r], statuses[s], (unsigned long long)v);
+                     route_label(r), statuses[s], (unsigned long long)v);
         }
     body_writer_raw(&w, "# HELP sharekeep_request_duration_seconds Time from request start to "
                         "response written, by route.\n"
@@ -169,12 +173,12 @@ int metrics_render(char **out, size_t *len)
             continue;
         for (size_t b = 0; b < NBUCKETS; b++)
             line(&w, "sharekeep_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
-                 routes[r], buckets[b], (unsigned long long)get(&blk->latency_bucket[r][b]));
+                 route_label(r), buckets[b], (unsigned long long)get(&blk->latency_bucket[r][b]));
         line(&w, "sharekeep_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
-             routes[r], (unsigned long long)count);
-        line(&w, "sharekeep_request_duration_seconds_sum{route=\"%s\"} %.6f\n", routes[r],
+             route_label(r), (unsigned long long)count);
+        line(&w, "sharekeep_request_duration_seconds_sum{route=\"%s\"} %.6f\n", route_label(r),
              (double)get(&blk->latency_sum_us[r]) / 1e6);
-        line(&w, "sharekeep_request_duration_seconds_count{route=\"%s\"} %llu\n", routes[r],
+        line(&w, "sharekeep_request_duration_seconds_count{route=\"%s\"} %llu\n", route_label(r),
              (unsigned long long)count);
     }
     line(&w, "# HELP sharekeep_db_errors_total Database statements or connects that failed.\n"

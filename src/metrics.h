@@ -13,8 +13,9 @@
  * every metrics_* call is a no-op and the exposition is empty. */
 int metrics_init(void);
 
-/* route may be NULL (no route matched). */
-void metrics_request(const char *route, int status, double seconds);
+/* route: the index of the matched row of router_routes, or -1 when none
+ * matched. */
+void metrics_request(int route, int status, double seconds);
 void metrics_db_error(void);
 void metrics_worker_restart(void);
 void metrics_share_stored(void);

@@ -1,103 +1,79 @@
 #include <string.h>
 
+#include "handlers/handlers.h"
 #include "router.h"
 
-enum pattern {
-    PAT_ROOT_BACKUP,        /* {webhooks_root}/backup */
-    PAT_ROOT_BACKUP_FETCH,  /* {webhooks_root}/backup/fetch */
-    PAT_CLIENT_BACKUP,      /* /portal/clients/{clientId}/backup */
-    PAT_HEALTH,             /* /healthz */
-    PAT_METRICS,            /* /metrics */
+const struct route router_routes[] = {
+    /* method  pattern                            handler                 auth                body             audit            name */
+    { "POST", "{root}/backup",                    handle_custodian_store, ROUTE_AUTH_WEBHOOK, ROUTE_BODY_JSON, ROUTE_AUDIT_ALL,  "custodian.store" },
+    { "POST", "{root}/backup/fetch",              handle_custodian_fetch, ROUTE_AUTH_WEBHOOK, ROUTE_BODY_JSON, ROUTE_AUDIT_ALL,  "custodian.fetch" },
+    { "GET",  "/portal/clients/{clientId}/backup", handle_client_fetch,   ROUTE_AUTH_CLIENT,  ROUTE_BODY_NONE, ROUTE_AUDIT_ALL,  "client.fetch" },
+    { "POST", "/portal/clients/{clientId}/backup", handle_client_store,   ROUTE_AUTH_CLIENT,  ROUTE_BODY_JSON, ROUTE_AUDIT_ALL,  "client.store" },
+    { "GET",  "/healthz",                         handle_health,          ROUTE_AUTH_NONE,    ROUTE_BODY_NONE, ROUTE_AUDIT_NONE, "health" },
+    { "GET",  "/metrics",                         handle_metrics,         ROUTE_AUTH_METRICS, ROUTE_BODY_NONE, ROUTE_AUDIT_NONE, "metrics" },
 };
+const size_t router_nroutes = sizeof(router_routes) / sizeof(router_routes[0]);
 
-struct route {
-    enum pattern pattern;
-    const char *method;
-    enum route_id id;
-    const char *name;
-    int needs_body;
-    enum route_auth auth;
-};
+static const char ROOT_VAR[] = "{root}";
+static const char ID_VAR[] = "{clientId}";
 
-static const struct route routes[] = {
-    { PAT_ROOT_BACKUP,       "POST", ROUTE_CUSTODIAN_STORE, "custodian.store", 1, ROUTE_AUTH_WEBHOOK },
-    { PAT_ROOT_BACKUP_FETCH, "POST", ROUTE_CUSTODIAN_FETCH, "custodian.fetch", 1, ROUTE_AUTH_WEBHOOK },
-    { PAT_CLIENT_BACKUP,     "POST", ROUTE_CLIENT_STORE,    "client.store",    1, ROUTE_AUTH_CLIENT },
-    { PAT_CLIENT_BACKUP,     "GET",  ROUTE_CLIENT_FETCH,    "client.fetch",    0, ROUTE_AUTH_CLIENT },
-    { PAT_HEALTH,            "GET",  ROUTE_HEALTH,          "health",          0, ROUTE_AUTH_NONE },
-    { PAT_METRICS,           "GET",  ROUTE_METRICS,         "metrics",         0, ROUTE_AUTH_METRICS },
-};
-#define NROUTES (sizeof(routes) / sizeof(routes[0]))
-
-/* Allow header value per pattern. */
-static const char *const allow_for[] = {
-    [PAT_ROOT_BACKUP] = "POST",
-    [PAT_ROOT_BACKUP_FETCH] = "POST",
-    [PAT_CLIENT_BACKUP] = "GET, POST",
-    [PAT_HEALTH] = "GET",
-    [PAT_METRICS] = "GET",
-};
-
-static int match_pattern(enum pattern p, const char *root, const char *path, char *param)
+/* Whether path matches pattern; the {clientId} segment goes to param. */
+static int match_pattern(const char *pattern, const char *root, const char *path, char *param)
 {
-    static const char client_prefix[] = "/portal/clients/";
-    static const char client_suffix[] = "/backup";
-    size_t rlen = strlen(root);
+    const char *p = pattern, *s = path;
 
-    switch (p) {
-    case PAT_ROOT_BACKUP:
-        return strncmp(path, root, rlen) == 0 && strcmp(path + rlen, "/backup") == 0;
-    case PAT_ROOT_BACKUP_FETCH:
-        return strncmp(path, root, rlen) == 0 && strcmp(path + rlen, "/backup/fetch") == 0;
-    case PAT_HEALTH:
-        return strcmp(path, "/healthz") == 0;
-    case PAT_METRICS:
-        return strcmp(path, "/metrics") == 0;
-    case PAT_CLIENT_BACKUP: {
-        const char *seg, *slash;
-        size_t n;
+    param[0] = '\0';
+    while (*p != '\0') {
+        if (strncmp(p, ROOT_VAR, sizeof(ROOT_VAR) - 1) == 0) {
+            size_t n = strlen(root);
 
-        if (strncmp(path, client_prefix, sizeof(client_prefix) - 1) != 0)
+            if (strncmp(s, root, n) != 0)
+                return 0;
+            s += n;
+            p += sizeof(ROOT_VAR) - 1;
+        } else if (strncmp(p, ID_VAR, sizeof(ID_VAR) - 1) == 0) {
+            size_t n = strcspn(s, "/");
+
+            if (n == 0 || n > PATH_MAX_LEN)
+                return 0;
+            memcpy(param, s, n);
+            param[n] = '\0';
+            s += n;
+            p += sizeof(ID_VAR) - 1;
+        } else if (*p++ != *s++) {
             return 0;
-        seg = path + sizeof(client_prefix) - 1;
-        slash = strchr(seg, '/');
-        if (slash == NULL || slash == seg || strcmp(slash, client_suffix) != 0)
-            return 0;
-        n = (size_t)(slash - seg);
-        if (n > PATH_MAX_LEN)
-            return 0;
-        memcpy(param, seg, n);
-        param[n] = '\0';
-        return 1;
+        }
     }
-    }
-    return 0;
+    return *s == '\0';
 }
 
 int router_match(const char *webhooks_root, const char *method, const char *path,
                  struct route_match *m, const char **allow)
 {
-    int path_known = -1;
+    int path_known = 0;
 
     memset(m, 0, sizeof(*m));
     *allow = NULL;
-    for (size_t i = 0; i < NROUTES; i++) {
-        char param[PATH_MAX_LEN + 1] = "";
+    for (size_t i = 0; i < router_nroutes; i++) {
+        char param[PATH_MAX_LEN + 1];
 
-        if (!match_pattern(routes[i].pattern, webhooks_root, path, param))
+        if (!match_pattern(router_routes[i].pattern, webhooks_root, path, param))
             continue;
-        path_known = (int)routes[i].pattern;
-        if (strcmp(method, routes[i].method) != 0)
-            continue;
-        m->id = routes[i].id;
-        m->name = routes[i].name;
-        m->needs_body = routes[i].needs_body;
-        m->auth = routes[i].auth;
-        memcpy(m->param, param, sizeof(param));
-        return 0;
+        if (strcmp(method, router_routes[i].method) == 0) {
+            memset(m->allow, 0, sizeof(m->allow));
+            m->route = &router_routes[i];
+            m->index = i;
+            memcpy(m->param, param, sizeof(param));
+            return 0;
+        }
+        /* Rows of one path are listed together, so this reads "GET, POST". */
+        if (path_known)
+            strncat(m->allow, ", ", sizeof(m->allow) - strlen(m->allow) - 1);
+        strncat(m->allow, router_routes[i].method, sizeof(m->allow) - strlen(m->allow) - 1);
+        path_known = 1;
     }
-    if (path_known < 0)
+    if (!path_known)
         return 404;
-    *allow = allow_for[path_known];
+    *allow = m->allow;
     return 405;
 }

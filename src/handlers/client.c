@@ -9,7 +9,7 @@ void handle_client_store(struct exchange *x)
     struct body_doc doc = { 0 };
     struct share_request rq;
     char method[BACKUP_METHOD_MAX + 1];
-    const char *client_id = x->route->param, *share = NULL, *cipher = NULL;
+    const char *client_id = x->match->param, *share = NULL, *cipher = NULL;
     size_t share_len = 0, cipher_len = 0;
     int has_share, has_cipher;
 
@@ -86,7 +86,7 @@ void handle_client_fetch(struct exchange *x)
     struct share_request rq;
     struct share_list list = { 0 };
     struct share_result r = { 0 };
-    const char *client_id = x->route->param;
+    const char *client_id = x->match->param;
     share_status s;
 
     if (handler_client_id(x, client_id, strlen(client_id)) != 0)

@@ -98,7 +98,7 @@ void handler_share_request(struct exchange *x, struct share_request *rq, const c
     rq->kind = kind;
     rq->backup_method = backup_method;
     rq->pair_id = pair_id;
-    rq->endpoint = x->route->name;
+    rq->endpoint = x->match->route->name;
     rq->request_id = x->req->request_id;
 }
 

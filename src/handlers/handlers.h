@@ -26,13 +26,14 @@ struct exchange {
     struct app *app;
     struct http_request *req;
     struct http_response *res;
-    const struct route_match *route;
+    const struct route_match *match;   /* the route and its {clientId} */
     char client_tag[LOG_CLIENT_TAG_LEN];   /* for the request log line */
     char client_id[CLIENT_ID_MAX + 1];     /* validated id, for the audit row; "" if none */
     int audited;                           /* the outcome's audit row is written */
     uint32_t version;                      /* share version stored or served, 0 if none */
 };
 
+/* The handlers the route table (router.c) names. */
 void handle_custodian_store(struct exchange *x);
 void handle_custodian_fetch(struct exchange *x);
 void handle_client_store(struct exchange *x);

@@ -4,25 +4,28 @@
 #include <string.h>
 
 #include "bounds.h"
+#include "handlers/handlers.h"
 #include "router.h"
 #include "unit.h"
 
 #define ROOT "/webhook"
 
-/* Runs router_match and checks it found route id; returns the match. */
+/* Runs router_match and checks it found the row with this handler; returns
+ * the match. */
 static struct route_match match_ok(const char *root, const char *method, const char *path,
-                                   enum route_id id, const char *name, int needs_body)
+                                   route_handler handler, const char *name, int needs_body)
 {
     struct route_match m;
     const char *allow = "sentinel";
     int rc = router_match(root, method, path, &m, &allow);
 
     CU_ASSERT_EQUAL(rc, 0);
-    CU_ASSERT_EQUAL(m.id, id);
-    CU_ASSERT_PTR_NOT_NULL(m.name);
-    if (m.name != NULL)
-        CU_ASSERT_STRING_EQUAL(m.name, name);
-    CU_ASSERT_EQUAL(m.needs_body, needs_body);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m.route);
+    CU_ASSERT_PTR_EQUAL(m.route, &router_routes[m.index]);
+    CU_ASSERT(m.route->handler == handler);
+    CU_ASSERT_STRING_EQUAL(m.route->name, name);
+    CU_ASSERT_STRING_EQUAL(m.route->method, method);
+    CU_ASSERT_EQUAL(m.route->body == ROUTE_BODY_JSON, needs_body);
     CU_ASSERT_PTR_NULL(allow);
     return m;
 }
@@ -43,13 +46,13 @@ static void expect_status(const char *root, const char *method, const char *path
             CU_ASSERT_STRING_EQUAL(allow, want_allow);
     }
     /* A miss never leaves a half-filled match behind. */
-    CU_ASSERT_EQUAL((int)m.id, 0);
-    CU_ASSERT_PTR_NULL(m.name);
+    CU_ASSERT_PTR_NULL(m.route);
+    CU_ASSERT_STRING_EQUAL(m.param, "");
 }
 
 static void test_post_root_backup_is_custodian_store(void)
 {
-    struct route_match m = match_ok(ROOT, "POST", "/webhook/backup", ROUTE_CUSTODIAN_STORE,
+    struct route_match m = match_ok(ROOT, "POST", "/webhook/backup", handle_custodian_store,
                                     "custodian.store", 1);
 
     CU_ASSERT_STRING_EQUAL(m.param, "");
@@ -58,7 +61,7 @@ static void test_post_root_backup_is_custodian_store(void)
 static void test_post_root_backup_fetch_is_custodian_fetch(void)
 {
     struct route_match m = match_ok(ROOT, "POST", "/webhook/backup/fetch",
-                                    ROUTE_CUSTODIAN_FETCH, "custodian.fetch", 1);
+                                    handle_custodian_fetch, "custodian.fetch", 1);
 
     CU_ASSERT_STRING_EQUAL(m.param, "");
 }
@@ -66,7 +69,7 @@ static void test_post_root_backup_fetch_is_custodian_fetch(void)
 static void test_post_client_backup_is_client_store_with_param(void)
 {
     struct route_match m = match_ok(ROOT, "POST", "/portal/clients/client_42-x/backup",
-                                    ROUTE_CLIENT_STORE, "client.store", 1);
+                                    handle_client_store, "client.store", 1);
 
     CU_ASSERT_STRING_EQUAL(m.param, "client_42-x");
 }
@@ -74,14 +77,14 @@ static void test_post_client_backup_is_client_store_with_param(void)
 static void test_get_client_backup_is_client_fetch_with_param(void)
 {
     struct route_match m = match_ok(ROOT, "GET", "/portal/clients/abc/backup",
-                                    ROUTE_CLIENT_FETCH, "client.fetch", 0);
+                                    handle_client_fetch, "client.fetch", 0);
 
     CU_ASSERT_STRING_EQUAL(m.param, "abc");
 }
 
 static void test_get_healthz_is_health(void)
 {
-    struct route_match m = match_ok(ROOT, "GET", "/healthz", ROUTE_HEALTH, "health", 0);
+    struct route_match m = match_ok(ROOT, "GET", "/healthz", handle_health, "health", 0);
 
     CU_ASSERT_STRING_EQUAL(m.param, "");
 }
@@ -168,9 +171,9 @@ static void test_client_segment_with_slash_is_404(void)
 
 static void test_custom_root_routes_custodian_paths(void)
 {
-    match_ok("/hooks/portal", "POST", "/hooks/portal/backup", ROUTE_CUSTODIAN_STORE,
+    match_ok("/hooks/portal", "POST", "/hooks/portal/backup", handle_custodian_store,
              "custodian.store", 1);
-    match_ok("/hooks/portal", "POST", "/hooks/portal/backup/fetch", ROUTE_CUSTODIAN_FETCH,
+    match_ok("/hooks/portal", "POST", "/hooks/portal/backup/fetch", handle_custodian_fetch,
              "custodian.fetch", 1);
     expect_status("/hooks/portal", "GET", "/hooks/portal/backup", 405, "POST");
 }
@@ -184,22 +187,22 @@ static void test_custom_root_no_longer_serves_default_root(void)
 
 static void test_custom_root_keeps_fixed_routes(void)
 {
-    match_ok("/hooks/portal", "GET", "/healthz", ROUTE_HEALTH, "health", 0);
-    match_ok("/hooks/portal", "GET", "/portal/clients/abc/backup", ROUTE_CLIENT_FETCH,
+    match_ok("/hooks/portal", "GET", "/healthz", handle_health, "health", 0);
+    match_ok("/hooks/portal", "GET", "/portal/clients/abc/backup", handle_client_fetch,
              "client.fetch", 0);
 }
 
 static void test_client_param_keeps_raw_encoded_text(void)
 {
     struct route_match m = match_ok(ROOT, "GET", "/portal/clients/a%2Fb/backup",
-                                    ROUTE_CLIENT_FETCH, "client.fetch", 0);
+                                    handle_client_fetch, "client.fetch", 0);
 
     CU_ASSERT_STRING_EQUAL(m.param, "a%2Fb");
-    m = match_ok(ROOT, "POST", "/portal/clients/%2E%2E/backup", ROUTE_CLIENT_STORE,
+    m = match_ok(ROOT, "POST", "/portal/clients/%2E%2E/backup", handle_client_store,
                  "client.store", 1);
     CU_ASSERT_STRING_EQUAL(m.param, "%2E%2E");
     /* Not a valid client id either; that is the handler's 422, not a 404. */
-    m = match_ok(ROOT, "GET", "/portal/clients/..;x/backup", ROUTE_CLIENT_FETCH,
+    m = match_ok(ROOT, "GET", "/portal/clients/..;x/backup", handle_client_fetch,
                  "client.fetch", 0);
     CU_ASSERT_STRING_EQUAL(m.param, "..;x");
 }
@@ -216,7 +219,7 @@ static void test_long_client_param_is_copied_whole(void)
     memset(path + sizeof(prefix) - 1, 'x', idlen);
     memcpy(path + sizeof(prefix) - 1 + idlen, suffix, sizeof(suffix));
     CU_ASSERT_EQUAL(strlen(path), PATH_MAX_LEN);
-    m = match_ok(ROOT, "GET", path, ROUTE_CLIENT_FETCH, "client.fetch", 0);
+    m = match_ok(ROOT, "GET", path, handle_client_fetch, "client.fetch", 0);
     CU_ASSERT_EQUAL(strlen(m.param), idlen);
     CU_ASSERT_EQUAL(strspn(m.param, "x"), idlen);
 }
@@ -230,6 +233,31 @@ static void test_match_clears_previous_param(void)
     CU_ASSERT_STRING_EQUAL(m.param, "abc");
     CU_ASSERT_EQUAL(router_match(ROOT, "GET", "/healthz", &m, &allow), 0);
     CU_ASSERT_STRING_EQUAL(m.param, "");
+}
+
+static void test_metrics_route_is_routed(void)
+{
+    match_ok(ROOT, "GET", "/metrics", handle_metrics, "metrics", 0);
+    expect_status(ROOT, "POST", "/metrics", 405, "GET");
+}
+
+/* What each row promises, checked row by row: share routes audit every
+ * outcome and name a credential, operational ones do neither. */
+static void test_every_row_says_auth_body_and_audit(void)
+{
+    for (size_t i = 0; i < router_nroutes; i++) {
+        const struct route *r = &router_routes[i];
+        int share_route = strncmp(r->name, "custodian.", 10) == 0 ||
+                          strncmp(r->name, "client.", 7) == 0;
+
+        CU_ASSERT_PTR_NOT_NULL(r->handler);
+        CU_ASSERT_EQUAL(r->audit == ROUTE_AUDIT_ALL, share_route);
+        if (share_route)
+            CU_ASSERT(r->auth == ROUTE_AUTH_WEBHOOK || r->auth == ROUTE_AUTH_CLIENT);
+        CU_ASSERT_EQUAL(r->body == ROUTE_BODY_JSON, strcmp(r->method, "POST") == 0);
+        for (size_t j = 0; j < i; j++)
+            CU_ASSERT(strcmp(router_routes[j].name, r->name) != 0);
+    }
 }
 
 int unit_register(void)
@@ -246,6 +274,9 @@ int unit_register(void)
         { "client param keeps raw encoded text", test_client_param_keeps_raw_encoded_text },
         { "long client param is copied whole", test_long_client_param_is_copied_whole },
         { "a match clears the previous param", test_match_clears_previous_param },
+        { "GET /metrics is metrics", test_metrics_route_is_routed },
+        { "every row says its auth, body and audit policy",
+          test_every_row_says_auth_body_and_audit },
         { NULL, NULL },
     };
     static const struct unit_test method_tests[] = {
