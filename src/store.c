@@ -10,18 +10,12 @@
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
+#include "store_int.h"
 
 /* A failed connect is not retried more often than this, so a database outage
  * costs each request one clock read, not one connect timeout. */
 #define RECONNECT_BACKOFF_MS 1000
 
-struct store {
-    char *conninfo;
-    PGconn *conn;
-    int prepared;        /* statements exist on this connection */
-    long long last_attempt_ms;
-    int warned;          /* the server sent a WARNING during the last statement */
-};
 
 struct statement {
     const char *name;
@@ -105,7 +99,7 @@ static const struct statement statements[] = {
 };
 
 /* First line of a libpq message, for one-line logs. */
-static const char *first_line(const char *msg, char *buf, size_t len)
+const char *store_first_line(const char *msg, char *buf, size_t len)
 {
     size_t n = strcspn(msg, "\n");
 
@@ -190,7 +184,7 @@ static store_status connect_now(struct store *st)
     if (st->conn == NULL || PQstatus(st->conn) != CONNECTION_OK) {
         metrics_db_error();
         log_warn("database connect failed", "error=\"%s\"",
-                 st->conn ? first_line(PQerrorMessage(st->conn), line, sizeof(line))
+                 st->conn ? store_first_line(PQerrorMessage(st->conn), line, sizeof(line))
                           : "out of memory");
         goto out;
     }
@@ -202,7 +196,7 @@ out:
     return rc;
 }
 
-static store_status ensure_connected(struct store *st)
+store_status store_connected(struct store *st)
 {
     if (st->conn != NULL && PQstatus(st->conn) == CONNECTION_OK)
         return STORE_OK;
@@ -216,7 +210,7 @@ static store_status ensure_connected(struct store *st)
  * can connect to a database that has no tables yet. */
 static store_status ensure_ready(struct store *st)
 {
-    store_status s = ensure_connected(st);
+    store_status s = store_connected(st);
 
     if (s != STORE_OK || st->prepared)
         return s;
@@ -242,7 +236,7 @@ static store_status ensure_ready(struct store *st)
 /* Maps a failed result to a status. Connection-level and "try elsewhere"
  * failures drop the connection so the next request reconnects, which is how
  * a multi-host conninfo finds the new primary after a failover. */
-static store_status classify(struct store *st, PGresult *r, const char *what)
+store_status store_classify(struct store *st, PGresult *r, const char *what)
 {
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     int drop = 0;
@@ -311,12 +305,12 @@ store_status store_ping(struct store *st)
     if (s != STORE_OK)
         return s;
     r = run(st, "sk_ping", 0, NULL, NULL, NULL);
-    s = PQresultStatus(r) == PGRES_TUPLES_OK ? STORE_OK : classify(st, r, "sk_ping");
+    s = PQresultStatus(r) == PGRES_TUPLES_OK ? STORE_OK : store_classify(st, r, "sk_ping");
     PQclear(r);
     return s;
 }
 
-static uint32_t be32(const char *p)
+uint32_t store_be32(const char *p)
 {
     uint32_t v;
 
@@ -324,7 +318,7 @@ static uint32_t be32(const char *p)
     return ntohl(v);
 }
 
-static long long be64(const char *p)
+long long store_be64(const char *p)
 {
     uint64_t v = 0;
 
@@ -333,7 +327,7 @@ static long long be64(const char *p)
     return (long long)v;
 }
 
-static store_status copy_bytes(const PGresult *r, int row, int col, uint8_t **out, size_t *len)
+store_status store_copy_bytes(const PGresult *r, int row, int col, uint8_t **out, size_t *len)
 {
     size_t n = (size_t)PQgetlength(r, row, col);
 
@@ -360,7 +354,7 @@ store_status store_lookup(struct store *st, const struct store_write *w, struct 
     snprintf(kind_s, sizeof(kind_s), "%d", w->kind);
     r = run(st, "sk_lookup", 5, params, NULL, NULL);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        s = classify(st, r, "sk_lookup");
+        s = store_classify(st, r, "sk_lookup");
         goto out;
     }
     if (!PQgetisnull(r, 0, 0)) {
@@ -370,15 +364,15 @@ store_status store_lookup(struct store *st, const struct store_write *w, struct 
         }
         out->delivery_seen = 1;
         memcpy(out->delivery_sha256, PQgetvalue(r, 0, 0), 32);
-        out->delivery_version = be32(PQgetvalue(r, 0, 1));
+        out->delivery_version = store_be32(PQgetvalue(r, 0, 1));
     }
     if (!PQgetisnull(r, 0, 2)) {
         if (PQgetlength(r, 0, 2) != 4) {
             s = STORE_ERROR;
             goto out;
         }
-        out->latest_version = be32(PQgetvalue(r, 0, 2));
-        s = copy_bytes(r, 0, 3, &out->sealed, &out->sealed_len);
+        out->latest_version = store_be32(PQgetvalue(r, 0, 2));
+        s = store_copy_bytes(r, 0, 3, &out->sealed, &out->sealed_len);
         if (s != STORE_OK)
             goto out;
         out->has_latest = 1;
@@ -435,7 +429,7 @@ static store_status put(struct store *st, const char *stmt, const struct store_w
     snprintf(kek_s, sizeof(kek_s), "%u", kek_id);
     r = run(st, stmt, 11, params, lengths, formats);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        s = classify(st, r, stmt);
+        s = store_classify(st, r, stmt);
     else
         s = PQntuples(r) == 1 ? STORE_OK : STORE_CONFLICT;   /* sk_put_first: v1 exists */
     s = durable(st, s, stmt);
@@ -459,7 +453,7 @@ store_status store_note(struct store *st, const struct store_write *w, uint32_t 
         return s;
     snprintf(version_s, sizeof(version_s), "%u", version);
     r = run(st, "sk_note", 7, params, lengths, formats);
-    s = PQresultStatus(r) == PGRES_COMMAND_OK ? STORE_OK : classify(st, r, "sk_note");
+    s = PQresultStatus(r) == PGRES_COMMAND_OK ? STORE_OK : store_classify(st, r, "sk_note");
     s = durable(st, s, "sk_note");
     PQclear(r);
     return s;
@@ -477,7 +471,7 @@ void store_shares_free(struct store_share *s, size_t n)
 }
 
 /* Copies a text column into a fixed buffer of cap bytes (NUL included). */
-static store_status copy_text(const PGresult *r, int row, int col, char *out, size_t cap)
+store_status store_copy_text(const PGresult *r, int row, int col, char *out, size_t cap)
 {
     size_t n = (size_t)PQgetlength(r, row, col);
 
@@ -496,11 +490,11 @@ static store_status share_from_row(const PGresult *r, int row, struct store_shar
     memset(out, 0, sizeof(*out));
     if (PQgetlength(r, row, 0) != 4)
         return STORE_ERROR;
-    out->version = be32(PQgetvalue(r, row, 0));
-    if ((s = copy_text(r, row, 1, out->backup_method, sizeof(out->backup_method))) != STORE_OK ||
-        (s = copy_text(r, row, 2, out->pair_id, sizeof(out->pair_id))) != STORE_OK)
+    out->version = store_be32(PQgetvalue(r, row, 0));
+    if ((s = store_copy_text(r, row, 1, out->backup_method, sizeof(out->backup_method))) != STORE_OK ||
+        (s = store_copy_text(r, row, 2, out->pair_id, sizeof(out->pair_id))) != STORE_OK)
         return s;
-    return copy_bytes(r, row, 3, &out->sealed, &out->sealed_len);
+    return store_copy_bytes(r, row, 3, &out->sealed, &out->sealed_len);
 }
 
 store_status store_fetch_newest(struct store *st, const char *client_id, int kind, int limit,
@@ -523,7 +517,7 @@ store_status store_fetch_newest(struct store *st, const char *client_id, int kin
     snprintf(limit_s, sizeof(limit_s), "%d", limit);
     r = run(st, "sk_fetch_newest", 3, params, NULL, NULL);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        s = classify(st, r, "sk_fetch_newest");
+        s = store_classify(st, r, "sk_fetch_newest");
         goto out;
     }
     rows = PQntuples(r);
@@ -534,7 +528,7 @@ store_status store_fetch_newest(struct store *st, const char *client_id, int kin
         s = STORE_ERROR;
         goto out;
     }
-    *total = be64(PQgetvalue(r, 0, 4));
+    *total = store_be64(PQgetvalue(r, 0, 4));
     shares = calloc((size_t)rows, sizeof(*shares));
     if (shares == NULL) {
         s = STORE_ERROR;
@@ -569,7 +563,7 @@ store_status store_fetch_method(struct store *st, const char *client_id, int kin
     snprintf(kind_s, sizeof(kind_s), "%d", kind);
     r = run(st, "sk_fetch_method", 3, params, NULL, NULL);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        s = classify(st, r, "sk_fetch_method");
+        s = store_classify(st, r, "sk_fetch_method");
     else if (PQntuples(r) == 0)
         s = STORE_NOT_FOUND;
     else if ((s = share_from_row(r, 0, out)) != STORE_OK) {
@@ -596,363 +590,22 @@ store_status store_audit(struct store *st, const struct store_audit_row *a)
     snprintf(version_s, sizeof(version_s), "%u", a->version);
     snprintf(served_s, sizeof(served_s), "%d", a->served);
     r = run(st, "sk_audit", 7, params, NULL, NULL);
-    s = PQresultStatus(r) == PGRES_COMMAND_OK ? STORE_OK : classify(st, r, "sk_audit");
+    s = PQresultStatus(r) == PGRES_COMMAND_OK ? STORE_OK : store_classify(st, r, "sk_audit");
     s = durable(st, s, "sk_audit");
     PQclear(r);
     return s;
 }
 
-static store_status exec_simple(struct store *st, const char *sql, const char *what)
+store_status store_exec(struct store *st, const char *sql, const char *what)
 {
     PGresult *r = PQexec(st->conn, sql);
     char line[256];
     store_status s = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK
-                         ? STORE_OK : classify(st, r, what);
+                         ? STORE_OK : store_classify(st, r, what);
 
     if (s != STORE_OK && st->conn != NULL)
         log_error("migration statement failed", "step=%s error=\"%s\"", what,
-                  first_line(PQerrorMessage(st->conn), line, sizeof(line)));
-    PQclear(r);
-    return s;
-}
-
-store_status store_migrate(struct store *st, const char *name, const char *sql, int *applied)
-{
-    const char *params[1] = { name };
-    PGresult *r = NULL;
-    store_status s;
-    int in_tx = 0;
-
-    *applied = 0;
-    s = ensure_connected(st);
-    if (s != STORE_OK)
-        return s;
-    if ((s = exec_simple(st, "BEGIN", "begin")) != STORE_OK)
-        goto out;
-    in_tx = 1;
-    /* Two migrators at once (two hosts deploying) take turns. */
-    if ((s = exec_simple(st, "SELECT pg_advisory_xact_lock(7310182505)", "lock")) != STORE_OK)
-        goto out;
-    if ((s = exec_simple(st,
-                         "CREATE TABLE IF NOT EXISTS schema_migration ("
-                         " name text PRIMARY KEY,"
-                         " applied_at timestamptz NOT NULL DEFAULT now())",
-                         "schema_migration")) != STORE_OK)
-        goto out;
-    r = PQexecParams(st->conn, "SELECT 1 FROM schema_migration WHERE name = $1", 1, NULL,
-                     params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        s = classify(st, r, "schema_migration select");
-        goto out;
-    }
-    if (PQntuples(r) > 0) {
-        s = STORE_OK;
-        goto out;
-    }
-    PQclear(r);
-    r = NULL;
-    if ((s = exec_simple(st, sql, name)) != STORE_OK)
-        goto out;
-    r = PQexecParams(st->conn, "INSERT INTO schema_migration (name) VALUES ($1)", 1, NULL,
-                     params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        s = classify(st, r, "schema_migration insert");
-        goto out;
-    }
-    *applied = 1;
-    s = STORE_OK;
-out:
-    PQclear(r);
-    if (in_tx && st->conn != NULL) {
-        PGresult *e = PQexec(st->conn, s == STORE_OK ? "COMMIT" : "ROLLBACK");
-        if (s == STORE_OK && PQresultStatus(e) != PGRES_COMMAND_OK) {
-            s = classify(st, e, "commit");
-            *applied = 0;
-        }
-        PQclear(e);
-    }
-    return s;
-}
-
-/* ---- admin ------------------------------------------------------------ */
-
-store_status store_begin(struct store *st)
-{
-    store_status s = ensure_connected(st);
-
-    return s != STORE_OK ? s : exec_simple(st, "BEGIN", "begin");
-}
-
-store_status store_commit(struct store *st)
-{
-    return exec_simple(st, "COMMIT", "commit");
-}
-
-void store_rollback(struct store *st)
-{
-    if (st->conn != NULL)
-        PQclear(PQexec(st->conn, "ROLLBACK"));
-}
-
-void store_records_free(struct store_record *r, size_t n)
-{
-    if (r == NULL)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(r[i].sealed);
-    free(r);
-}
-
-store_status store_records(struct store *st, long long after_id, long long max_id,
-                           uint32_t not_kek, int limit, struct store_record **out, size_t *n)
-{
-    char after_s[24], max_s[24], kek_s[12], limit_s[12];
-    const char *params[4] = { after_s, max_s, kek_s, limit_s };
-    struct store_record *recs = NULL;
-    PGresult *r = NULL;
-    store_status s;
-    int rows = 0;
-
-    *out = NULL;
-    *n = 0;
-    s = ensure_connected(st);
-    if (s != STORE_OK)
-        return s;
-    snprintf(after_s, sizeof(after_s), "%lld", after_id);
-    snprintf(max_s, sizeof(max_s), "%lld", max_id);
-    snprintf(kek_s, sizeof(kek_s), "%u", not_kek);
-    snprintf(limit_s, sizeof(limit_s), "%d", limit);
-    /* created_at as text in UTC: exports must read the same everywhere. */
-    r = PQexecParams(st->conn,
-                     "SELECT id, client_id, kind::integer, version, kek_id::integer, sealed,"
-                     " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
-                     " backup_method, pair_id"
-                     " FROM share_record"
-                     " WHERE id > $1::bigint AND id <= $2::bigint"
-                     "   AND ($3::bigint = 0 OR kek_id <> $3::bigint)"
-                     " ORDER BY id LIMIT $4::integer",
-                     4, NULL, params, NULL, NULL, 1);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        s = classify(st, r, "records");
-        goto out;
-    }
-    rows = PQntuples(r);
-    recs = calloc(rows > 0 ? (size_t)rows : 1, sizeof(*recs));
-    if (recs == NULL) {
-        s = STORE_ERROR;
-        goto out;
-    }
-    for (int i = 0; i < rows; i++) {
-        size_t idlen = (size_t)PQgetlength(r, i, 1);
-        size_t tlen = (size_t)PQgetlength(r, i, 6);
-
-        if (PQgetlength(r, i, 0) != 8 || PQgetlength(r, i, 2) != 4 || PQgetlength(r, i, 3) != 4 ||
-            PQgetlength(r, i, 4) != 4 || idlen >= sizeof(recs[i].client_id) ||
-            tlen >= sizeof(recs[i].created_at)) {
-            s = STORE_ERROR;
-            goto out;
-        }
-        recs[i].id = be64(PQgetvalue(r, i, 0));
-        memcpy(recs[i].client_id, PQgetvalue(r, i, 1), idlen);
-        recs[i].kind = (int)be32(PQgetvalue(r, i, 2));
-        recs[i].version = be32(PQgetvalue(r, i, 3));
-        recs[i].kek_id = be32(PQgetvalue(r, i, 4));
-        memcpy(recs[i].created_at, PQgetvalue(r, i, 6), tlen);
-        if (copy_text(r, i, 7, recs[i].backup_method, sizeof(recs[i].backup_method)) != STORE_OK ||
-            copy_text(r, i, 8, recs[i].pair_id, sizeof(recs[i].pair_id)) != STORE_OK ||
-            copy_bytes(r, i, 5, &recs[i].sealed, &recs[i].sealed_len) != STORE_OK) {
-            s = STORE_ERROR;
-            goto out;
-        }
-    }
-    *out = recs;
-    *n = (size_t)rows;
-    recs = NULL;
-    s = STORE_OK;
-out:
-    store_records_free(recs, (size_t)rows);
-    PQclear(r);
-    return s;
-}
-
-store_status store_max_id(struct store *st, long long *max_id)
-{
-    PGresult *r = NULL;
-    store_status s = ensure_connected(st);
-
-    if (s != STORE_OK)
-        return s;
-    r = PQexecParams(st->conn, "SELECT coalesce(max(id), 0) FROM share_record", 0, NULL, NULL,
-                     NULL, NULL, 1);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQgetlength(r, 0, 0) != 8) {
-        s = classify(st, r, "max_id");
-        goto out;
-    }
-    *max_id = be64(PQgetvalue(r, 0, 0));
-out:
-    PQclear(r);
-    return s;
-}
-
-store_status store_kek_counts(struct store *st, uint32_t **ids, long long **counts, size_t *n)
-{
-    PGresult *r = NULL;
-    store_status s = ensure_connected(st);
-    int rows;
-
-    *ids = NULL;
-    *counts = NULL;
-    *n = 0;
-    if (s != STORE_OK)
-        return s;
-    r = PQexecParams(st->conn,
-                     "SELECT kek_id::integer, count(*) FROM share_record GROUP BY kek_id"
-                     " ORDER BY kek_id", 0, NULL, NULL, NULL, NULL, 1);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        s = classify(st, r, "kek_counts");
-        goto out;
-    }
-    rows = PQntuples(r);
-    *ids = calloc(rows > 0 ? (size_t)rows : 1, sizeof(**ids));
-    *counts = calloc(rows > 0 ? (size_t)rows : 1, sizeof(**counts));
-    if (*ids == NULL || *counts == NULL) {
-        free(*ids);
-        free(*counts);
-        *ids = NULL;
-        *counts = NULL;
-        s = STORE_ERROR;
-        goto out;
-    }
-    for (int i = 0; i < rows; i++) {
-        (*ids)[i] = be32(PQgetvalue(r, i, 0));
-        (*counts)[i] = be64(PQgetvalue(r, i, 1));
-    }
-    *n = (size_t)rows;
-out:
-    PQclear(r);
-    return s;
-}
-
-store_status store_method_counts(struct store *st, struct store_method_count **out, size_t *n)
-{
-    struct store_method_count *c = NULL;
-    PGresult *r = NULL;
-    store_status s = ensure_connected(st);
-    int rows = 0;
-
-    *out = NULL;
-    *n = 0;
-    if (s != STORE_OK)
-        return s;
-    r = PQexecParams(st->conn,
-                     "SELECT kind::integer, backup_method, count(*),"
-                     " count(DISTINCT (client_id, pair_id)) FROM share_record"
-                     " GROUP BY kind, backup_method ORDER BY kind, backup_method",
-                     0, NULL, NULL, NULL, NULL, 1);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        s = classify(st, r, "method_counts");
-        goto out;
-    }
-    rows = PQntuples(r);
-    c = calloc(rows > 0 ? (size_t)rows : 1, sizeof(*c));
-    if (c == NULL) {
-        s = STORE_ERROR;
-        goto out;
-    }
-    for (int i = 0; i < rows; i++) {
-        if (PQgetlength(r, i, 0) != 4 || PQgetlength(r, i, 2) != 8 ||
-            PQgetlength(r, i, 3) != 8 ||
-            copy_text(r, i, 1, c[i].backup_method, sizeof(c[i].backup_method)) != STORE_OK) {
-            s = STORE_ERROR;
-            goto out;
-        }
-        c[i].kind = (int)be32(PQgetvalue(r, i, 0));
-        c[i].records = be64(PQgetvalue(r, i, 2));
-        c[i].identities = be64(PQgetvalue(r, i, 3));
-    }
-    *out = c;
-    *n = (size_t)rows;
-    c = NULL;
-out:
-    free(c);
-    PQclear(r);
-    return s;
-}
-
-store_status store_rewrap_record(struct store *st, long long id, uint32_t old_kek,
-                                 uint32_t new_kek, const uint8_t *sealed, size_t sealed_len,
-                                 int *updated)
-{
-    char id_s[24], old_s[12], new_s[12];
-    const char *params[4] = { id_s, old_s, new_s, (const char *)sealed };
-    int lengths[4] = { 0, 0, 0, (int)sealed_len };
-    int formats[4] = { 0, 0, 0, 1 };
-    PGresult *r;
-    store_status s;
-
-    *updated = 0;
-    snprintf(id_s, sizeof(id_s), "%lld", id);
-    snprintf(old_s, sizeof(old_s), "%u", old_kek);
-    snprintf(new_s, sizeof(new_s), "%u", new_kek);
-    r = PQexecParams(st->conn,
-                     "UPDATE share_record SET kek_id = $3::bigint, sealed = $4::bytea"
-                     " WHERE id = $1::bigint AND kek_id = $2::bigint",
-                     4, NULL, params, lengths, formats, 0);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        s = classify(st, r, "rewrap");
-    } else {
-        *updated = strcmp(PQcmdTuples(r), "1") == 0;
-        s = STORE_OK;
-    }
-    PQclear(r);
-    return s;
-}
-
-store_status store_import_record(struct store *st, const struct store_record *rec, int *result)
-{
-    char kind_s[4], version_s[12], kek_s[12];
-    const char *params[8] = { rec->client_id, kind_s, version_s, kek_s, (const char *)rec->sealed,
-                              rec->created_at[0] ? rec->created_at : NULL, rec->backup_method,
-                              rec->pair_id };
-    int lengths[8] = { 0, 0, 0, 0, (int)rec->sealed_len, 0, 0, 0 };
-    int formats[8] = { 0, 0, 0, 0, 1, 0, 0, 0 };
-    PGresult *r = NULL;
-    store_status s = ensure_connected(st);
-
-    *result = 0;
-    if (s != STORE_OK)
-        return s;
-    snprintf(kind_s, sizeof(kind_s), "%d", rec->kind);
-    snprintf(version_s, sizeof(version_s), "%u", rec->version);
-    snprintf(kek_s, sizeof(kek_s), "%u", rec->kek_id);
-    /* DO NOTHING, then compare: a record already present must be the same
-     * bytes, or the two databases disagree about a share. */
-    r = PQexecParams(st->conn,
-                     "WITH ins AS (INSERT INTO share_record"
-                     "   (client_id, kind, backup_method, pair_id, version, kek_id, sealed,"
-                     "    created_at)"
-                     "   VALUES ($1, $2::smallint, $7, $8, $3::integer, $4::bigint, $5::bytea,"
-                     "           coalesce($6::timestamptz, now()))"
-                     "   ON CONFLICT (client_id, kind, backup_method, pair_id, version)"
-                     "   DO NOTHING RETURNING 1)"
-                     " SELECT (SELECT count(*) FROM ins)::integer,"
-                     "        (SELECT sealed = $5::bytea FROM share_record"
-                     "          WHERE client_id = $1 AND kind = $2::smallint"
-                     "            AND backup_method = $7 AND pair_id = $8"
-                     "            AND version = $3::integer)",
-                     8, NULL, params, lengths, formats, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        s = classify(st, r, "import");
-        goto out;
-    }
-    if (strcmp(PQgetvalue(r, 0, 0), "1") == 0) {
-        *result = 1;
-    } else if (strcmp(PQgetvalue(r, 0, 1), "t") != 0) {
-        s = STORE_CONFLICT;
-        goto out;
-    }
-    s = STORE_OK;
-out:
+                  store_first_line(PQerrorMessage(st->conn), line, sizeof(line)));
     PQclear(r);
     return s;
 }

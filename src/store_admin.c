@@ -1,0 +1,293 @@
+/* Whole-table statements for the admin commands (admin.c): record batches,
+ * counts, rewrap updates, imports. They run on the admin role's connection,
+ * unprepared, as each runs a few times per command. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "log.h"
+#include "store.h"
+#include "store_int.h"
+
+store_status store_begin(struct store *st)
+{
+    store_status s = store_connected(st);
+
+    return s != STORE_OK ? s : store_exec(st, "BEGIN", "begin");
+}
+
+store_status store_commit(struct store *st)
+{
+    return store_exec(st, "COMMIT", "commit");
+}
+
+void store_rollback(struct store *st)
+{
+    if (st->conn != NULL)
+        PQclear(PQexec(st->conn, "ROLLBACK"));
+}
+
+void store_records_free(struct store_record *r, size_t n)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(r[i].sealed);
+    free(r);
+}
+
+store_status store_records(struct store *st, long long after_id, long long max_id,
+                           uint32_t not_kek, int limit, struct store_record **out, size_t *n)
+{
+    char after_s[24], max_s[24], kek_s[12], limit_s[12];
+    const char *params[4] = { after_s, max_s, kek_s, limit_s };
+    struct store_record *recs = NULL;
+    PGresult *r = NULL;
+    store_status s;
+    int rows = 0;
+
+    *out = NULL;
+    *n = 0;
+    s = store_connected(st);
+    if (s != STORE_OK)
+        return s;
+    snprintf(after_s, sizeof(after_s), "%lld", after_id);
+    snprintf(max_s, sizeof(max_s), "%lld", max_id);
+    snprintf(kek_s, sizeof(kek_s), "%u", not_kek);
+    snprintf(limit_s, sizeof(limit_s), "%d", limit);
+    /* created_at as text in UTC: exports must read the same everywhere. */
+    r = PQexecParams(st->conn,
+                     "SELECT id, client_id, kind::integer, version, kek_id::integer, sealed,"
+                     " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+                     " backup_method, pair_id"
+                     " FROM share_record"
+                     " WHERE id > $1::bigint AND id <= $2::bigint"
+                     "   AND ($3::bigint = 0 OR kek_id <> $3::bigint)"
+                     " ORDER BY id LIMIT $4::integer",
+                     4, NULL, params, NULL, NULL, 1);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        s = store_classify(st, r, "records");
+        goto out;
+    }
+    rows = PQntuples(r);
+    recs = calloc(rows > 0 ? (size_t)rows : 1, sizeof(*recs));
+    if (recs == NULL) {
+        s = STORE_ERROR;
+        goto out;
+    }
+    for (int i = 0; i < rows; i++) {
+        size_t idlen = (size_t)PQgetlength(r, i, 1);
+        size_t tlen = (size_t)PQgetlength(r, i, 6);
+
+        if (PQgetlength(r, i, 0) != 8 || PQgetlength(r, i, 2) != 4 || PQgetlength(r, i, 3) != 4 ||
+            PQgetlength(r, i, 4) != 4 || idlen >= sizeof(recs[i].client_id) ||
+            tlen >= sizeof(recs[i].created_at)) {
+            s = STORE_ERROR;
+            goto out;
+        }
+        recs[i].id = store_be64(PQgetvalue(r, i, 0));
+        memcpy(recs[i].client_id, PQgetvalue(r, i, 1), idlen);
+        recs[i].kind = (int)store_be32(PQgetvalue(r, i, 2));
+        recs[i].version = store_be32(PQgetvalue(r, i, 3));
+        recs[i].kek_id = store_be32(PQgetvalue(r, i, 4));
+        memcpy(recs[i].created_at, PQgetvalue(r, i, 6), tlen);
+        if (store_copy_text(r, i, 7, recs[i].backup_method, sizeof(recs[i].backup_method)) != STORE_OK ||
+            store_copy_text(r, i, 8, recs[i].pair_id, sizeof(recs[i].pair_id)) != STORE_OK ||
+            store_copy_bytes(r, i, 5, &recs[i].sealed, &recs[i].sealed_len) != STORE_OK) {
+            s = STORE_ERROR;
+            goto out;
+        }
+    }
+    *out = recs;
+    *n = (size_t)rows;
+    recs = NULL;
+    s = STORE_OK;
+out:
+    store_records_free(recs, (size_t)rows);
+    PQclear(r);
+    return s;
+}
+
+store_status store_max_id(struct store *st, long long *max_id)
+{
+    PGresult *r = NULL;
+    store_status s = store_connected(st);
+
+    if (s != STORE_OK)
+        return s;
+    r = PQexecParams(st->conn, "SELECT coalesce(max(id), 0) FROM share_record", 0, NULL, NULL,
+                     NULL, NULL, 1);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQgetlength(r, 0, 0) != 8) {
+        s = store_classify(st, r, "max_id");
+        goto out;
+    }
+    *max_id = store_be64(PQgetvalue(r, 0, 0));
+out:
+    PQclear(r);
+    return s;
+}
+
+store_status store_kek_counts(struct store *st, uint32_t **ids, long long **counts, size_t *n)
+{
+    PGresult *r = NULL;
+    store_status s = store_connected(st);
+    int rows;
+
+    *ids = NULL;
+    *counts = NULL;
+    *n = 0;
+    if (s != STORE_OK)
+        return s;
+    r = PQexecParams(st->conn,
+                     "SELECT kek_id::integer, count(*) FROM share_record GROUP BY kek_id"
+                     " ORDER BY kek_id", 0, NULL, NULL, NULL, NULL, 1);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        s = store_classify(st, r, "kek_counts");
+        goto out;
+    }
+    rows = PQntuples(r);
+    *ids = calloc(rows > 0 ? (size_t)rows : 1, sizeof(**ids));
+    *counts = calloc(rows > 0 ? (size_t)rows : 1, sizeof(**counts));
+    if (*ids == NULL || *counts == NULL) {
+        free(*ids);
+        free(*counts);
+        *ids = NULL;
+        *counts = NULL;
+        s = STORE_ERROR;
+        goto out;
+    }
+    for (int i = 0; i < rows; i++) {
+        (*ids)[i] = store_be32(PQgetvalue(r, i, 0));
+        (*counts)[i] = store_be64(PQgetvalue(r, i, 1));
+    }
+    *n = (size_t)rows;
+out:
+    PQclear(r);
+    return s;
+}
+
+store_status store_method_counts(struct store *st, struct store_method_count **out, size_t *n)
+{
+    struct store_method_count *c = NULL;
+    PGresult *r = NULL;
+    store_status s = store_connected(st);
+    int rows = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (s != STORE_OK)
+        return s;
+    r = PQexecParams(st->conn,
+                     "SELECT kind::integer, backup_method, count(*),"
+                     " count(DISTINCT (client_id, pair_id)) FROM share_record"
+                     " GROUP BY kind, backup_method ORDER BY kind, backup_method",
+                     0, NULL, NULL, NULL, NULL, 1);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        s = store_classify(st, r, "method_counts");
+        goto out;
+    }
+    rows = PQntuples(r);
+    c = calloc(rows > 0 ? (size_t)rows : 1, sizeof(*c));
+    if (c == NULL) {
+        s = STORE_ERROR;
+        goto out;
+    }
+    for (int i = 0; i < rows; i++) {
+        if (PQgetlength(r, i, 0) != 4 || PQgetlength(r, i, 2) != 8 ||
+            PQgetlength(r, i, 3) != 8 ||
+            store_copy_text(r, i, 1, c[i].backup_method, sizeof(c[i].backup_method)) != STORE_OK) {
+            s = STORE_ERROR;
+            goto out;
+        }
+        c[i].kind = (int)store_be32(PQgetvalue(r, i, 0));
+        c[i].records = store_be64(PQgetvalue(r, i, 2));
+        c[i].identities = store_be64(PQgetvalue(r, i, 3));
+    }
+    *out = c;
+    *n = (size_t)rows;
+    c = NULL;
+out:
+    free(c);
+    PQclear(r);
+    return s;
+}
+
+store_status store_rewrap_record(struct store *st, long long id, uint32_t old_kek,
+                                 uint32_t new_kek, const uint8_t *sealed, size_t sealed_len,
+                                 int *updated)
+{
+    char id_s[24], old_s[12], new_s[12];
+    const char *params[4] = { id_s, old_s, new_s, (const char *)sealed };
+    int lengths[4] = { 0, 0, 0, (int)sealed_len };
+    int formats[4] = { 0, 0, 0, 1 };
+    PGresult *r;
+    store_status s;
+
+    *updated = 0;
+    snprintf(id_s, sizeof(id_s), "%lld", id);
+    snprintf(old_s, sizeof(old_s), "%u", old_kek);
+    snprintf(new_s, sizeof(new_s), "%u", new_kek);
+    r = PQexecParams(st->conn,
+                     "UPDATE share_record SET kek_id = $3::bigint, sealed = $4::bytea"
+                     " WHERE id = $1::bigint AND kek_id = $2::bigint",
+                     4, NULL, params, lengths, formats, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        s = store_classify(st, r, "rewrap");
+    } else {
+        *updated = strcmp(PQcmdTuples(r), "1") == 0;
+        s = STORE_OK;
+    }
+    PQclear(r);
+    return s;
+}
+
+store_status store_import_record(struct store *st, const struct store_record *rec, int *result)
+{
+    char kind_s[4], version_s[12], kek_s[12];
+    const char *params[8] = { rec->client_id, kind_s, version_s, kek_s, (const char *)rec->sealed,
+                              rec->created_at[0] ? rec->created_at : NULL, rec->backup_method,
+                              rec->pair_id };
+    int lengths[8] = { 0, 0, 0, 0, (int)rec->sealed_len, 0, 0, 0 };
+    int formats[8] = { 0, 0, 0, 0, 1, 0, 0, 0 };
+    PGresult *r = NULL;
+    store_status s = store_connected(st);
+
+    *result = 0;
+    if (s != STORE_OK)
+        return s;
+    snprintf(kind_s, sizeof(kind_s), "%d", rec->kind);
+    snprintf(version_s, sizeof(version_s), "%u", rec->version);
+    snprintf(kek_s, sizeof(kek_s), "%u", rec->kek_id);
+    /* DO NOTHING, then compare: a record already present must be the same
+     * bytes, or the two databases disagree about a share. */
+    r = PQexecParams(st->conn,
+                     "WITH ins AS (INSERT INTO share_record"
+                     "   (client_id, kind, backup_method, pair_id, version, kek_id, sealed,"
+                     "    created_at)"
+                     "   VALUES ($1, $2::smallint, $7, $8, $3::integer, $4::bigint, $5::bytea,"
+                     "           coalesce($6::timestamptz, now()))"
+                     "   ON CONFLICT (client_id, kind, backup_method, pair_id, version)"
+                     "   DO NOTHING RETURNING 1)"
+                     " SELECT (SELECT count(*) FROM ins)::integer,"
+                     "        (SELECT sealed = $5::bytea FROM share_record"
+                     "          WHERE client_id = $1 AND kind = $2::smallint"
+                     "            AND backup_method = $7 AND pair_id = $8"
+                     "            AND version = $3::integer)",
+                     8, NULL, params, lengths, formats, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        s = store_classify(st, r, "import");
+        goto out;
+    }
+    if (strcmp(PQgetvalue(r, 0, 0), "1") == 0) {
+        *result = 1;
+    } else if (strcmp(PQgetvalue(r, 0, 1), "t") != 0) {
+        s = STORE_CONFLICT;
+        goto out;
+    }
+    s = STORE_OK;
+out:
+    PQclear(r);
+    return s;
+}

@@ -1,0 +1,38 @@
+/* What store.c shares with store_admin.c and store_migrate.c: the handle
+ * and the helpers every statement uses. Not for anything outside store*.c. */
+#ifndef SHAREKEEP_STORE_INT_H
+#define SHAREKEEP_STORE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "store.h"
+
+struct store {
+    char *conninfo;
+    PGconn *conn;
+    int prepared;        /* statements exist on this connection */
+    long long last_attempt_ms;
+    int warned;          /* the server sent a WARNING during the last statement */
+};
+
+/* Connects now if not connected (with the reconnect back-off). */
+store_status store_connected(struct store *st);
+/* Maps a failed result to a status, logs it, and drops the connection when
+ * it is gone or points at a server that cannot take writes. */
+store_status store_classify(struct store *st, PGresult *r, const char *what);
+/* Runs one SQL string without parameters; a failure is logged with its
+ * first line. */
+store_status store_exec(struct store *st, const char *sql, const char *what);
+
+/* First line of a libpq message, for one-line logs. */
+const char *store_first_line(const char *msg, char *buf, size_t len);
+/* Binary result columns. */
+uint32_t store_be32(const char *p);
+long long store_be64(const char *p);
+store_status store_copy_bytes(const PGresult *r, int row, int col, uint8_t **out, size_t *len);
+store_status store_copy_text(const PGresult *r, int row, int col, char *out, size_t cap);
+
+#endif
