@@ -1,10 +1,16 @@
 /* Operator commands: key rotation and retirement, rewrap, verify, status,
- * export/import of sealed records. None of them ever outputs plaintext. */
+ * export/import of sealed records. None of them ever outputs plaintext.
+ * Each takes its own argv (argv[0] is the command name) and returns the
+ * exit status; the command table (command.c) names them. */
 #ifndef SHAREKEEP_ADMIN_H
 #define SHAREKEEP_ADMIN_H
 
-/* Returns 1 and sets *rc when cmd is an admin command (handled), else 0.
- * argv[0] is the command name. */
-int admin_dispatch(const char *config_path, const char *cmd, int argc, char **argv, int *rc);
+int admin_rewrap(const char *config_path, int argc, char **argv);
+int admin_verify(const char *config_path, int argc, char **argv);
+int admin_status(const char *config_path, int argc, char **argv);
+int admin_rotate(const char *config_path, int argc, char **argv);
+int admin_retire(const char *config_path, int argc, char **argv);
+int admin_export(const char *config_path, int argc, char **argv);
+int admin_import(const char *config_path, int argc, char **argv);
 
 #endif
