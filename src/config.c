@@ -1,16 +1,14 @@
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "errbuf.h"
 #include "bounds.h"
 #include "config.h"
+#include "file.h"
 
 #define DEFAULT_LISTEN        "127.0.0.1:9000"
 #define DEFAULT_DATABASE      "dbname=sharekeep"
@@ -400,45 +398,19 @@ out:
 
 int config_load(const char *path, char *const *envp, struct config *out, char *err, size_t errlen)
 {
-    char *text = NULL;
+    uint8_t *text = NULL;
     size_t len = 0;
-    int fd = -1, rc = -1;
-    struct stat st;
+    int rc = -1;
 
     /* A failed load leaves *out safe to config_free, whatever it held. */
     memset(out, 0, sizeof(*out));
-    if (path != NULL) {
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || fstat(fd, &st) != 0) {
-            errbuf_set(err, errlen, "config %s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (!S_ISREG(st.st_mode) || st.st_size > (off_t)CONFIG_FILE_MAX) {
-            errbuf_set(err, errlen, "config %s: not a regular file under %u bytes", path,
-                    CONFIG_FILE_MAX);
-            goto out;
-        }
-        text = malloc((size_t)st.st_size + 1);
-        if (text == NULL) {
-            errbuf_set(err, errlen, "config %s: out of memory", path);
-            goto out;
-        }
-        while (len < (size_t)st.st_size) {
-            ssize_t r = read(fd, text + len, (size_t)st.st_size - len);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0) {
-                errbuf_set(err, errlen, "config %s: read failed", path);
-                goto out;
-            }
-            len += (size_t)r;
-        }
-    }
-    rc = config_load_text(text, len, path != NULL ? path : "(defaults)", envp, out, err, errlen);
+    if (path != NULL && file_read("config", path, CONFIG_FILE_MAX, FILE_PLAIN, &text, &len, err,
+                                  errlen) != FILE_OK)
+        goto out;
+    rc = config_load_text((const char *)text, len, path != NULL ? path : "(defaults)", envp, out,
+                          err, errlen);
 out:
-    if (fd >= 0)
-        close(fd);
-    free(text);
+    file_free(text, len);
     return rc;
 }
 

@@ -11,9 +11,12 @@
  *
  * The file must be a regular file (not a symlink) owned by the effective uid
  * of the process with no group/other permission bits (0600, 0400, 0700).
- * Key bytes are held in OPENSSL_secure_malloc memory (a 32 KiB secure heap,
- * room for 1024 keys across all live keyrings; past that, ordinary memory
- * that is still cleansed on free).
+ * Key bytes are held in OPENSSL_secure_malloc memory once secure_heap_start
+ * has run (a 32 KiB secure heap, room for 1024 keys across all live keyrings;
+ * past that, or without it, ordinary memory that is still cleansed on free).
+ *
+ * keyring.c holds the keys in memory; keyring_file.c reads and writes the
+ * key file (keyring_load, keyring_file_*).
  */
 #ifndef SHAREKEEP_KEYRING_H
 #define SHAREKEEP_KEYRING_H
@@ -41,6 +44,13 @@ typedef enum {
 enum kek_state { KEK_ACTIVE = 1, KEK_DECRYPT = 2, KEK_RETIRED = 3 };
 
 struct keyring;
+
+/* Starts OpenSSL's secure heap (32 KiB, mlocked, guarded) that keys, webhook
+ * secrets and the JWT HMAC key are copied into. main calls it once, first
+ * thing, before anything loads a key; repeating it is harmless. Returns 1
+ * when the secure heap is in use, 0 when it could not be set up (keys then
+ * live in ordinary memory, still cleansed on free). */
+int secure_heap_start(void);
 
 /* Empty keyring, for building in memory (tests, keygen). */
 keyring_status keyring_new(struct keyring **out);

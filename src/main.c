@@ -7,6 +7,7 @@
 
 #include "app.h"
 #include "command.h"
+#include "keyring.h"
 #include "log.h"
 #include "server.h"
 #include "usage.h"
@@ -44,6 +45,8 @@ int main(int argc, char **argv)
     const char *name;
     int c;
 
+    /* Before anything loads a key, so every key lands in the secure heap. */
+    (void)secure_heap_start();
     if (server_is_cgi())
         return run_cgi(config_path);
     while ((c = getopt_long(argc, argv, "+c:Vh", opts, NULL)) != -1) {

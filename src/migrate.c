@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "file.h"
 #include "log.h"
 #include "migrate.h"
 #include "store.h"
@@ -19,29 +20,6 @@ static int is_migration(const struct dirent *d)
     return n > 8 && isdigit((unsigned char)d->d_name[0]) && isdigit((unsigned char)d->d_name[1]) &&
            isdigit((unsigned char)d->d_name[2]) && d->d_name[3] == '_' &&
            strcmp(d->d_name + n - 4, ".sql") == 0;
-}
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t len;
-
-    if (f == NULL)
-        return NULL;
-    buf = malloc(MIGRATION_FILE_MAX + 1);
-    if (buf == NULL)
-        goto out;
-    len = fread(buf, 1, MIGRATION_FILE_MAX + 1, f);
-    if (ferror(f) || len > MIGRATION_FILE_MAX) {
-        free(buf);
-        buf = NULL;
-        goto out;
-    }
-    buf[len] = '\0';
-out:
-    fclose(f);
-    return buf;
 }
 
 int migrate_run(const struct config *cfg)
@@ -62,19 +40,20 @@ int migrate_run(const struct config *cfg)
     if (store_new(cfg->database, &st) != STORE_OK)
         goto out;
     for (int i = 0; i < n; i++) {
-        char path[4096];
-        char *sql;
+        char path[4096], err[512];
+        uint8_t *sql = NULL;
+        size_t sql_len = 0;
         int applied = 0;
         store_status s;
 
         snprintf(path, sizeof(path), "%s/%s", cfg->sql_dir, list[i]->d_name);
-        sql = read_file(path);
-        if (sql == NULL) {
-            fprintf(stderr, "sharekeep migrate: cannot read %s\n", path);
+        if (file_read(NULL, path, MIGRATION_FILE_MAX, FILE_PLAIN, &sql, &sql_len, err,
+                      sizeof(err)) != FILE_OK) {
+            fprintf(stderr, "sharekeep migrate: cannot read %s\n", err);
             goto out;
         }
-        s = store_migrate(st, list[i]->d_name, sql, &applied);
-        free(sql);
+        s = store_migrate(st, list[i]->d_name, (const char *)sql, &applied);
+        file_free(sql, sql_len);
         if (s != STORE_OK) {
             fprintf(stderr, "sharekeep migrate: %s failed: %s (see the log line above)\n",
                     list[i]->d_name, store_strerror(s));

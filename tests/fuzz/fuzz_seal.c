@@ -46,12 +46,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
     (void)argc;
     (void)argv;
-    /* Instantiate OpenSSL's DRBGs before keyring_new sets up the secure
-     * heap: afterwards their state would live in the secure heap, an mmap
-     * LeakSanitizer does not scan, and the DRBG's ordinary allocations,
-     * referenced only from there, would be reported as leaks. */
+    /* Instantiate OpenSSL's DRBGs before starting the secure heap (as main
+     * does, so the keys live there): afterwards their state would live in
+     * the secure heap, an mmap LeakSanitizer does not scan, and the DRBG's
+     * ordinary allocations, referenced only from there, would be reported
+     * as leaks. */
     if (RAND_bytes(key, sizeof(key)) != 1 || RAND_priv_bytes(key, sizeof(key)) != 1)
         abort();
+    (void)secure_heap_start();
     if (keyring_new(&kr) != KEYRING_OK)
         abort();
     for (uint32_t id = 1; id <= 3; id++) {

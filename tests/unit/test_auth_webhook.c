@@ -1,6 +1,7 @@
 /* Unit tests for auth_webhook.c (Standard Webhooks and shared-secret
- * verification, secrets parsing) and secretfile.c (the file checks). File
- * tests work in their own mkdtemp directory. */
+ * verification, secrets parsing) and file.c (the one file reader and its
+ * FILE_SECRET / FILE_PUBLIC / FILE_PLAIN policies). File tests work in their
+ * own mkdtemp directory. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +16,7 @@
 #include <openssl/evp.h>
 
 #include "auth_webhook.h"
-#include "secretfile.h"
+#include "file.h"
 #include "unit.h"
 
 #define NOBODY_UID 65534
@@ -579,8 +580,6 @@ static void test_missing_directory_fifo_and_oversized_refused(void)
 {
     struct webhook_secrets *s = NULL;
     char big[WEBHOOK_SECRETS_FILE_MAX + 2];
-    uint8_t *buf = (uint8_t *)1;
-    size_t len = 99;
 
     tmp_setup();
     CU_ASSERT_EQUAL(webhook_secrets_load(unit_tmp_path("nope"), WEBHOOK_STANDARD, &s, err,
@@ -609,17 +608,194 @@ static void test_missing_directory_fifo_and_oversized_refused(void)
                                          err, sizeof(err)), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "no secrets"));
     CU_ASSERT_EQUAL(webhook_secrets_load(NULL, WEBHOOK_STANDARD, &s, err, sizeof(err)), -1);
+    unit_tmp_teardown();
+}
 
-    /* secretfile_read itself: exact limit, NUL termination, outputs reset. */
-    CU_ASSERT_EQUAL(secretfile_read(unit_write_file("four", "abcd", 0600), 4, &buf, &len, err,
-                                    sizeof(err)), 0);
-    CU_ASSERT_EQUAL(len, 4);
-    CU_ASSERT_EQUAL(memcmp(buf, "abcd", 5), 0);
-    secretfile_free(buf, len);
-    CU_ASSERT_EQUAL(secretfile_read(unit_tmp_path("four"), 3, &buf, &len, err, sizeof(err)), -1);
+/* ---- file_read: the shared reader ------------------------------------ */
+
+static const enum file_policy policies[] = { FILE_SECRET, FILE_PUBLIC, FILE_PLAIN };
+#define NPOLICIES (sizeof(policies) / sizeof(policies[0]))
+
+/* file_read into a buffer that is freed again; the status, err filled. */
+static file_status read_with(enum file_policy policy, const char *path, size_t max)
+{
+    uint8_t *buf = (uint8_t *)1;
+    size_t len = 99;
+    file_status st;
+
+    st = file_read("test file", path, max, policy, &buf, &len, err, sizeof(err));
+    if (st != FILE_OK) {
+        CU_ASSERT_PTR_NULL(buf);
+        CU_ASSERT_EQUAL(len, 0);
+        CU_ASSERT_NOT_EQUAL(err[0], '\0');
+    }
+    file_free(buf, len);
+    return st;
+}
+
+static void test_file_read_reads_whole_files(void)
+{
+    uint8_t *buf = (uint8_t *)1;
+    size_t len = 99, i;
+
+    tmp_setup();
+    for (i = 0; i < NPOLICIES; i++) {
+        /* Exactly at the limit is read whole (a NUL byte too), NUL-terminated;
+         * one byte over is not. */
+        CU_ASSERT_EQUAL(file_read(NULL, unit_write_file_n("four", "ab\0d", 4, 0600), 4,
+                                  policies[i], &buf, &len, err, sizeof(err)), FILE_OK);
+        CU_ASSERT_EQUAL_FATAL(len, 4);
+        CU_ASSERT_EQUAL(memcmp(buf, "ab\0d", 5), 0);
+        file_free(buf, len);
+        CU_ASSERT_EQUAL(read_with(policies[i], unit_tmp_path("four"), 3), FILE_ERR_TOO_BIG);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "4 bytes is over the 3 byte limit"));
+        CU_ASSERT_EQUAL(read_with(policies[i], unit_write_file("empty", "", 0600), 0), FILE_OK);
+    }
+    /* The message names the label and the path; without a label the path. */
+    CU_ASSERT_EQUAL(file_read(NULL, unit_tmp_path("four"), 3, FILE_SECRET, &buf, &len, err,
+                              sizeof(err)), FILE_ERR_TOO_BIG);
+    CU_ASSERT_EQUAL(strncmp(err, unit_tmp_path("four"), strlen(unit_tmp_path("four"))), 0);
+    CU_ASSERT_EQUAL(read_with(FILE_SECRET, unit_tmp_path("four"), 3), FILE_ERR_TOO_BIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "test file "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, unit_tmp_path("four")));
+    unit_tmp_teardown();
+}
+
+static void test_file_read_argument_checks(void)
+{
+    uint8_t *buf = (uint8_t *)1;
+    size_t len = 99;
+
+    CU_ASSERT_EQUAL(file_read("test file", NULL, 10, FILE_PLAIN, &buf, &len, err, sizeof(err)),
+                    FILE_ERR_ARG);
     CU_ASSERT_PTR_NULL(buf);
     CU_ASSERT_EQUAL(len, 0);
-    secretfile_free(NULL, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "test file: no path given"));
+    CU_ASSERT_EQUAL(read_with((enum file_policy)0, "/etc/hostname", 10), FILE_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "policy"));
+    CU_ASSERT_EQUAL(read_with((enum file_policy)99, "/etc/hostname", 10), FILE_ERR_ARG);
+    CU_ASSERT_EQUAL(read_with(FILE_PLAIN, "/etc/hostname", SIZE_MAX), FILE_ERR_ARG);
+    CU_ASSERT_EQUAL(file_read(NULL, "/etc/hostname", 10, FILE_PLAIN, NULL, &len, NULL, 0),
+                    FILE_ERR_ARG);
+    file_free(NULL, 0);
+}
+
+/* No policy reads a directory or a FIFO (and a FIFO never blocks); a missing
+ * file is an I/O error that says why. */
+static void test_file_read_refuses_non_regular_files(void)
+{
+    size_t i;
+
+    tmp_setup();
+    CU_ASSERT_EQUAL_FATAL(mkdir(unit_tmp_path("dir"), 0700), 0);
+    CU_ASSERT_EQUAL_FATAL(mkfifo(unit_tmp_path("fifo"), 0600), 0);
+    for (i = 0; i < NPOLICIES; i++) {
+        CU_ASSERT_EQUAL(read_with(policies[i], unit_tmp_path("dir"), 100), FILE_ERR_PERM);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a regular file"));
+        CU_ASSERT_EQUAL(read_with(policies[i], unit_tmp_path("fifo"), 100), FILE_ERR_PERM);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a regular file"));
+        CU_ASSERT_EQUAL(read_with(policies[i], "/dev/null", 100), FILE_ERR_PERM);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a regular file"));
+        CU_ASSERT_EQUAL(read_with(policies[i], unit_tmp_path("nope"), 100), FILE_ERR_IO);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot open"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, strerror(ENOENT)));
+    }
+    unit_tmp_teardown();
+}
+
+/* FILE_SECRET alone refuses a symlink, even to a good file; the others
+ * follow it (and then judge the target). */
+static void test_file_read_symlinks(void)
+{
+    char target[256];
+
+    tmp_setup();
+    snprintf(target, sizeof(target), "%s", unit_write_file("real", "x", 0600));
+    CU_ASSERT_EQUAL_FATAL(symlink(target, unit_tmp_path("link")), 0);
+    CU_ASSERT_EQUAL(read_with(FILE_SECRET, unit_tmp_path("link"), 10), FILE_ERR_PERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "is a symbolic link; point the config at the real file"));
+    CU_ASSERT_EQUAL(read_with(FILE_SECRET, target, 10), FILE_OK);
+    CU_ASSERT_EQUAL(read_with(FILE_PUBLIC, unit_tmp_path("link"), 10), FILE_OK);
+    CU_ASSERT_EQUAL(read_with(FILE_PLAIN, unit_tmp_path("link"), 10), FILE_OK);
+    CU_ASSERT_EQUAL_FATAL(symlink(unit_tmpdir, unit_tmp_path("dirlink")), 0);
+    CU_ASSERT_EQUAL(read_with(FILE_PLAIN, unit_tmp_path("dirlink"), 10), FILE_ERR_PERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a regular file"));
+    unit_tmp_teardown();
+}
+
+/* Mode bits: FILE_SECRET wants no group/other bits at all, FILE_PUBLIC only
+ * no write bit for others, FILE_PLAIN anything. */
+static void test_file_read_mode_rules(void)
+{
+    static const struct {
+        mode_t mode;
+        file_status secret, public_key, plain;
+    } cases[] = {
+        { 0600, FILE_OK, FILE_OK, FILE_OK },
+        { 0400, FILE_OK, FILE_OK, FILE_OK },
+        { 0700, FILE_OK, FILE_OK, FILE_OK },
+        { 0640, FILE_ERR_PERM, FILE_OK, FILE_OK },
+        { 0604, FILE_ERR_PERM, FILE_OK, FILE_OK },
+        { 0644, FILE_ERR_PERM, FILE_OK, FILE_OK },
+        { 0660, FILE_ERR_PERM, FILE_OK, FILE_OK },
+        { 0601, FILE_ERR_PERM, FILE_OK, FILE_OK },
+        { 0602, FILE_ERR_PERM, FILE_ERR_PERM, FILE_OK },
+        { 0666, FILE_ERR_PERM, FILE_ERR_PERM, FILE_OK },
+        { 0646, FILE_ERR_PERM, FILE_ERR_PERM, FILE_OK },
+    };
+    char want[80];
+    const char *p;
+    size_t i;
+
+    tmp_setup();
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        p = unit_write_file("f", "content", cases[i].mode);
+        CU_ASSERT_EQUAL(read_with(FILE_SECRET, p, 100), cases[i].secret);
+        if (cases[i].secret != FILE_OK) {
+            snprintf(want, sizeof(want), "mode %04o is too open; chmod 600 it",
+                     (unsigned)cases[i].mode);
+            CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+        }
+        CU_ASSERT_EQUAL(read_with(FILE_PUBLIC, p, 100), cases[i].public_key);
+        if (cases[i].public_key != FILE_OK) {
+            snprintf(want, sizeof(want), "mode %04o lets any user replace the key; chmod o-w it",
+                     (unsigned)cases[i].mode);
+            CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+        }
+        CU_ASSERT_EQUAL(read_with(FILE_PLAIN, p, 100), cases[i].plain);
+        CU_ASSERT_PTR_NULL(strstr(err, "content"));
+    }
+    unit_tmp_teardown();
+}
+
+/* More bytes than fstat reported means the file changed under us: refused,
+ * not cut short. A /proc file reports size 0 and then has content. */
+static void test_file_read_refuses_a_file_that_grew(void)
+{
+    size_t i;
+
+    if (access("/proc/self/status", R_OK) != 0)
+        return;   /* no procfs here */
+    for (i = 1; i < NPOLICIES; i++) {   /* FILE_SECRET: root owns it */
+        CU_ASSERT_EQUAL(read_with(policies[i], "/proc/self/status", 4096), FILE_ERR_IO);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "file changed while being read"));
+    }
+}
+
+/* Only FILE_SECRET cares who owns the file. */
+static void test_file_read_owner_rule(void)
+{
+    const char *p;
+
+    if (geteuid() != 0)
+        return;   /* only root can give a file away; CI runs as root */
+    tmp_setup();
+    p = unit_write_file("theirs", "x", 0600);
+    CU_ASSERT_EQUAL_FATAL(chown(p, NOBODY_UID, NOBODY_UID), 0);
+    CU_ASSERT_EQUAL(read_with(FILE_SECRET, p, 10), FILE_ERR_PERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "owned by uid 65534, but sharekeep runs as uid 0; chown it"));
+    CU_ASSERT_EQUAL(read_with(FILE_PUBLIC, p, 10), FILE_OK);
+    CU_ASSERT_EQUAL(read_with(FILE_PLAIN, p, 10), FILE_OK);
     unit_tmp_teardown();
 }
 
@@ -669,9 +845,22 @@ int unit_register(void)
         { NULL, NULL },
     };
 
+    static const struct unit_test reader_tests[] = {
+        { "whole files up to the limit, NUL-terminated", test_file_read_reads_whole_files },
+        { "argument checks", test_file_read_argument_checks },
+        { "no policy reads a directory, FIFO or device", test_file_read_refuses_non_regular_files },
+        { "only FILE_SECRET refuses a symlink", test_file_read_symlinks },
+        { "mode rules of each policy", test_file_read_mode_rules },
+        { "only FILE_SECRET checks the owner", test_file_read_owner_rule },
+        { "a file that grew after fstat is refused", test_file_read_refuses_a_file_that_grew },
+        { NULL, NULL },
+    };
+
     if (unit_add_suite("standard webhooks", standard_tests) != 0)
         return -1;
     if (unit_add_suite("webhook secrets", secrets_tests) != 0)
         return -1;
-    return unit_add_suite("secret files", file_tests);
+    if (unit_add_suite("secret files", file_tests) != 0)
+        return -1;
+    return unit_add_suite("file_read policies", reader_tests);
 }

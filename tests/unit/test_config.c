@@ -1,9 +1,11 @@
 /* Unit tests for config.c: defaults, the key = value file format, error
  * lines that name the file, line and key, SHAREKEEP_* environment
  * overrides, and validation of every key. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bounds.h"
@@ -589,6 +591,9 @@ static void test_nonexistent_file_fails_with_path_in_message(void)
     err[0] = '\0';
     CU_ASSERT_NOT_EQUAL(config_load(path, NULL, &cfg, err, sizeof(err)), 0);
     CU_ASSERT_TRUE(err_has(path));
+    CU_ASSERT_TRUE(err_has("config "));
+    CU_ASSERT_TRUE(err_has("cannot open"));
+    CU_ASSERT_TRUE(err_has(strerror(ENOENT)));
     config_free(&cfg);
 }
 
@@ -600,7 +605,67 @@ static void test_directory_is_not_a_config_file(void)
     err[0] = '\0';
     CU_ASSERT_NOT_EQUAL(config_load("/tmp", NULL, &cfg, err, sizeof(err)), 0);
     CU_ASSERT_TRUE(err_has("/tmp"));
+    CU_ASSERT_TRUE(err_has("not a regular file"));
     config_free(&cfg);
+}
+
+/* A FIFO at the config path is refused at once, not waited on. */
+static void test_fifo_is_not_a_config_file(void)
+{
+    struct config cfg;
+
+    unit_tmp_setup("config");
+    CU_ASSERT_EQUAL_FATAL(mkfifo(unit_tmp_path("fifo"), 0644), 0);
+    err[0] = '\0';
+    assert_failed_and_clean(config_load(unit_tmp_path("fifo"), NULL, &cfg, err, sizeof(err)),
+                            &cfg);
+    CU_ASSERT_TRUE(err_has("not a regular file"));
+    unit_tmp_teardown();
+}
+
+/* On disk, CONFIG_FILE_MAX bytes are read and one more is refused. */
+static void test_file_over_the_limit_is_refused(void)
+{
+    size_t n = CONFIG_FILE_MAX + 1;
+    char *text = malloc(n), want[64];
+    struct config cfg;
+    int rc;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    memset(text, '\n', n);
+    unit_tmp_setup("config");
+    err[0] = '\0';
+    assert_failed_and_clean(config_load(unit_write_file_n("big", text, n, 0644), NULL, &cfg, err,
+                                        sizeof(err)), &cfg);
+    snprintf(want, sizeof(want), "over the %u byte limit", CONFIG_FILE_MAX);
+    CU_ASSERT_TRUE(err_has(want));
+    CU_ASSERT_TRUE(err_has(unit_tmp_path("big")));
+    rc = config_load(unit_write_file_n("max", text, n - 1, 0644), NULL, &cfg, err, sizeof(err));
+    CU_ASSERT_EQUAL(rc, 0);
+    if (rc == 0) {
+        assert_defaults(&cfg);
+        config_free(&cfg);
+    }
+    unit_tmp_teardown();
+    free(text);
+}
+
+/* The config file is not a secret: any mode, any owner, and a symlink (as
+ * /etc/sharekeep.conf -> a managed copy) are fine. */
+static void test_config_file_needs_no_secret_file_rules(void)
+{
+    char target[256];
+    struct config cfg;
+
+    unit_tmp_setup("config");
+    snprintf(target, sizeof(target), "%s", unit_write_file("real", "workers = 5\n", 0666));
+    if (geteuid() == 0)
+        CU_ASSERT_EQUAL(chown(target, 65534, 65534), 0);
+    CU_ASSERT_EQUAL_FATAL(symlink(target, unit_tmp_path("link")), 0);
+    CU_ASSERT_EQUAL(config_load(unit_tmp_path("link"), NULL, &cfg, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(cfg.workers, 5);
+    config_free(&cfg);
+    unit_tmp_teardown();
 }
 
 /* config_load_text zeroes *out on every failure, but config_load returns
@@ -693,6 +758,10 @@ int unit_register(void)
         { "nonexistent file fails with the path in the message",
           test_nonexistent_file_fails_with_path_in_message },
         { "a directory is not a config file", test_directory_is_not_a_config_file },
+        { "a FIFO is not a config file", test_fifo_is_not_a_config_file },
+        { "a file over CONFIG_FILE_MAX is refused", test_file_over_the_limit_is_refused },
+        { "the config file needs no secret-file rules",
+          test_config_file_needs_no_secret_file_rules },
         { "failed config_load always leaves the result freeable",
           test_failed_load_always_leaves_result_freeable },
         { "config_free is safe to repeat", test_config_free_is_safe_to_repeat },

@@ -1,5 +1,6 @@
-/* Unit tests for keyring.c: key file parsing and checks, wrap/unwrap, and
- * key file creation. Each test works in its own mkdtemp directory. */
+/* Unit tests for keyring.c (keys in memory, wrap/unwrap, the secure heap)
+ * and keyring_file.c (key file parsing and checks, creation, rotation and
+ * retirement). Each file test works in its own mkdtemp directory. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -591,15 +592,153 @@ static void test_file_create(void)
     unit_tmp_teardown();
 }
 
+/* The state of KEK id in the key file at path, or 0 if it cannot be read. */
+static enum kek_state state_in_file(const char *path, uint32_t id)
+{
+    struct keyring *kr = NULL;
+    enum kek_state state = (enum kek_state)0;
+
+    if (keyring_load(path, &kr, err, sizeof(err)) == KEYRING_OK &&
+        keyring_state(kr, id, &state) != KEYRING_OK)
+        state = (enum kek_state)0;
+    keyring_free(kr);
+    return state;
+}
+
+/* The number of entries in unit_tmpdir, to see that no temp file is left. */
+static size_t dir_entries(void)
+{
+    DIR *d = opendir(unit_tmpdir);
+    struct dirent *e;
+    size_t n = 0;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void test_file_add_rotates_and_keeps_old_keys(void)
+{
+    struct keyring *kr = NULL;
+    struct stat sb;
+    uint8_t dk[DATA_KEY_LEN], back[DATA_KEY_LEN], w[WRAPPED_KEY_LEN];
+    uint32_t id = 0, new_id = 0;
+    char p[256];
+
+    tmp_setup();
+    snprintf(p, sizeof(p), "%s", unit_tmp_path("keys"));
+    CU_ASSERT_EQUAL_FATAL(keyring_file_create(p, err, sizeof(err)), KEYRING_OK);
+    CU_ASSERT_EQUAL_FATAL(keyring_load(p, &kr, err, sizeof(err)), KEYRING_OK);
+    kek_bytes(0x21, dk, sizeof(dk));
+    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, w), KEYRING_OK);
+    CU_ASSERT_EQUAL(id, 1);
+    keyring_free(kr);
+    kr = NULL;
+
+    /* rotate: the new key is active, the old one stays for decryption. */
+    CU_ASSERT_EQUAL(keyring_file_add(p, 1, &new_id, err, sizeof(err)), KEYRING_OK);
+    CU_ASSERT_EQUAL(new_id, 2);
+    CU_ASSERT_EQUAL(state_in_file(p, 1), KEK_DECRYPT);
+    CU_ASSERT_EQUAL(state_in_file(p, 2), KEK_ACTIVE);
+    CU_ASSERT_EQUAL_FATAL(keyring_load(p, &kr, err, sizeof(err)), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_count(kr), 2);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 1, w, sizeof(w), back), KEYRING_OK);
+    CU_ASSERT_EQUAL(memcmp(back, dk, sizeof(dk)), 0);
+    keyring_free(kr);
+    kr = NULL;
+
+    /* A key added without make_active only decrypts; ids keep counting. */
+    CU_ASSERT_EQUAL(keyring_file_add(p, 0, &new_id, err, sizeof(err)), KEYRING_OK);
+    CU_ASSERT_EQUAL(new_id, 3);
+    CU_ASSERT_EQUAL(state_in_file(p, 2), KEK_ACTIVE);
+    CU_ASSERT_EQUAL(state_in_file(p, 3), KEK_DECRYPT);
+
+    /* Replaced in place: still a 0600 regular file of ours, no temp left. */
+    CU_ASSERT_EQUAL_FATAL(lstat(p, &sb), 0);
+    CU_ASSERT(S_ISREG(sb.st_mode));
+    CU_ASSERT_EQUAL(sb.st_mode & 07777, 0600);
+    CU_ASSERT_EQUAL(dir_entries(), 1);
+
+    /* A key file that does not load is not rewritten. */
+    CU_ASSERT_EQUAL(keyring_file_add(unit_tmp_path("absent"), 1, &new_id, err, sizeof(err)),
+                    KEYRING_ERR_IO);
+    CU_ASSERT_EQUAL(chmod(p, 0644), 0);
+    CU_ASSERT_EQUAL(keyring_file_add(p, 1, &new_id, err, sizeof(err)), KEYRING_ERR_PERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "chmod 600"));
+    CU_ASSERT_EQUAL(chmod(p, 0600), 0);
+    CU_ASSERT_EQUAL(state_in_file(p, 2), KEK_ACTIVE);
+    CU_ASSERT_EQUAL(dir_entries(), 1);
+    unit_tmp_teardown();
+}
+
+static void test_file_retire(void)
+{
+    struct keyring *kr = NULL;
+    uint8_t dk[DATA_KEY_LEN], back[DATA_KEY_LEN], w[WRAPPED_KEY_LEN];
+    uint32_t id = 0, new_id = 0;
+    char p[256];
+
+    tmp_setup();
+    snprintf(p, sizeof(p), "%s", unit_tmp_path("keys"));
+    CU_ASSERT_EQUAL_FATAL(keyring_file_create(p, err, sizeof(err)), KEYRING_OK);
+    CU_ASSERT_EQUAL_FATAL(keyring_load(p, &kr, err, sizeof(err)), KEYRING_OK);
+    kek_bytes(0x42, dk, sizeof(dk));
+    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, w), KEYRING_OK);
+    keyring_free(kr);
+    kr = NULL;
+
+    /* The active KEK and an unknown one cannot be retired. */
+    CU_ASSERT_EQUAL(keyring_file_retire(p, 1, err, sizeof(err)), KEYRING_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "is active"));
+    CU_ASSERT_EQUAL(state_in_file(p, 1), KEK_ACTIVE);
+    CU_ASSERT_EQUAL(keyring_file_retire(p, 9, err, sizeof(err)), KEYRING_ERR_UNKNOWN_KEK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "no KEK 9"));
+
+    /* After a rotation the old one can: it then refuses to unwrap. */
+    CU_ASSERT_EQUAL_FATAL(keyring_file_add(p, 1, &new_id, err, sizeof(err)), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_file_retire(p, 1, err, sizeof(err)), KEYRING_OK);
+    CU_ASSERT_EQUAL(state_in_file(p, 1), KEK_RETIRED);
+    CU_ASSERT_EQUAL(state_in_file(p, 2), KEK_ACTIVE);
+    CU_ASSERT_EQUAL_FATAL(keyring_load(p, &kr, err, sizeof(err)), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 1, w, sizeof(w), back), KEYRING_ERR_RETIRED_KEK);
+    keyring_free(kr);
+    /* Retiring twice is fine; the key is still listed. */
+    CU_ASSERT_EQUAL(keyring_file_retire(p, 1, err, sizeof(err)), KEYRING_OK);
+    CU_ASSERT_EQUAL(state_in_file(p, 1), KEK_RETIRED);
+    CU_ASSERT_EQUAL(dir_entries(), 1);
+    CU_ASSERT_EQUAL(keyring_file_retire(NULL, 1, err, sizeof(err)), KEYRING_ERR_ARG);
+    unit_tmp_teardown();
+}
+
+/* Nothing but secure_heap_start starts the secure heap (main calls it first
+ * thing); keys added after it live there. Runs after every other test that
+ * builds or loads a keyring, none of which may have started it. */
 static void test_keys_live_in_secure_heap(void)
 {
     struct keyring *kr = NULL;
+    char b[64], text[256];
     uint8_t k[KEK_LEN];
     size_t used;
 
+    CU_ASSERT_FALSE_FATAL(CRYPTO_secure_malloc_initialized());
+    tmp_setup();
+    snprintf(text, sizeof(text), "kek 1 active %s\n", b64_of(0x10, 32, b));
+    CU_ASSERT_EQUAL_FATAL(keyring_load(unit_write_file("k", text, 0600), &kr, err, sizeof(err)),
+                          KEYRING_OK);
+    keyring_free(kr);
+    kr = NULL;
+    unit_tmp_teardown();
+    CU_ASSERT_FALSE(CRYPTO_secure_malloc_initialized());
+
+    CU_ASSERT_EQUAL_FATAL(secure_heap_start(), 1);
+    CU_ASSERT(CRYPTO_secure_malloc_initialized());
+    CU_ASSERT_EQUAL(secure_heap_start(), 1);   /* again: harmless */
+
     kek_bytes(0x10, k, sizeof(k));
     CU_ASSERT_EQUAL_FATAL(keyring_new(&kr), KEYRING_OK);
-    CU_ASSERT(CRYPTO_secure_malloc_initialized());
     used = CRYPTO_secure_used();
     CU_ASSERT_EQUAL(keyring_add(kr, 1, KEK_ACTIVE, k, sizeof(k)), KEYRING_OK);
     CU_ASSERT(CRYPTO_secure_used() >= used + KEK_LEN);
@@ -634,13 +773,18 @@ int unit_register(void)
         { "at most KEYRING_KEYS_MAX keys", test_key_count_limit },
         { "load argument checks", test_load_arguments },
         { "keyring_file_create writes a 0600 file once", test_file_create },
+        { "keyring_file_add rotates and keeps the old keys",
+          test_file_add_rotates_and_keeps_old_keys },
+        { "keyring_file_retire retires only non-active keys", test_file_retire },
         { NULL, NULL },
     };
     static const struct unit_test key_tests[] = {
         { "wrap and unwrap by KEK state", test_wrap_unwrap },
         { "in-memory builder rules", test_in_memory_builder_rules },
-        { "key bytes live in the secure heap", test_keys_live_in_secure_heap },
         { "every status has a message", test_strerror },
+        /* Last: it starts the secure heap, which no earlier test may. */
+        { "only secure_heap_start starts the secure heap; keys live there",
+          test_keys_live_in_secure_heap },
         { NULL, NULL },
     };
 

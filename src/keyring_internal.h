@@ -1,0 +1,21 @@
+/* Between keyring.c (the keys in memory) and keyring_file.c (the key file)
+ * only: what the file writer needs beyond keyring.h. Nothing else includes
+ * this. */
+#ifndef SHAREKEEP_KEYRING_INTERNAL_H
+#define SHAREKEEP_KEYRING_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keyring.h"
+
+/* The i-th key's KEK_LEN bytes (i < keyring_count), to render the file;
+ * NULL past the end. */
+const uint8_t *keyring_key_bytes(const struct keyring *kr, size_t i);
+
+/* Sets the state of KEK id: KEYRING_ERR_UNKNOWN_KEK if there is none,
+ * KEYRING_ERR_ARG for a bad state. Does not check the single-active rule;
+ * keyring_validate does. */
+keyring_status keyring_set_state(struct keyring *kr, uint32_t id, enum kek_state state);
+
+#endif
