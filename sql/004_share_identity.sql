@@ -50,8 +50,11 @@ BEGIN
 END;
 $$;
 
--- Which identity a stored or served share had, and how many shares a fetch
--- answered with (a custodian fetch serves every identity at once).
+-- Which identity a stored or served share had, how many shares a fetch
+-- answered with (a custodian fetch serves every identity at once), and how
+-- many stored records did not open for it (an incident: tampering or a
+-- missing KEK). Still one row per request.
 ALTER TABLE audit_event
     ADD COLUMN backup_method text,
-    ADD COLUMN served integer;
+    ADD COLUMN served integer,
+    ADD COLUMN unopened integer;

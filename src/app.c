@@ -35,7 +35,7 @@ static void audit_outcome(struct exchange *x)
     const struct route *r = x->match->route;
     struct store_audit_row a = { r != NULL ? r->name : NULL,
                                  x->client_id[0] ? x->client_id : NULL, x->res->status,
-                                 x->req->request_id, x->version, NULL, -1 };
+                                 x->req->request_id, x->version, NULL, -1, x->unopened };
 
     if (x->audited || r == NULL || r->audit != ROUTE_AUDIT_ALL)
         return;

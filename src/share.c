@@ -124,7 +124,7 @@ static share_status redelivered(struct store *st, const struct share_request *rq
                                 const struct store_lookup *look, struct share_result *res)
 {
     struct store_audit_row a = { rq->endpoint, rq->client_id, 200, rq->request_id,
-                                 look->delivery_version, rq->backup_method, -1 };
+                                 look->delivery_version, rq->backup_method, -1, 0 };
     store_status s;
 
     if (CRYPTO_memcmp(look->delivery_sha256, rq->body_sha256, 32) != 0)
@@ -227,25 +227,23 @@ void share_list_free(struct share_list *l)
 }
 
 /* A record that does not open is an incident (tampering, a lost KEK): it is
- * never served, and it leaves a log line, a counter and an audit row of its
- * own (result 500, the record's identity and version). */
-static void unopenable(struct store *st, const struct share_request *rq,
-                       const struct store_share *rec, seal_status ss)
+ * never served; it leaves a log line and a counter here, and the request's
+ * one audit row counts it (res->unopened). */
+static void unopenable(const struct share_request *rq, const struct store_share *rec,
+                       seal_status ss, struct share_result *res)
 {
-    struct store_audit_row a = { rq->endpoint, rq->client_id, 500, rq->request_id,
-                                 rec->version, rec->backup_method, 0 };
-
     metrics_record_unopenable();
-    log_error("stored record did not open", "kind=%d version=%u error=\"%s\"", (int)rq->kind,
-              rec->version, seal_strerror(ss));
-    if (store_audit(st, &a) != STORE_OK)
-        log_warn("incident audit row not written", "request_id=%s", rq->request_id);
+    log_error("stored record did not open", "kind=%d backup_method=\"%s\" version=%u "
+              "request_id=%s error=\"%s\"", (int)rq->kind, rec->backup_method, rec->version,
+              rq->request_id, seal_strerror(ss));
+    res->unopened++;
 }
 
 /* Opens rec into the next item of out. 0, or -1 when it does not open (the
  * incident is recorded). */
-static int open_into(struct store *st, const struct keyring *kr, const struct share_request *rq,
-                     const struct store_share *rec, struct share_list *out)
+static int open_into(const struct keyring *kr, const struct share_request *rq,
+                     const struct store_share *rec, struct share_list *out,
+                     struct share_result *res)
 {
     struct seal_context ctx = context_of(rq->client_id, rq->kind, rec->backup_method,
                                          rec->pair_id, rec->version);
@@ -255,8 +253,7 @@ static int open_into(struct store *st, const struct keyring *kr, const struct sh
     memset(it, 0, sizeof(*it));
     ss = seal_open(kr, &ctx, rec->sealed, rec->sealed_len, &it->share, &it->len);
     if (ss != SEAL_OK) {
-        unopenable(st, rq, rec, ss);
-        out->unopenable++;
+        unopenable(rq, rec, ss, res);
         return -1;
     }
     it->version = rec->version;
@@ -273,7 +270,8 @@ static share_status audit_served(struct store *st, const struct share_request *r
 {
     struct store_audit_row a = { rq->endpoint, rq->client_id, 200, rq->request_id,
                                  l->items[0].version,
-                                 l->n == 1 ? l->items[0].backup_method : NULL, (int)l->n };
+                                 l->n == 1 ? l->items[0].backup_method : NULL, (int)l->n,
+                                 res->unopened };
     store_status s = store_audit(st, &a);
 
     if (s != STORE_OK)
@@ -315,10 +313,10 @@ share_status share_get_all(struct store *st, const struct keyring *kr,
 
         if (out->n > 0 && bytes + plain_len > bounds->max_bytes)
             break;
-        if (open_into(st, kr, rq, &recs[i], out) == 0)
+        if (open_into(kr, rq, &recs[i], out, res) == 0)
             bytes += out->items[out->n - 1].len;
     }
-    out->dropped = (size_t)total - out->n - out->unopenable;
+    out->dropped = (size_t)total - out->n - (size_t)res->unopened;
     if (out->dropped > 0) {
         metrics_fetch_truncated();
         log_warn("fetch bound left out the oldest identities",
@@ -373,7 +371,7 @@ share_status share_get_method(struct store *st, const struct keyring *kr,
      * names to the list of methods (never their bytes). */
     for (size_t i = 0; i < nrecs; i++) {
         if (out->n == 0) {
-            (void)open_into(st, kr, rq, &recs[i], out);
+            (void)open_into(kr, rq, &recs[i], out, res);
             continue;
         }
         memcpy(out->items[out->n].backup_method, recs[i].backup_method,
@@ -386,7 +384,7 @@ share_status share_get_method(struct store *st, const struct keyring *kr,
         goto out;
     }
     {
-        struct share_list first = { out->items, 1, 0, 0 };
+        struct share_list first = { out->items, 1, 0 };
         rc = audit_served(st, rq, &first, res);
     }
 out:

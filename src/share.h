@@ -38,6 +38,7 @@ struct share_result {
     uint32_t version;
     int created;         /* 0 when these bytes were already the newest version */
     int audited;         /* an audit row for this outcome is committed */
+    int unopened;        /* records that did not open, for the outcome's audit row */
 };
 
 /* One opened share and the identity it was stored under. */
@@ -54,7 +55,6 @@ struct share_list {
     struct share_item *items;
     size_t n;
     size_t dropped;      /* identities left out by the bounds */
-    size_t unopenable;   /* records that did not open (incidents) */
 };
 
 /* How much one custodian fetch may answer with: at most max_shares shares
@@ -69,8 +69,9 @@ share_status share_put(struct store *st, const struct keyring *kr, const struct 
                        const uint8_t *share, size_t share_len, struct share_result *res);
 
 /* The newest version of every identity of the client and kind, within
- * bounds, newest first. A record that does not open is logged, audited and
- * counted, and the others are served; SHARE_ERROR only when none opens.
+ * bounds, newest first. A record that does not open is an incident: logged,
+ * counted, and recorded in the request's audit row (res->unopened); the
+ * others are served, and SHARE_ERROR comes only when none opens.
  * Release with share_list_free. */
 share_status share_get_all(struct store *st, const struct keyring *kr,
                            const struct share_request *rq, const struct share_bounds *bounds,

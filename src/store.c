@@ -91,11 +91,12 @@ static const struct statement statements[] = {
       NEWEST_PER_IDENTITY(" AND backup_method IN ($3, 'UNKNOWN')") ") n"
       " ORDER BY backup_method = $3 DESC, created_at DESC, id DESC LIMIT 1", 3 },
     /* $1 endpoint, $2 client (nullable), $3 result, $4 request id,
-     * $5 version (nullable), $6 method (nullable), $7 served (nullable) */
+     * $5 version (nullable), $6 method (nullable), $7 served (nullable),
+     * $8 unopened (nullable) */
     { "sk_audit",
       "INSERT INTO audit_event (endpoint, client_id, result, request_id, version,"
-      " backup_method, served)"
-      " VALUES ($1, $2, $3::smallint, $4, $5::integer, $6, $7::integer)", 7 },
+      " backup_method, served, unopened)"
+      " VALUES ($1, $2, $3::smallint, $4, $5::integer, $6, $7::integer, $8::integer)", 8 },
 };
 
 /* First line of a libpq message, for one-line logs. */
@@ -576,10 +577,11 @@ store_status store_fetch_method(struct store *st, const char *client_id, int kin
 
 store_status store_audit(struct store *st, const struct store_audit_row *a)
 {
-    char result_s[8], version_s[12], served_s[12];
-    const char *params[7] = { a->endpoint, a->client_id, result_s, a->request_id,
+    char result_s[8], version_s[12], served_s[12], unopened_s[12];
+    const char *params[8] = { a->endpoint, a->client_id, result_s, a->request_id,
                               a->version > 0 ? version_s : NULL, a->backup_method,
-                              a->served >= 0 ? served_s : NULL };
+                              a->served >= 0 ? served_s : NULL,
+                              a->unopened > 0 ? unopened_s : NULL };
     PGresult *r = NULL;
     store_status s;
 
@@ -589,7 +591,8 @@ store_status store_audit(struct store *st, const struct store_audit_row *a)
     snprintf(result_s, sizeof(result_s), "%d", a->result);
     snprintf(version_s, sizeof(version_s), "%u", a->version);
     snprintf(served_s, sizeof(served_s), "%d", a->served);
-    r = run(st, "sk_audit", 7, params, NULL, NULL);
+    snprintf(unopened_s, sizeof(unopened_s), "%d", a->unopened);
+    r = run(st, "sk_audit", 8, params, NULL, NULL);
     s = PQresultStatus(r) == PGRES_COMMAND_OK ? STORE_OK : store_classify(st, r, "sk_audit");
     s = durable(st, s, "sk_audit");
     PQclear(r);

@@ -106,6 +106,7 @@ struct store_audit_row {
     uint32_t version;              /* 0 = none */
     const char *backup_method;     /* NULL = none (or several) */
     int served;                    /* shares a fetch answered with; < 0 = not a fetch */
+    int unopened;                  /* stored records that did not open (incidents) */
 };
 
 store_status store_audit(struct store *st, const struct store_audit_row *a);

@@ -102,6 +102,7 @@ void handle_client_fetch(struct exchange *x)
     s = share_get_method(x->app->store, x->app->kr, &rq, &list, &r);
     x->audited = r.audited;
     x->version = r.version;
+    x->unopened = r.unopened;
     if (s != SHARE_OK)
         handler_share_failure(x, s);
     else

@@ -77,6 +77,7 @@ void handle_custodian_fetch(struct exchange *x)
     s = share_get_all(x->app->store, x->app->kr, &rq, &bounds, &list, &r);
     x->audited = r.audited;
     x->version = r.version;
+    x->unopened = r.unopened;
     if (s != SHARE_OK)
         handler_share_failure(x, s);
     else

@@ -31,6 +31,7 @@ struct exchange {
     char client_id[CLIENT_ID_MAX + 1];     /* validated id, for the audit row; "" if none */
     int audited;                           /* the outcome's audit row is written */
     uint32_t version;                      /* share version stored or served, 0 if none */
+    int unopened;                          /* stored records that did not open */
 };
 
 /* The handlers the route table (router.c) names. */
