@@ -91,14 +91,16 @@ mark_time() { awk -v n="$1" '$1 == n { t = $2 } END { print t }' "$T/marks"; }
 # ---- signed requests ---------------------------------------------------------
 # _fk_share CID TOK: the share for a request (FK_SHARE, its JSON string
 # encoding FK_ENC), the store body (FK_BODY) and the exact fetch answer
-# (FK_EXPECT).  The share is a JSON document inside a JSON string, as Portal
+# (FK_EXPECT: {"backupShares":[share],"backupShare":share}, byte for byte;
+# the body has no backupMethod, so the share is the client's only identity).
+# The share is a JSON document inside a JSON string, as Portal
 # sends it, with quotes, backslashes and non-ASCII, so escaping is exercised.
 _fk_share() {
     FK_SHARE='{"share":"'"$2"'","backupMethod":"GDRIVE","memo":"naïve ✓ 🔑 say \"hi\""}'
     FK_ENC=${FK_SHARE//\\/\\\\}
     FK_ENC=${FK_ENC//\"/\\\"}
     FK_BODY='{"clientId":"'"$1"'","share":"'"$FK_ENC"'"}'
-    FK_EXPECT='{"share":"'"$FK_ENC"'"}'
+    FK_EXPECT='{"backupShares":["'"$FK_ENC"'"],"backupShare":"'"$FK_ENC"'"}'
 }
 
 # signed_post PATH ID BODY RESPFILE: POST BODY signed with webhook-id ID and
@@ -308,7 +310,7 @@ _fetch_worker() {
         body=$(<"$LOAD_DIR/fetch$1.resp")
         if [ "$body" == "$FK_EXPECT" ]; then
             echo "$cid 200 1"
-        elif jq -e --arg v "$FK_SHARE" '.share == $v' "$LOAD_DIR/fetch$1.resp" >/dev/null 2>&1; then
+        elif jq -e --arg v "$FK_SHARE" '. == {backupShares: [$v], backupShare: $v}' "$LOAD_DIR/fetch$1.resp" >/dev/null 2>&1; then
             echo "$cid 200 j"
         else
             echo "$cid 200 0"

@@ -61,13 +61,24 @@ SKIP_REASON=""
 _USED_PORTS=" "
 _SOCK_BEFORE=""
 _AUTH_ARGS=()
-# Authentication (webhook signatures, client JWTs) is always on: sharekeep
-# refuses to serve without webhook secrets.  req() signs every request to
-# /webhook/ (Standard Webhooks) and sends a Bearer JWT for the client id in
-# every /portal/clients/{id}/ path, unless REQ_AUTH=0.
+# Authentication (webhook secrets, client JWTs) is always on: sharekeep
+# refuses to serve without webhook secrets.  req() authenticates every
+# request to /webhook/ and sends a Bearer JWT for the client id in every
+# /portal/clients/{id}/ path, unless REQ_AUTH=0.  How webhooks authenticate
+# is SK_WEBHOOK_MODE (set it before sk_write_config):
+#   standard  webhook_auth = standard-webhooks: req() signs each call
+#             (webhook-id, webhook-timestamp, webhook-signature), as the
+#             tests written before Portal's shared-secret mode expect;
+#   shared    webhook_auth = shared-secret, as Portal calls today: req()
+#             sends "$SK_WEBHOOK_SECRET_HEADER: $SK_WEBHOOK_SECRET".
 SK_AUTH=1
-SK_WEBHOOK_SECRETS=""     # file: whsec_<base64>, 0600
+SK_WEBHOOK_MODE=${SK_WEBHOOK_MODE:-standard}
+SK_WEBHOOK_SECRETS=""     # file the config names (the current mode's), 0600
+SK_WEBHOOK_SIGNING_FILE="" # file: whsec_<base64>, 0600 (standard)
 SK_WEBHOOK_KEY_HEX=""     # the decoded key, for signing
+SK_WEBHOOK_SHARED_FILE="" # file: the plain shared secret, 0600 (shared)
+SK_WEBHOOK_SECRET=""      # the plain shared secret (43 characters)
+SK_WEBHOOK_SECRET_HEADER=${SK_WEBHOOK_SECRET_HEADER:-X-Webhook-Secret}
 SK_JWT_SECRET_FILE=""     # file: HS256 secret, 0600
 SK_JWT_SECRET=""
 
@@ -392,18 +403,29 @@ sk_keygen() {
     [ -f "$f" ] || die "sharekeep keygen did not create $f"
 }
 
-# Creates the webhook secret and the JWT secret (once per test).
+# Creates the webhook secrets (a Standard Webhooks signing key and a plain
+# shared secret, each in its own file) and the JWT secret, once per test.
+# SK_WEBHOOK_SECRETS names the file of the current SK_WEBHOOK_MODE.
 _sk_auth_files() {
-    [ -z "$SK_WEBHOOK_SECRETS" ] || return 0
-    SK_WEBHOOK_SECRETS=$T/sk/webhook-secrets
-    SK_JWT_SECRET_FILE=$T/sk/jwt-secret
-    local raw
-    raw=$(head -c 32 /dev/urandom | base64 -w0)
-    SK_WEBHOOK_KEY_HEX=$(printf '%s' "$raw" | base64 -d | od -An -tx1 -v | tr -d ' \n')
-    SK_JWT_SECRET=$(rand_token 48)
-    (umask 077
-     printf '# test webhook secret\nwhsec_%s\n' "$raw" >"$SK_WEBHOOK_SECRETS"
-     printf '%s\n' "$SK_JWT_SECRET" >"$SK_JWT_SECRET_FILE")
+    if [ -z "$SK_WEBHOOK_SIGNING_FILE" ]; then
+        SK_WEBHOOK_SIGNING_FILE=$T/sk/webhook-secrets
+        SK_WEBHOOK_SHARED_FILE=$T/sk/webhook-shared-secret
+        SK_JWT_SECRET_FILE=$T/sk/jwt-secret
+        local raw
+        raw=$(head -c 32 /dev/urandom | base64 -w0)
+        SK_WEBHOOK_KEY_HEX=$(printf '%s' "$raw" | base64 -d | od -An -tx1 -v | tr -d ' \n')
+        SK_WEBHOOK_SECRET=$(rand_token 43)
+        SK_JWT_SECRET=$(rand_token 48)
+        (umask 077
+         printf '# test webhook secret\nwhsec_%s\n' "$raw" >"$SK_WEBHOOK_SIGNING_FILE"
+         printf '# test shared webhook secret (X-Webhook-Secret)\n%s\n' "$SK_WEBHOOK_SECRET" >"$SK_WEBHOOK_SHARED_FILE"
+         printf '%s\n' "$SK_JWT_SECRET" >"$SK_JWT_SECRET_FILE")
+    fi
+    case $SK_WEBHOOK_MODE in
+        standard) SK_WEBHOOK_SECRETS=$SK_WEBHOOK_SIGNING_FILE ;;
+        shared) SK_WEBHOOK_SECRETS=$SK_WEBHOOK_SHARED_FILE ;;
+        *) die "SK_WEBHOOK_MODE must be standard or shared, not '$SK_WEBHOOK_MODE'" ;;
+    esac
 }
 
 # ---- signing (used by req when SK_AUTH=1) -----------------------------------
@@ -439,6 +461,10 @@ _auth_args() {
     [ "$SK_AUTH" = 1 ] && [ "${REQ_AUTH:-1}" = 1 ] || return 0
     case $path in
         /webhook/*)
+            if [ "$SK_WEBHOOK_MODE" = shared ]; then
+                _AUTH_ARGS=(-H "$SK_WEBHOOK_SECRET_HEADER: $SK_WEBHOOK_SECRET")
+                return 0
+            fi
             id=msg_$(rand_token 24)
             ts=$(date +%s)
             [ -n "$file" ] || { file=$T/empty.body; : >"$file"; }
@@ -455,7 +481,9 @@ _auth_args() {
 }
 
 # sk_write_config [key=value ...]: write $SK_CONF with test defaults; the
-# arguments replace or add keys.
+# arguments replace or add keys.  webhook_auth is always written (the
+# default, shared-secret, would otherwise depend on sharekeep's build):
+# standard-webhooks or shared-secret as SK_WEBHOOK_MODE says.
 sk_write_config() {
     local listen
     if [ "$SK_TRANSPORT" = unix ]; then
@@ -477,7 +505,13 @@ sk_write_config() {
         [socket_mode]=0660
     )
     if [ "$SK_AUTH" = 1 ]; then
-        cfg[webhook_auth]=standard-webhooks
+        if [ "$SK_WEBHOOK_MODE" = shared ]; then
+            cfg[webhook_auth]=shared-secret
+            [ "${SK_WEBHOOK_SECRET_HEADER,,}" = x-webhook-secret ] ||
+                cfg[webhook_secret_header]=$SK_WEBHOOK_SECRET_HEADER
+        else
+            cfg[webhook_auth]=standard-webhooks
+        fi
         cfg[webhook_secrets]=$SK_WEBHOOK_SECRETS
         cfg[client_auth]=jwt
         cfg[jwt_hs256_secret]=$SK_JWT_SECRET_FILE
@@ -814,6 +848,42 @@ assert_jq() {
         not_ok "$desc: jq '$expr' is not true"
         _show_response
     fi
+}
+
+# fetch_body SHARE...: the exact answer of POST {root}/backup/fetch serving
+# these shares, newest first: {"backupShares":[...],"backupShare":first}
+# (sharekeep escapes strings as jq -c does, except DEL, \b and \f, which
+# the tests' shares do not hold).
+fetch_body() { jq -cn '{backupShares: $ARGS.positional, backupShare: $ARGS.positional[0]}' --args "$@"; }
+
+# assert_body EXPECTED DESC: the last response body is EXPECTED, byte for byte.
+assert_body() {
+    local expected=$1 desc=$2
+    printf '%s' "$expected" >"$T/expected.body"
+    if cmp -s "$T/expected.body" "$RESP_BODY"; then
+        ok "$desc (exact bytes)"
+    else
+        not_ok "$desc: body differs from the expected bytes"
+        echo "#   expected ($(wc -c <"$T/expected.body") bytes): $(head -c 300 "$T/expected.body")"
+        echo "#   actual   ($(wc -c <"$RESP_BODY") bytes): $(head -c 300 "$RESP_BODY")"
+        cmp "$T/expected.body" "$RESP_BODY" 2>&1 | sed 's/^/#   /'
+    fi
+}
+
+# assert_fetched SHARE DESC: the last response is a fetch that served SHARE
+# alone: status 200, body {"backupShares":[SHARE],"backupShare":SHARE}.
+assert_fetched() {
+    assert_status 200 "$2"
+    assert_body "$(fetch_body "$1")" "$2"
+}
+
+# assert_client_got SHARE DESC: the last response is GET
+# /portal/clients/{id}/backup (no query) of a client whose only method is
+# the legacy UNKNOWN one: status 200, body exactly
+# {"backupMethod":"UNKNOWN","backupShare":S,"cipherText":S,"backupMethods":["UNKNOWN"]}.
+assert_client_got() {
+    assert_status 200 "$2"
+    assert_body "$(jq -cn --arg s "$1" '{backupMethod: "UNKNOWN", backupShare: $s, cipherText: $s, backupMethods: ["UNKNOWN"]}')" "$2"
 }
 
 # assert_header NAME REGEX [DESC]

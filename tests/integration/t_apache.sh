@@ -250,14 +250,14 @@ assert_error 409 "a delivery id reused with another body"
 
 req POST /webhook/backup/fetch "$(json clientId ap-cust-1)"
 assert_status 200 "fetch"
-assert_json .share "$s1" "fetch returns the share exactly"
+assert_fetched "$s1" "fetch returns the share exactly"
 
 s2="second-$(rand_token 40)"
 req POST /webhook/backup "$(json clientId ap-cust-1 share "$s2")"
 assert_status 200 "a new share"
 assert_jq '.version == 2 and .created == true' "new share: version 2"
 req POST /webhook/backup/fetch "$(json clientId ap-cust-1)"
-assert_json .share "$s2" "fetch returns the newest"
+assert_fetched "$s2" "fetch returns the newest"
 
 req POST /webhook/backup/fetch "$(json clientId ap-nobody)"
 assert_error 404 "fetch for an unknown client"
@@ -267,7 +267,7 @@ s3="chunked-$(rand_token 24)"
 req POST /webhook/backup "$(json clientId ap-chunk share "$s3")" -H 'Transfer-Encoding: chunked'
 assert_status 200 "a chunked request body"
 req POST /webhook/backup/fetch "$(json clientId ap-chunk)"
-assert_json .share "$s3" "the chunked share reads back"
+assert_fetched "$s3" "the chunked share reads back"
 
 # -- refusals ----------------------------------------------------------------
 REQ_AUTH=0 req POST /webhook/backup "$(json clientId ap-cust-1 share unsigned)"
@@ -315,7 +315,7 @@ assert_status 200 "client store with a Bearer token (CGIPassAuth On)"
 assert_jq '.ok == true and .version == 1 and .created == true' "client store answer"
 req GET /portal/clients/ap-cli-1/backup
 assert_status 200 "client fetch with a Bearer token"
-assert_json .backupShare "$c1" "client fetch returns the share exactly"
+assert_client_got "$c1" "client fetch returns the share exactly"
 REQ_AUTH=0 req GET /portal/clients/ap-cli-1/backup
 assert_error 401 "client fetch without a token"
 assert_header WWW-Authenticate '^Bearer' "401 asks for a Bearer token"
@@ -353,9 +353,9 @@ if [ -f "$APACHE_MODDIR/mod_cgid.so" ] && [ -f "$APACHE_MODDIR/mod_mpm_event.so"
         req POST /webhook/backup "$(json clientId ap-cgid share "$s4")"
         assert_status 200 "mod_cgid: signed store"
         req POST /webhook/backup/fetch "$(json clientId ap-cgid)"
-        assert_json .share "$s4" "mod_cgid: fetch"
+        assert_fetched "$s4" "mod_cgid: fetch"
         req GET /portal/clients/ap-cli-1/backup
-        assert_json .backupShare "$c1" "mod_cgid: client fetch with a Bearer token"
+        assert_client_got "$c1" "mod_cgid: client fetch with a Bearer token"
         REQ_AUTH=0 req POST /webhook/backup/fetch "$(json clientId ap-cgid)"
         assert_error 401 "mod_cgid: unsigned fetch"
     else
@@ -382,7 +382,7 @@ t1="trusted-$(rand_token 32)"
 REQ_AUTH=0 req POST /portal/clients/ap-th-1/backup "$(json backupShare "$t1")" -H 'X-Test-Login: ap-th-1'
 assert_status 200 "trusted header set by Apache after authentication"
 REQ_AUTH=0 req GET /portal/clients/ap-th-1/backup -- -H 'X-Test-Login: ap-th-1'
-assert_json .backupShare "$t1" "trusted header: fetch"
+assert_client_got "$t1" "trusted header: fetch"
 REQ_AUTH=0 req GET /portal/clients/ap-th-1/backup -- -H 'X-Test-Login: ap-th-2'
 assert_error 403 "trusted header for another client"
 REQ_AUTH=0 req GET /portal/clients/ap-th-1/backup -- -H 'X-Sharekeep-Client: ap-th-1'
@@ -414,10 +414,10 @@ FcgidProcessTableFile \"$AP_DIR/fcgid/shm\""
     signed_post /webhook/backup "$(json clientId ap-fcgid share "$s6")" msg_apache_fcgid_1
     assert_status 200 "mod_fcgid: signed store"
     req POST /webhook/backup/fetch "$(json clientId ap-fcgid)"
-    assert_json .share "$s6" "mod_fcgid: fetch"
+    assert_fetched "$s6" "mod_fcgid: fetch"
     req GET /portal/clients/ap-cli-1/backup
     assert_status 200 "mod_fcgid: client fetch with a Bearer token (CGIPassAuth On)"
-    assert_json .backupShare "$c1" "mod_fcgid: client share"
+    assert_client_got "$c1" "mod_fcgid: client share"
     REQ_AUTH=0 req GET /portal/clients/ap-cli-1/backup
     assert_error 401 "mod_fcgid: no token"
     head -c 70000 /dev/zero | tr '\0' x >"$T/pad"
@@ -502,12 +502,12 @@ else
     assert_status 200 "proxy_fcgi: signed store"
     assert_jq '.version == 1 and .created == true' "proxy_fcgi: store answer"
     req POST /webhook/backup/fetch "$(json clientId ap-fcgi)"
-    assert_json .share "$s5" "proxy_fcgi: fetch returns the share exactly"
+    assert_fetched "$s5" "proxy_fcgi: fetch returns the share exactly"
     req POST /webhook/backup/fetch "$(json clientId ap-cust-1)"
-    assert_json .share "$s2" "proxy_fcgi: a share stored through CGI reads back (same keyring, same database)"
+    assert_fetched "$s2" "proxy_fcgi: a share stored through CGI reads back (same keyring, same database)"
     req GET /portal/clients/ap-cli-1/backup
     assert_status 200 "proxy_fcgi: client fetch with a Bearer token (CGIPassAuth On)"
-    assert_json .backupShare "$c1" "proxy_fcgi: client share"
+    assert_client_got "$c1" "proxy_fcgi: client share"
     REQ_AUTH=0 req GET /portal/clients/ap-cli-1/backup -- -H 'X-Sharekeep-Client: ap-cli-1'
     assert_error 401 "proxy_fcgi: no token"
     req GET /webhook/backup/fetch

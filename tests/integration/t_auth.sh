@@ -85,7 +85,7 @@ req POST /portal/clients/auth-c1/backup "$(json backupShare "$share")"
 assert_status 200 "client store with a valid token"
 req GET /portal/clients/auth-c1/backup
 assert_status 200 "client get with a valid token"
-assert_json .backupShare "$share" "client get returns the share"
+assert_client_got "$share" "client get returns the share"
 
 REQ_AUTH=0 req GET /portal/clients/auth-c1/backup
 assert_error 401 "client get without a token"

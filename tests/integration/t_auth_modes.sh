@@ -66,7 +66,7 @@ spost /webhook/backup "$(json clientId sh-1 share "$share")" -H "X-Webhook-Secre
 assert_status 200 "shared-secret: store with the right secret"
 spost /webhook/backup/fetch "$(json clientId sh-1)" -H "X-Webhook-Secret: $sec1"
 assert_status 200 "shared-secret: fetch with the right secret"
-assert_json .share "$share" "shared-secret: fetch returns the share"
+assert_fetched "$share" "shared-secret: fetch returns the share"
 
 b2=$(json clientId sh-2 share "$share")
 spost /webhook/backup "$b2"
@@ -104,7 +104,7 @@ spost /webhook/backup/fetch "$(json clientId sh-3)" -H "X-Webhook-Secret: $sec1"
 assert_error 401 "rotation done: the old secret is refused"
 spost /webhook/backup/fetch "$(json clientId sh-3)" -H "X-Webhook-Secret: $sec2"
 assert_status 200 "rotation done: the new secret works"
-assert_json .share a-share-two "rotation done: newest share"
+assert_eq '{"backupShares":["a-share-two"],"backupShare":"a-share-two"}' "$BODY" "rotation done: newest share"
 
 # webhook_secret_header names the header
 reconfigure webhook_auth=shared-secret webhook_secrets="$SHARED" webhook_secret_header=X-Portal-Token
@@ -112,6 +112,37 @@ spost /webhook/backup/fetch "$(json clientId sh-3)" -H "X-Portal-Token: $sec2"
 assert_status 200 "webhook_secret_header = X-Portal-Token: the secret in X-Portal-Token"
 spost /webhook/backup/fetch "$(json clientId sh-3)" -H "X-Webhook-Secret: $sec2"
 assert_error 401 "webhook_secret_header = X-Portal-Token: X-Webhook-Secret is no longer read"
+
+# a config without webhook_auth: shared-secret with X-Webhook-Secret is the
+# default (what Portal sends), Standard Webhooks signatures are not accepted
+reconfigure webhook_secrets="$SHARED"
+sed -i '/^webhook_auth *=/d' "$SK_CONF"
+check "the config names no webhook_auth" bash -c "! grep -q '^webhook_auth' '$SK_CONF'"
+out=$(sk_run -- -c "$SK_CONF" check 2>&1)
+assert_eq 0 "$?" "check accepts a config without webhook_auth ($(head -c 100 <<<"$out"))"
+sk_stop || not_ok "sharekeep did not stop cleanly before a restart"
+sk_start
+spost /webhook/backup "$(json clientId sh-4 share default-mode-share)" -H "X-Webhook-Secret: $sec2"
+assert_status 200 "default webhook_auth: a store with X-Webhook-Secret"
+spost /webhook/backup/fetch "$(json clientId sh-4)" -H "x-webhook-secret: $sec2"
+assert_eq '{"backupShares":["default-mode-share"],"backupShare":"default-mode-share"}' "$BODY" \
+    "default webhook_auth: fetch with the header in lower case"
+spost /webhook/backup/fetch "$(json clientId sh-4)" -H "X-Webhook-Secret: $sec1"
+assert_error 401 "default webhook_auth: a wrong secret is refused"
+whsec_raw=$(head -c 32 /dev/urandom | base64 -w0)
+(umask 077; printf 'whsec_%s\n' "$whsec_raw" >"$T/sk/whsec-only")
+sk_stop || not_ok "sharekeep did not stop cleanly before a restart"
+sk_write_config webhook_secrets="$T/sk/whsec-only"
+sed -i '/^webhook_auth *=/d' "$SK_CONF"
+sk_start
+key_hex=$(printf '%s' "$whsec_raw" | base64 -d | od -An -tx1 -v | tr -d ' \n')
+ts=$(date +%s)
+b5=$(json clientId sh-5 share signed-share)
+printf '%s' "$b5" >"$T/sign5.body"
+spost /webhook/backup "$b5" -H "webhook-id: msg_default_1" -H "webhook-timestamp: $ts" \
+    -H "webhook-signature: v1,$(webhook_sign msg_default_1 "$ts" "$T/sign5.body" "$key_hex")"
+assert_error 401 "default webhook_auth: a valid Standard Webhooks signature is not a credential"
+assert_eq 0 "$(rows "client_id = 'sh-5'")" "default webhook_auth: the signed store stored nothing"
 
 # ======================================================================
 # client_auth = trusted-header
@@ -176,7 +207,7 @@ REQ_AUTH=0 req POST /portal/clients/th-1/backup "$(json backupShare "$tshare")" 
 assert_status 200 "auth_request: store for the client the auth service vouches for"
 REQ_AUTH=0 req GET /portal/clients/th-1/backup -- -H "Authorization: Bearer tok-th1"
 assert_status 200 "auth_request: fetch"
-assert_json .backupShare "$tshare" "auth_request: fetch returns the share"
+assert_client_got "$tshare" "auth_request: fetch returns the share"
 
 REQ_AUTH=0 req GET /portal/clients/th-1/backup -- -H "Authorization: Bearer tok-th2"
 assert_error 403 "auth_request: authenticated as th-2, asking for th-1"
@@ -263,7 +294,7 @@ REQ_AUTH=0 req POST /portal/clients/jw-1/backup "$(json backupShare "$jshare")" 
 assert_status 200 "aud+iss: store with the right audience and issuer"
 jget "$(jwt_hs256 "$(claims jw-1 '| .aud = $aud | .iss = $iss')")"
 assert_status 200 "aud+iss: fetch with the right audience and issuer"
-assert_json .backupShare "$jshare" "aud+iss: the share"
+assert_client_got "$jshare" "aud+iss: the share"
 jget "$(jwt_hs256 "$(claims jw-1 '| .aud = ["other", $aud] | .iss = $iss')")"
 assert_status 200 "aud+iss: an aud array holding the audience"
 jget "$(jwt_hs256 "$(claims jw-1 '| .iss = $iss')")"
@@ -318,7 +349,7 @@ assert_status 200 "ES256 only: store with an ES256 token"
 eget() { REQ_AUTH=0 req GET /portal/clients/es-1/backup -- -H "Authorization: Bearer $1"; }
 eget "$(jwt_es256 "$(es_claims es-1)" "$ES_KEY")"
 assert_status 200 "ES256 only: fetch with an ES256 token"
-assert_json .backupShare "$eshare" "ES256 only: the share"
+assert_client_got "$eshare" "ES256 only: the share"
 eget "$(jwt_hs256 "$(es_claims es-1)")"
 assert_error 401 "ES256 only: an HS256 token (signed with the old HS256 secret)"
 not_revealed "ES256 only: HS256 token" "$eshare"
@@ -415,10 +446,17 @@ for loc in 'location ^~ /webhook/ {' 'location ^~ /portal/clients/ {' 'location 
     fi
 done
 for d in 'limit_req_zone ' 'limit_req zone=sharekeep_webhook' 'limit_req zone=sharekeep_client' \
-    'limit_req_status 429;' 'deny  all;' 'ssl_protocols       TLSv1.2 TLSv1.3;' 'Strict-Transport-Security' \
-    'fastcgi_param HTTP_X_SHAREKEEP_CLIENT "";' '# auth_request     /_sharekeep_auth;'; do
+    'limit_req_status 429;' 'ssl_protocols       TLSv1.2 TLSv1.3;' 'Strict-Transport-Security' \
+    'fastcgi_param HTTP_X_SHAREKEEP_CLIENT "";' '# auth_request     /_sharekeep_auth;' \
+    '#allow 35.203.150.117;' '#allow 104.155.171.139;' '#allow 35.185.20.23;' '#deny  all;' \
+    '# set_real_ip_from ' '# real_ip_header '; do
     check "example-site.conf has: $d" grep -qF -- "$d" "$SITE"
 done
+# Portal's allow-list is ready but off by default: none of it is active
+check "example-site.conf: Portal's allow-list is commented out (off by default)" \
+    bash -c "! grep -qE '^[[:space:]]*(allow (35\.203\.150\.117|104\.155\.171\.139|35\.185\.20\.23)|deny  all);' '$SITE'"
+check "example-site.conf: the real-IP settings are commented out" \
+    bash -c "! grep -qE '^[[:space:]]*(set_real_ip_from|real_ip_header|real_ip_recursive)' '$SITE'"
 
 # -- nginx -t with a throwaway certificate ----------------------------------------
 S=$T/site
@@ -465,17 +503,32 @@ sed -e "s|^\([[:space:]]*\)listen 80;|\1listen 127.0.0.1:$P80;|" \
     -e "s|^\([[:space:]]*\)listen 443 ssl http2;|\1listen 127.0.0.1:$P443 ssl http2;|" \
     -e '/listen \[::\]/d' \
     -e "s|server unix:/run/sharekeep/sharekeep.sock;|server 127.0.0.1:$SK_PORT;|" \
-    -e "s|^\([[:space:]]*\)deny  all;|\1allow 127.0.0.2;  # test: the allowed Portal address\n&|" \
-    "$S/site-t.conf" >"$S/site-live.conf"
-check "live copy: listen ports, upstream and allow-list rewritten" \
-    test "$(grep -cE "127.0.0.1:($P80|$P443|$SK_PORT)|allow 127.0.0.2" "$S/site-live.conf")" -eq 4
-site_wrapper "$S/site-live.conf"
-"$NGINX_BIN" -t -q -p "$S/" -c "$S/nginx.conf" >"$S/t.out" 2>&1 || { cat "$S/t.out"; die "nginx -t rejects the live copy"; }
-"$NGINX_BIN" -p "$S/" -c "$S/nginx.conf" </dev/null >>"$S/stdout.log" 2>&1 &
-SITE_PID=$!
-for i in $(seq 1 100); do port_listening "$P443" && break; sleep 0.1; done
-port_listening "$P443" || { cat "$S/error.log"; die "example site did not start"; }
-stop_site() { kill -QUIT "$SITE_PID" 2>/dev/null; wait "$SITE_PID" 2>/dev/null; }
+    "$S/site-t.conf" >"$S/site-open.conf"
+check "live copy: listen ports and upstream rewritten" \
+    test "$(grep -cE "127.0.0.1:($P80|$P443|$SK_PORT)" "$S/site-open.conf")" -eq 3
+# the allow-list switched on as its comment says (the '#' removed from its
+# four lines), with 127.0.0.2 standing in for one of Portal's addresses
+sed -e 's|^\([[:space:]]*\)#\(allow 35\.203\.150\.117;\)|\1\2|' \
+    -e 's|^\([[:space:]]*\)#\(allow 104\.155\.171\.139;\)|\1\2|' \
+    -e 's|^\([[:space:]]*\)#\(allow 35\.185\.20\.23;\)|\1\2|' \
+    -e 's|^\([[:space:]]*\)#\(deny  all;\)|\1allow 127.0.0.2;  # test: stands in for a Portal address\n\1\2|' \
+    "$S/site-open.conf" >"$S/site-live.conf"
+check "live copy: the allow-list enabled (Portal's three addresses, 127.0.0.2, deny all)" \
+    test "$(grep -cE '^[[:space:]]*(allow (35\.203\.150\.117|104\.155\.171\.139|35\.185\.20\.23|127\.0\.0\.2)|deny  all);' "$S/site-live.conf")" -eq 5
+# start_site FILE: the example site from FILE
+start_site() {
+    site_wrapper "$1"
+    "$NGINX_BIN" -t -q -p "$S/" -c "$S/nginx.conf" >"$S/t.out" 2>&1 || { cat "$S/t.out"; die "nginx -t rejects ${1##*/}"; }
+    "$NGINX_BIN" -p "$S/" -c "$S/nginx.conf" </dev/null >>"$S/stdout.log" 2>&1 &
+    SITE_PID=$!
+    for i in $(seq 1 100); do port_listening "$P443" && break; sleep 0.1; done
+    port_listening "$P443" || { cat "$S/error.log"; die "example site did not start"; }
+}
+stop_site() {
+    kill -QUIT "$SITE_PID" 2>/dev/null
+    wait "$SITE_PID" 2>/dev/null
+    for i in $(seq 1 50); do port_listening "$P443" || break; sleep 0.1; done
+}
 
 U=https://127.0.0.1:$P443
 # sreq METHOD URL [curl args...]: like req, against the example site
@@ -488,6 +541,21 @@ sreq() {
         --max-time 20 "$@" "$u") || STATUS=000
     BODY=$(cat "$RESP_BODY")
 }
+# as shipped (allow-list off): any address reaches sharekeep, which checks
+# the webhook credential itself
+start_site "$S/site-open.conf"
+wb0=$(json clientId site-0 share '{"share":"no-allow-list"}')
+printf '%s' "$wb0" >"$T/site0.body"
+_auth_args /webhook/backup "$T/site0.body"
+sreq POST "$U/webhook/backup" -H 'Content-Type: application/json' --data-binary "@$T/site0.body" "${_AUTH_ARGS[@]}"
+assert_status 200 "example site as shipped: a webhook from any address reaches sharekeep"
+check "example site as shipped: ... answered by sharekeep" test -n "$(header X-Request-Id)"
+sreq POST "$U/webhook/backup" -H 'Content-Type: application/json' --data-binary "@$T/site0.body"
+assert_error 401 "example site as shipped: without the webhook credential, sharekeep refuses"
+assert_eq 1 "$(rows "client_id = 'site-0'")" "example site as shipped: one row stored"
+stop_site
+
+start_site "$S/site-live.conf"
 sreq GET "$U/healthz"
 assert_status 200 "example site: /healthz over TLS"
 assert_header Strict-Transport-Security 'max-age=[0-9]+' "example site: HSTS"

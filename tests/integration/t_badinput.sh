@@ -222,7 +222,7 @@ req POST /portal/clients/bi-chunk/backup "$(json backupShare "$cshare")" \
 assert_status 200 "client store with a chunked body"
 expect_rows=$((expect_rows + 1))
 req GET /portal/clients/bi-chunk/backup
-assert_json .backupShare "$cshare" "the chunked client share reads back exactly"
+assert_client_got "$cshare" "the chunked client share reads back exactly"
 req POST /webhook/backup/fetch "$(json clientId bi-nobody)" -H 'Transfer-Encoding: chunked'
 assert_error 404 "chunked fetch reaches sharekeep (unknown client: 404)"
 # hand-made chunk streams
@@ -280,12 +280,12 @@ assert_status 200 "\\u0000 inside a custodian share is accepted"
 expect_rows=$((expect_rows + 1))
 req POST /webhook/backup/fetch "$(json clientId bi-nul)"
 assert_status 200 "fetch the share with NULs"
-assert_eq '{"share":"a\u0000b\u0000"}' "$BODY" "the share comes back byte-exact (NULs as \\u0000)"
+assert_eq '{"backupShares":["a\u0000b\u0000"],"backupShare":"a\u0000b\u0000"}' "$BODY" "the share comes back byte-exact (NULs as \\u0000)"
 req POST /portal/clients/bi-nul/backup '{"backupShare":"\u0000"}'
 assert_status 200 "a client share that is one NUL byte"
 expect_rows=$((expect_rows + 1))
 req GET /portal/clients/bi-nul/backup
-assert_eq '{"backupShare":"\u0000"}' "$BODY" "the one-NUL client share comes back byte-exact"
+assert_eq '{"backupMethod":"UNKNOWN","backupShare":"\u0000","cipherText":"\u0000","backupMethods":["UNKNOWN"]}' "$BODY" "the one-NUL client share comes back byte-exact"
 assert_sql "SELECT length(sealed) FROM share_record WHERE client_id = 'bi-nul' AND kind = 2" \
     149 "it was sealed as one byte (148-byte record overhead + 1)"
 req POST /webhook/backup '{"clientId":"bi-nu\u0000l","share":"x"}'
@@ -392,12 +392,12 @@ req POST /webhook/backup "$(json clientId bi-utf share "$emoji")"
 assert_status 200 "valid 2-, 3- and 4-byte UTF-8 (and U+FFFF) is accepted"
 expect_rows=$((expect_rows + 1))
 req POST /webhook/backup/fetch "$(json clientId bi-utf)"
-assert_json .share "$emoji" "and comes back byte-exact"
+assert_fetched "$emoji" "and comes back byte-exact"
 req POST /webhook/backup '{"clientId":"bi-utf2","share":"\ud83d\udd10"}'
 assert_status 200 "a surrogate pair escape is accepted"
 expect_rows=$((expect_rows + 1))
 req POST /webhook/backup/fetch "$(json clientId bi-utf2)"
-assert_eq "$(printf '{"share":"\xf0\x9f\x94\x90"}')" "$BODY" "and is stored as its 4-byte UTF-8"
+assert_eq "$(printf '{"backupShares":["\xf0\x9f\x94\x90"],"backupShare":"\xf0\x9f\x94\x90"}')" "$BODY" "and is stored as its 4-byte UTF-8"
 # json-c 0.16 would decode this pair (U+1DA00) to U+FFFD: refused rather
 # than stored altered.
 req POST /webhook/backup '{"clientId":"bi-utf3","share":"\ud836\ude00"}'

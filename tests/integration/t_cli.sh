@@ -44,7 +44,7 @@ sk_run SHAREKEEP_CONFIG="$SK_CONF" SHAREKEEP_DATABASE="$(pg_conninfo sharekeep_o
 assert_eq 0 "$?" "migrate again (config from SHAREKEEP_CONFIG) is a no-op that succeeds"
 assert_eq 1 "$(rows)" "a second migrate keeps the data"
 req POST /webhook/backup/fetch "$(json clientId cli-1)"
-assert_json .share "$s1" "fetch after the second migrate"
+assert_fetched "$s1" "fetch after the second migrate"
 
 # -- SIGHUP keeps serving ------------------------------------------------------
 kill -HUP "$SK_PID"
@@ -52,7 +52,7 @@ sleep 0.5
 check "sharekeep survives SIGHUP" alive "$SK_PID"
 req POST /webhook/backup/fetch "$(json clientId cli-1)"
 assert_status 200 "serving after SIGHUP"
-assert_json .share "$s1" "same data after SIGHUP"
+assert_fetched "$s1" "same data after SIGHUP"
 
 # -- SHAREKEEP_<KEY> overrides the config file -------------------------------
 sk_stop
@@ -119,7 +119,7 @@ assert_status 200 "CGI store"
 json clientId cli-cgi >"$T/cgi.in"
 cgi POST /webhook/backup/fetch "$T/cgi.in"
 assert_status 200 "CGI fetch"
-assert_json .share "$s2" "CGI fetch returns the share"
+assert_fetched "$s2" "CGI fetch returns the share"
 cgi GET /nope
 assert_status 404 "CGI unknown path"
 
@@ -135,7 +135,7 @@ if have spawn-fcgi; then
     nginx_start
     req POST /webhook/backup/fetch "$(json clientId cli-cgi)"
     assert_status 200 "fetch through a spawn-fcgi socket"
-    assert_json .share "$s2" "spawn-fcgi: the share"
+    assert_fetched "$s2" "spawn-fcgi: the share"
     if sk_stop; then ok "spawn-fcgi: SIGTERM stops it cleanly"; else not_ok "spawn-fcgi: SIGTERM stops it cleanly"; fi
 else
     log "spawn-fcgi not installed: inherited-socket check skipped"

@@ -114,9 +114,31 @@ for id in "$long" 'a%20b' 'a%2Fb' 'a%2fb' '%C3%BC' 'a.b' 'a+b'; do
     req GET "/portal/clients/$id/backup"
     bad_id_status 422 "client get with clientId '${id:0:40}'"
 done
-for b in '{}' '{"backupShare":1}' '{"backupShare":null}' '{"backupShare":["x"]}' '{"share":"x"}'; do
+for b in '{}' '{"backupShare":1}' '{"backupShare":null}' '{"backupShare":["x"]}' '{"share":"x"}' \
+    '{"cipherText":1}' '{"cipherText":null}' '{"cipherText":""}' '{"backupShare":"x","cipherText":"y"}' \
+    '{"backupShare":"x","cipherText":"x"}' '{"backupMethod":"PASSWORD"}' '{"backupMethod":"","backupShare":"x"}' \
+    '{"backupMethod":7,"cipherText":"x"}'; do
     req POST /portal/clients/err-1/backup "$b"
     assert_error 422 "client store with $b"
+done
+for b in '{"clientId":"err-1","share":"x","backupMethod":5}' '{"clientId":"err-1","share":"x","backupMethod":""}' \
+    '{"clientId":"err-1","share":"x","backupMethod":{"m":"GDRIVE"}}' \
+    "{\"clientId\":\"err-1\",\"share\":\"x\",\"backupMethod\":\"$(rand_token 65)\"}" \
+    '{"clientId":"err-1","share":"x","backupMethod":"GD\u0000RIVE"}' \
+    "{\"clientId\":\"err-1\",\"share\":\"x\",\"backupSharePairId\":\"$long\"}" \
+    '{"clientId":"err-1","share":"x","backupSharePairId":1}'; do
+    req POST /webhook/backup "$b"
+    assert_error 422 "store with ${b:0:70}"
+    assert_json .error.code invalid_field "store with ${b:0:50}: code invalid_field"
+done
+# the client share's query string: only backupMethod, once, well encoded
+for q in '?x=1' '?backupMethod=A&backupMethod=B' '?backupMethod=%zz' '?backupMethod=%4' '?backupMethod=%G1'; do
+    req GET "/portal/clients/err-1/backup$q"
+    assert_error 400 "client get with query '$q'"
+done
+for q in '?backupMethod=' "?backupMethod=$(rand_token 65)" '?backupMethod=%0A'; do
+    req GET "/portal/clients/err-1/backup$q"
+    assert_error 422 "client get with query '${q:0:40}'"
 done
 
 # -- none of that stored anything ----------------------------------------------
@@ -127,4 +149,6 @@ req POST /webhook/backup "$good" -H 'Transfer-Encoding: chunked'
 assert_status 200 "a chunked store within limits succeeds"
 assert_eq 1 "$(rows)" "exactly that one row is stored"
 req POST /webhook/backup/fetch "$(json clientId err-1)"
-assert_json .share '{"share":"x"}' "and it can be fetched"
+assert_status 200 "and it can be fetched"
+assert_eq '{"backupShares":["{\"share\":\"x\"}"],"backupShare":"{\"share\":\"x\"}"}' "$BODY" \
+    "the fetch answers {\"backupShares\":[s],\"backupShare\":s} exactly"

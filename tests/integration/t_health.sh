@@ -67,7 +67,7 @@ check "the same sharekeep process is still running" alive "$pid_before"
 for i in 1 2 3 4; do
     req POST /webhook/backup/fetch "$(json clientId health-1)"
     assert_status 200 "fetch $i after recovery"
-    assert_json .share "$share1" "fetch $i after recovery returns the share stored before the outage"
+    assert_fetched "$share1" "fetch $i after recovery returns the share stored before the outage"
 done
 
 assert_eq 0 "$(rows "client_id = 'health-2'")" "the store attempted during the outage left no row"

@@ -15,6 +15,10 @@ req GET /metrics
 assert_status 200 "metrics from loopback"
 assert_header Content-Type '^text/plain; version=0.0.4' "metrics are the Prometheus text format"
 check "metrics list the histogram type" grep -q '^# TYPE sharekeep_request_duration_seconds histogram' <<<"$BODY"
+for c in sharekeep_fetch_truncated_total sharekeep_records_unopenable_total; do
+    check "metrics export the counter $c, 0 on a fresh start" \
+        bash -c 'grep -q "^# TYPE $1 counter\$" <<<"$2" && grep -q "^$1 0\$" <<<"$2"' _ "$c" "$BODY"
+done
 stored0=$(metric sharekeep_shares_stored_total)
 
 # Enough requests that both workers answer some of them.

@@ -6,8 +6,9 @@
 # the owner cannot delete a share or rewrite who/which version it belongs
 # to (triggers); only a KEK rewrap (kek_id, sealed) may change a row.
 # Every share fetch and store, whatever its outcome, leaves one audit row
-# (time, route, client id, HTTP status, request id, version) that the
-# runtime role can neither read nor change, and that never holds a share.
+# (time, route, client id, HTTP status, request id, version, backupMethod
+# stored or served, number of shares a fetch served) that the runtime role
+# can neither read nor change, and that never holds a share.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${SHAREKEEP_SRCDIR:-.}/tests/integration/lib.sh"
 
@@ -39,10 +40,11 @@ signed_post() {
         -H "X-Request-Id: $RID"
 }
 
-# assert_audit DESC "endpoint|client_id|result|version": the response
-# echoed $RID, and audit_event holds exactly one row for $RID, that one
-# (NULL spelled out).
-AUDIT_ROW="endpoint || '|' || coalesce(client_id, 'NULL') || '|' || result || '|' || coalesce(version::text, 'NULL')"
+# assert_audit DESC "endpoint|client_id|result|version|backup_method|served":
+# the response echoed $RID, and audit_event holds exactly one row for $RID,
+# that one (NULL spelled out).
+AUDIT_ROW="endpoint || '|' || coalesce(client_id, 'NULL') || '|' || result || '|' || coalesce(version::text, 'NULL')
+    || '|' || coalesce(backup_method, 'NULL') || '|' || coalesce(served::text, 'NULL')"
 assert_audit() {
     local desc=$1 expected=$2
     assert_eq "$RID" "$(header X-Request-Id)" "$desc: the response carries our X-Request-Id"
@@ -92,90 +94,119 @@ tokc=$(rand_token 64)
 s1='{"share":"'$tok1'","backupMethod":"GDRIVE"}'
 s2='{"share":"'$tok2'","backupMethod":"GDRIVE"}'
 sc='{"backup":"'$tokc'"}'
+export PRIV_S1=$s1 PRIV_S2=$s2
 
 # == audit: one row per share request, whatever the outcome ====================
 # -- custodian webhook ------------------------------------------------------
 b1=$(json clientId priv-1 share "$s1")
 areq POST /webhook/backup "$b1"
 assert_status 200 "custodian store"
-assert_audit "custodian store" "custodian.store|priv-1|200|1"
+assert_audit "custodian store" "custodian.store|priv-1|200|1|UNKNOWN|NULL"
 
 areq POST /webhook/backup "$b1"
 assert_status 200 "identical store, new delivery id"
 assert_jq '.created == false and .version == 1' "it is an idempotent retry of version 1"
-assert_audit "idempotent retry" "custodian.store|priv-1|200|1"
+assert_audit "idempotent retry" "custodian.store|priv-1|200|1|UNKNOWN|NULL"
 
 did=msg_priv_$(rand_token 12)
 b2=$(json clientId priv-1 share "$s2")
 signed_post /webhook/backup "$b2" "$did"
 assert_status 200 "store a new share (version 2) with delivery id $did"
-assert_audit "store of version 2" "custodian.store|priv-1|200|2"
+assert_audit "store of version 2" "custodian.store|priv-1|200|2|UNKNOWN|NULL"
 signed_post /webhook/backup "$b2" "$did"
 assert_status 200 "the same delivery again"
-assert_audit "redelivery of $did" "custodian.store|priv-1|200|2"
+assert_audit "redelivery of $did" "custodian.store|priv-1|200|2|UNKNOWN|NULL"
 signed_post /webhook/backup "$b1" "$did"
 assert_error 409 "delivery id $did with another body"
-assert_audit "replayed delivery id" "custodian.store|priv-1|409|NULL"
+assert_audit "replayed delivery id" "custodian.store|priv-1|409|NULL|NULL|NULL"
 
 areq POST /webhook/backup/fetch "$(json clientId priv-1)"
 assert_status 200 "custodian fetch"
-assert_json .share "$s2" "fetch returns the newest share"
-assert_audit "custodian fetch" "custodian.fetch|priv-1|200|2"
+assert_fetched "$s2" "fetch returns the newest share"
+assert_audit "custodian fetch" "custodian.fetch|priv-1|200|2|UNKNOWN|1"
 
 areq POST /webhook/backup/fetch "$(json clientId priv-nobody)"
 assert_error 404 "fetch for an unknown client"
-assert_audit "fetch for an unknown client" "custodian.fetch|priv-nobody|404|NULL"
+assert_audit "fetch for an unknown client" "custodian.fetch|priv-nobody|404|NULL|NULL|NULL"
 
 # a refused webhook never names a client: its body is not trusted
 REQ_AUTH=0 areq POST /webhook/backup "$(json clientId priv-1 share "$s1")"
 assert_error 401 "unsigned store"
-assert_audit "unsigned store" "custodian.store|NULL|401|NULL"
+assert_audit "unsigned store" "custodian.store|NULL|401|NULL|NULL|NULL"
 
 other_key=$(head -c 32 /dev/urandom | od -An -tx1 -v | tr -d ' \n')
 signed_post /webhook/backup/fetch "$(json clientId priv-1)" "msg_$(rand_token 12)" "$other_key"
 assert_error 401 "fetch signed with another key"
-assert_audit "fetch signed with another key" "custodian.fetch|NULL|401|NULL"
+assert_audit "fetch signed with another key" "custodian.fetch|NULL|401|NULL|NULL|NULL"
 
 areq POST /webhook/backup "$(json clientId 'bad id!' share "$s1")"
 assert_error 422 "signed store with an invalid clientId"
-assert_audit "invalid clientId" "custodian.store|NULL|422|NULL"
+assert_audit "invalid clientId" "custodian.store|NULL|422|NULL|NULL|NULL"
 
 areq POST /webhook/backup "$(json clientId priv-2)"
 assert_error 422 "signed store without a share"
-assert_audit "store without a share (valid clientId)" "custodian.store|priv-2|422|NULL"
+assert_audit "store without a share (valid clientId)" "custodian.store|priv-2|422|NULL|NULL|NULL"
+
+areq POST /webhook/backup "$(json clientId priv-2 share "$s1" backupMethod "")"
+assert_error 422 "signed store with an empty backupMethod"
+assert_audit "store with an invalid backupMethod" "custodian.store|priv-2|422|NULL|NULL|NULL"
+
+# several methods: each store audits its method; a fetch that serves
+# several shares names no single method, and says how many it served
+areq POST /webhook/backup "$(json clientId priv-m share "$s1" backupMethod PASSWORD-SECP256K1)"
+assert_status 200 "store PASSWORD-SECP256K1"
+assert_audit "store of PASSWORD-SECP256K1" "custodian.store|priv-m|200|1|PASSWORD-SECP256K1|NULL"
+areq POST /webhook/backup "$(json clientId priv-m share "$s2" backupMethod PASSWORD-ED25519)"
+assert_status 200 "store PASSWORD-ED25519"
+assert_audit "store of PASSWORD-ED25519" "custodian.store|priv-m|200|1|PASSWORD-ED25519|NULL"
+areq POST /webhook/backup/fetch "$(json clientId priv-m)"
+assert_status 200 "fetch of a client with two identities"
+assert_jq '.backupShares == [$ENV.PRIV_S2, $ENV.PRIV_S1] and .backupShare == $ENV.PRIV_S2' "it serves both, newest first"
+assert_sql "SELECT endpoint || '|' || client_id || '|' || result || '|' || coalesce(backup_method, 'NULL') || '|' || coalesce(served::text, 'NULL')
+            FROM audit_event WHERE request_id = :'rid'" "custodian.fetch|priv-m|200|NULL|2" \
+    "fetch of two identities: one audit row, no single backup_method, served 2" "rid=$RID"
 
 areq POST /webhook/backup '{"clientId":'
 assert_error 400 "signed store with malformed JSON"
-assert_audit "malformed JSON" "custodian.store|NULL|400|NULL"
+assert_audit "malformed JSON" "custodian.store|NULL|400|NULL|NULL|NULL"
 
 # -- client endpoints -----------------------------------------------------------
 areq POST /portal/clients/priv-c1/backup "$(json backupShare "$sc")"
 assert_status 200 "client store"
-assert_audit "client store" "client.store|priv-c1|200|1"
+assert_audit "client store" "client.store|priv-c1|200|1|UNKNOWN|NULL"
+areq POST /portal/clients/priv-c1/backup "$(json backupMethod PASSKEY cipherText "$sc")"
+assert_status 200 "client store of a PASSKEY ciphertext"
+assert_audit "client store with a method" "client.store|priv-c1|200|1|PASSKEY|NULL"
 
 areq GET /portal/clients/priv-c1/backup --
 assert_status 200 "client fetch"
 assert_json .backupShare "$sc" "client fetch returns the share"
-assert_audit "client fetch" "client.fetch|priv-c1|200|1"
+assert_audit "client fetch" "client.fetch|priv-c1|200|1|PASSKEY|1"
+areq GET "/portal/clients/priv-c1/backup?backupMethod=GDRIVE" --
+assert_status 200 "client fetch of GDRIVE: the UNKNOWN fallback"
+assert_audit "client fetch, UNKNOWN fallback" "client.fetch|priv-c1|200|1|UNKNOWN|1"
+areq GET "/portal/clients/priv-c1/backup?bogus=1" --
+assert_error 400 "client fetch with an unknown query parameter"
+assert_audit "client fetch, bad query" "client.fetch|priv-c1|400|NULL|NULL|NULL"
 
 # the path names the client even when the caller may not act for it
 REQ_AUTH=0 areq GET /portal/clients/priv-c1/backup -- -H "Authorization: Bearer $(client_token priv-other)"
 assert_error 403 "client fetch with another client's token"
-assert_audit "client fetch, token of another client" "client.fetch|priv-c1|403|NULL"
+assert_audit "client fetch, token of another client" "client.fetch|priv-c1|403|NULL|NULL|NULL"
 
 REQ_AUTH=0 areq GET /portal/clients/priv-c1/backup --
 assert_error 401 "client fetch without a token"
-assert_audit "client fetch without a token" "client.fetch|priv-c1|401|NULL"
+assert_audit "client fetch without a token" "client.fetch|priv-c1|401|NULL|NULL|NULL"
 
 REQ_AUTH=0 areq POST /portal/clients/priv-c2/backup "$(json backupShare "$sc")" \
     -H "Authorization: Bearer $(client_token priv-other)"
 assert_error 403 "client store with another client's token"
-assert_audit "client store, token of another client" "client.store|priv-c2|403|NULL"
+assert_audit "client store, token of another client" "client.store|priv-c2|403|NULL|NULL|NULL"
 assert_eq 0 "$(rows "client_id = 'priv-c2'")" "the refused client store stored nothing"
 
 areq GET /portal/clients/priv-c9/backup --
 assert_error 404 "client fetch, nothing stored"
-assert_audit "client fetch, nothing stored" "client.fetch|priv-c9|404|NULL"
+assert_audit "client fetch, nothing stored" "client.fetch|priv-c9|404|NULL|NULL|NULL"
 
 # -- request ids --------------------------------------------------------------
 SENT=$((SENT + 1))
@@ -183,7 +214,7 @@ req POST /webhook/backup/fetch "$(json clientId priv-1)"
 rid=$(header X-Request-Id)
 check "without X-Request-Id sharekeep makes one (got '$rid')" grep -Eq '^[0-9a-f]{32}$' <<<"$rid"
 assert_sql "SELECT $AUDIT_ROW FROM audit_event WHERE request_id = :'rid'" \
-    "custodian.fetch|priv-1|200|2" "the generated request id is the audit row's" "rid=$rid"
+    "custodian.fetch|priv-1|200|2|UNKNOWN|1" "the generated request id is the audit row's" "rid=$rid"
 SENT=$((SENT + 1))
 req POST /webhook/backup/fetch "$(json clientId priv-1)" -H 'X-Request-Id: not/a token'
 rid=$(header X-Request-Id)
@@ -253,6 +284,8 @@ refused sharekeep_owner "moving a share to another client" \
     "UPDATE share_record SET client_id = 'priv-moved' WHERE client_id = 'priv-1'" "append-only"
 refused sharekeep_owner "renumbering versions" "UPDATE share_record SET version = version + 100" "append-only"
 refused sharekeep_owner "changing a share's kind" "UPDATE share_record SET kind = 3 - kind" "append-only"
+refused sharekeep_owner "changing a share's backupMethod" "UPDATE share_record SET backup_method = 'GDRIVE'" "append-only"
+refused sharekeep_owner "changing a share's pair id" "UPDATE share_record SET pair_id = 'moved'" "append-only"
 refused sharekeep_owner "backdating a share" "UPDATE share_record SET created_at = created_at - interval '1 day'" "append-only"
 refused sharekeep_owner "TRUNCATE share_record" "TRUNCATE share_record" "append-only: TRUNCATE refused"
 refused sharekeep_owner "DELETE FROM audit_event" "DELETE FROM audit_event" "append-only"
@@ -277,6 +310,8 @@ refused sharekeep_ops "DELETE FROM share_record" "DELETE FROM share_record"
 refused sharekeep_ops "TRUNCATE share_record" "TRUNCATE share_record"
 refused sharekeep_ops "moving a share to another client" \
     "UPDATE share_record SET client_id = 'priv-moved' WHERE client_id = 'priv-1'" "append-only"
+refused sharekeep_ops "moving a share to another backupMethod" \
+    "UPDATE share_record SET backup_method = 'ICLOUD' WHERE client_id = 'priv-m'" "append-only"
 refused sharekeep_ops "UPDATE audit_event" "UPDATE audit_event SET result = 200"
 refused sharekeep_ops "DELETE FROM audit_event" "DELETE FROM audit_event"
 assert_eq "$before" "$(counts)" "shares/audit rows/deliveries unchanged after the owner and admin attempts"
@@ -308,3 +343,14 @@ assert_sql "SELECT count(*) FROM audit_event WHERE request_id = :'rid' AND endpo
     1 "damaged fetch: audited with result 500" "rid=$RID"
 assert_sql "SELECT count(*) FROM audit_event WHERE request_id = :'rid'" \
     1 "damaged fetch: exactly one audit row (no optimistic 200 beside the 500)" "rid=$RID"
+
+# a damaged record beside good ones: the others are still served
+areq POST /webhook/backup "$(json clientId priv-dmg2 share "$s1" backupMethod GDRIVE-SECP256K1)"
+areq POST /webhook/backup "$(json clientId priv-dmg2 share "$s2" backupMethod GDRIVE-ED25519)"
+assert_status 200 "store a second identity beside the one to damage"
+pg_psql "UPDATE share_record SET sealed = sealed || '\\x00'::bytea WHERE client_id = 'priv-dmg2' AND backup_method = 'GDRIVE-SECP256K1'" >/dev/null
+areq POST /webhook/backup/fetch "$(json clientId priv-dmg2)"
+assert_status 200 "fetch of a client with one damaged record of two"
+assert_jq '.backupShares == [$ENV.PRIV_S2] and .backupShare == $ENV.PRIV_S2' "the share that opens is served, the damaged one is not"
+assert_sql "SELECT count(*) || '|' || max(result) FROM audit_event WHERE request_id = :'rid'" \
+    "1|200" "damaged record beside a good one: one audit row, 200" "rid=$RID"

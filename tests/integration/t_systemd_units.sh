@@ -204,11 +204,11 @@ share="activated-$(rand_token 40)"
 req POST /webhook/backup "$(json clientId sd-1 share "$share")"
 assert_status 200 "signed store through the activated socket"
 req POST /webhook/backup/fetch "$(json clientId sd-1)"
-assert_json .share "$share" "fetch returns it"
+assert_fetched "$share" "fetch returns it"
 req POST /portal/clients/sd-1/backup "$(json backupShare "$share-c")"
 assert_status 200 "client store with a Bearer token"
 req GET /portal/clients/sd-1/backup
-assert_json .backupShare "$share-c" "client fetch"
+assert_client_got "$share-c" "client fetch"
 req POST /webhook/nope "$(json clientId sd-1)"
 assert_status 404 "unknown path: sharekeep's 404"
 REQ_AUTH=0 req POST /webhook/backup/fetch "$(json clientId sd-1)"
@@ -221,7 +221,7 @@ assert_eq 0 "$?" "ExecReload: $(unit_get "$SVC" ExecReload)"
 for i in $(seq 1 50); do grep -q 'msg="reloaded"' "$SK_LOG" && break; sleep 0.1; done
 check "sharekeep reloaded" grep -q 'msg="reloaded"' "$SK_LOG"
 req POST /webhook/backup/fetch "$(json clientId sd-1)"
-assert_json .share "$share" "serving after the reload, on the same socket"
+assert_fetched "$share" "serving after the reload, on the same socket"
 
 # KillSignal=SIGTERM: clean exit, and systemd's socket stays for the next start
 nginx_stop
