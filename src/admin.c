@@ -11,6 +11,7 @@
 
 #include "admin.h"
 #include "admin_int.h"
+#include "bounds.h"
 #include "config.h"
 #include "keyring.h"
 #include "log.h"
@@ -20,8 +21,6 @@
 
 extern char **environ;
 
-#define BATCH_DEFAULT 500
-#define BATCH_MAX     10000
 
 void admin_free(struct admin *a)
 {
@@ -80,7 +79,7 @@ int admin_parse_batch(int argc, char **argv, int *batch, const char *cmd)
     int c;
 
     optind = 0;   /* GNU getopt: start over on the subcommand's own argv */
-    *batch = BATCH_DEFAULT;
+    *batch = ADMIN_BATCH_DEFAULT;
     while ((c = getopt_long(argc, argv, "b:h", opts, NULL)) != -1) {
         char *end;
         long v;
@@ -89,8 +88,8 @@ int admin_parse_batch(int argc, char **argv, int *batch, const char *cmd)
         case 'b':
             errno = 0;
             v = strtol(optarg, &end, 10);
-            if (errno != 0 || *end != '\0' || v < 1 || v > BATCH_MAX) {
-                fprintf(stderr, "sharekeep: --batch must be 1 to %d\n", BATCH_MAX);
+            if (errno != 0 || *end != '\0' || v < 1 || v > ADMIN_BATCH_MAX) {
+                fprintf(stderr, "sharekeep: --batch must be 1 to %d\n", ADMIN_BATCH_MAX);
                 return 2;
             }
             *batch = (int)v;

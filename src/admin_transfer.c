@@ -19,7 +19,6 @@
 #include "usage.h"
 
 /* One exported line: a sealed record of at most SHARE_MAX plus base64. */
-#define EXPORT_LINE_MAX (SHARE_MAX / 3 * 4 + 4096)
 /* The export file's header names its format and version. Version 2 adds
  * each record's backupMethod and backupSharePairId; import reads both. */
 #define EXPORT_FORMAT   "sharekeep-export"

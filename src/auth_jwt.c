@@ -5,17 +5,12 @@
  * the algorithm is chosen by which key types are configured, never by the
  * token alone: an "alg" with no key of its type is refused outright.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <unistd.h>
 
 #include <json-c/json.h>
 #include <openssl/bio.h>
@@ -29,16 +24,14 @@
 
 #include "errbuf.h"
 #include "auth_jwt.h"
+#include "bounds.h"
 #include "base64.h"
 #include "json_strict.h"
-#include "secretfile.h"
+#include "file.h"
 
 #define HS256_SIG_LEN      32u
 #define ES256_SIG_LEN      64u   /* R || S, 32 bytes each (RFC 7518 3.4) */
 #define ES256_COORD_LEN    32u
-/* Headers and claims are small; real issuers nest at most two or three
- * levels (e.g. "realm_access": {"roles": [...]}). */
-#define JWT_JSON_DEPTH     8
 #define GROUP_NAME_MAX     64u
 
 struct jwt_keys {
@@ -137,7 +130,7 @@ static int is_space(uint8_t c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
 }
 
-/* *buf holds the whole file (*file_len bytes, for secretfile_free); the key
+/* *buf holds the whole file (*file_len bytes, for file_free); the key
  * is its first *key_len bytes. */
 static int load_hs_secret(const char *path, uint8_t **buf_out, size_t *file_len,
                           size_t *key_len, char *err, size_t errlen)
@@ -146,8 +139,8 @@ static int load_hs_secret(const char *path, uint8_t **buf_out, size_t *file_len,
     size_t len = 0, n;
     int rc = -1;
 
-    if (secretfile_load("jwt hs256 secret", path, JWT_HS_SECRET_MAX, &buf, &len,
-                        err, errlen) != SECRETFILE_OK)
+    if (file_read("jwt hs256 secret", path, JWT_HS_SECRET_MAX, FILE_SECRET, &buf, &len,
+                  err, errlen) != FILE_OK)
         goto out;
     /* Editors and `echo` add a final newline that is not part of the key. */
     n = len;
@@ -164,69 +157,23 @@ static int load_hs_secret(const char *path, uint8_t **buf_out, size_t *file_len,
     buf = NULL;
     rc = 0;
 out:
-    secretfile_free(buf, len);
+    file_free(buf, len);
     return rc;
 }
 
 /* Reads a public key file: no secrecy needed, but a file others can rewrite
- * would let them choose which tokens we accept. */
+ * would let them choose which tokens we accept (FILE_PUBLIC). */
 static EVP_PKEY *load_es_pubkey(const char *path, char *err, size_t errlen)
 {
-    struct stat sb;
     EVP_PKEY *pkey = NULL, *ret = NULL;
     BIO *bio = NULL;
-    char *data = NULL;
-    size_t cap = 0, got = 0;
-    ssize_t n;
-    int fd = -1;
+    uint8_t *data = NULL;
+    size_t len = 0;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        errbuf_set(err, errlen, "jwt es256 public key %s: cannot open: %s", path, strerror(errno));
+    if (file_read("jwt es256 public key", path, JWT_PEM_FILE_MAX, FILE_PUBLIC, &data, &len,
+                  err, errlen) != FILE_OK)
         goto out;
-    }
-    if (fstat(fd, &sb) != 0) {
-        errbuf_set(err, errlen, "jwt es256 public key %s: cannot stat: %s", path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        errbuf_set(err, errlen, "jwt es256 public key %s: not a regular file", path);
-        goto out;
-    }
-    if ((sb.st_mode & S_IWOTH) != 0) {
-        errbuf_set(err, errlen, "jwt es256 public key %s: mode %04o lets any user replace the key; "
-                "chmod o-w it", path, (unsigned)(sb.st_mode & 07777));
-        goto out;
-    }
-    if (sb.st_size < 0 || (unsigned long long)sb.st_size > JWT_PEM_FILE_MAX) {
-        errbuf_set(err, errlen, "jwt es256 public key %s: %lld bytes is over the %u byte limit",
-                path, (long long)sb.st_size, JWT_PEM_FILE_MAX);
-        goto out;
-    }
-    cap = (size_t)sb.st_size + 1;
-    data = malloc(cap);
-    if (data == NULL) {
-        errbuf_set(err, errlen, "jwt es256 public key %s: out of memory", path);
-        goto out;
-    }
-    while (got < cap) {
-        n = read(fd, data + got, cap - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            errbuf_set(err, errlen, "jwt es256 public key %s: read failed: %s", path,
-                    strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
-    if (got > (size_t)sb.st_size) {
-        errbuf_set(err, errlen, "jwt es256 public key %s: file changed while being read", path);
-        goto out;
-    }
-    bio = BIO_new_mem_buf(data, (int)got);
+    bio = BIO_new_mem_buf(data, (int)len);
     if (bio == NULL) {
         errbuf_set(err, errlen, "jwt es256 public key %s: out of memory", path);
         goto out;
@@ -249,9 +196,7 @@ static EVP_PKEY *load_es_pubkey(const char *path, char *err, size_t errlen)
 out:
     EVP_PKEY_free(pkey);
     BIO_free(bio);
-    free(data);
-    if (fd >= 0)
-        (void)close(fd);
+    file_free(data, len);
     return ret;
 }
 
@@ -291,7 +236,7 @@ int jwt_keys_load(const char *hs256_secret_path, const char *es256_pubkey_pem_pa
     *out = k;
     rc = 0;
 out:
-    secretfile_free(hs, hs_file_len);
+    file_free(hs, hs_file_len);
     EVP_PKEY_free(es);
     return rc;
 }
@@ -343,7 +288,7 @@ static jwt_status parse_object(const uint8_t *buf, size_t len, struct json_objec
 {
     const char *why;
 
-    switch (json_strict_parse_object(buf, len, JWT_JSON_DEPTH, out, &why)) {
+    switch (json_strict_parse_object(buf, len, JSON_DEPTH_MAX, out, &why)) {
     case JSON_STRICT_OK:
         return JWT_OK;
     case JSON_STRICT_NOMEM:

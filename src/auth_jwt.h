@@ -4,8 +4,8 @@
  * ES256 public key only ES256 tokens, so a token cannot pick how it is
  * checked (no "none", no HMAC keyed with the public key's bytes).
  *
- *   HS256 secret file: passes secretfile_read (0600, owned by us, no
- *     symlink); its content with trailing whitespace trimmed is the key,
+ *   HS256 secret file: read with file_read under FILE_SECRET (0600, owned
+ *     by us, no symlink); its content with trailing whitespace trimmed is the key,
  *     JWT_HS_SECRET_MIN..JWT_HS_SECRET_MAX bytes.
  *   ES256 public key file: a PEM "PUBLIC KEY" (SubjectPublicKeyInfo) for an
  *     EC key on P-256 (prime256v1); other types and curves are refused. It
@@ -17,14 +17,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "bounds.h"
 #include <time.h>
 
 #include <openssl/evp.h>
 
-#define JWT_TOKEN_MAX       8192u          /* whole compact token, bytes */
-#define JWT_HS_SECRET_MIN   32u            /* RFC 7518 3.2: key >= hash size */
-#define JWT_HS_SECRET_MAX   4096u
-#define JWT_PEM_FILE_MAX    (16u * 1024u)
 
 typedef enum {
     JWT_OK = 0,

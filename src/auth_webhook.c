@@ -19,13 +19,12 @@
 #include "errbuf.h"
 #include "auth_webhook.h"
 #include "base64.h"
-#include "secretfile.h"
+#include "file.h"
 
 #define MAC_LEN          32u   /* HMAC-SHA256 */
 #define MAC_B64_LEN      44u   /* padded base64 of MAC_LEN bytes */
 #define SECRET_PREFIX    "whsec_"
 #define ERR_INNER_MAX    512u
-#define SIG_VERSION_MAX  8u    /* "v1", "v1a": letters and digits */
 
 struct wh_secret {
     uint8_t *bytes;     /* STANDARD: the HMAC key; SHARED: SHA-256 of the secret */
@@ -46,9 +45,10 @@ static int is_blank(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* Copies len bytes into secure memory when the secure heap is set up (main
- * does that), into ordinary memory otherwise; OPENSSL_secure_clear_free
- * cleanses and frees either kind. */
+/* Copies len bytes into secure memory when the secure heap is started (main
+ * calls secure_heap_start first thing), into ordinary memory otherwise, e.g.
+ * in tests that do not start it; OPENSSL_secure_clear_free cleanses and frees
+ * either kind. */
 static uint8_t *secure_copy(const uint8_t *p, size_t len)
 {
     uint8_t *copy;
@@ -251,13 +251,13 @@ int webhook_secrets_load(const char *path, enum webhook_mode mode,
         errbuf_set(err, errlen, "webhook secrets: no path given");
         goto out;
     }
-    if (secretfile_load("webhook secrets", path, WEBHOOK_SECRETS_FILE_MAX, &buf, &len,
-                        err, errlen) != SECRETFILE_OK)
+    if (file_read("webhook secrets", path, WEBHOOK_SECRETS_FILE_MAX, FILE_SECRET, &buf, &len,
+                  err, errlen) != FILE_OK)
         goto out;
     (void)snprintf(label, sizeof(label), "webhook secrets %s", path);
     rc = parse_text((const char *)buf, len, mode, out, label, err, errlen);
 out:
-    secretfile_free(buf, len);
+    file_free(buf, len);
     return rc;
 }
 
@@ -352,7 +352,7 @@ static enum sig_entry classify_entry(const char *p, size_t n, uint8_t mac[MAC_LE
         goto out;
     vlen = (size_t)(comma - p);
     blen = n - vlen - 1;
-    if (vlen == 0 || vlen > SIG_VERSION_MAX || blen == 0)
+    if (vlen == 0 || vlen > WEBHOOK_SIG_VERSION_MAX || blen == 0)
         goto out;
     for (i = 0; i < vlen; i++)
         if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||

@@ -15,9 +15,10 @@
  *   WEBHOOK_SHARED    each line is the literal secret: printable ASCII,
  *                     WEBHOOK_SHARED_MIN..WEBHOOK_SHARED_MAX bytes.
  *
- * The file itself must pass secretfile_read (0600, owned by us, no symlink).
- * Key bytes are held in OPENSSL_secure_malloc memory where the secure heap is
- * set up (plain memory otherwise) and cleansed on free; shared secrets are
+ * The file itself is read with file_read under FILE_SECRET (0600, owned by
+ * us, no symlink). Key bytes are held in OPENSSL_secure_malloc memory where
+ * the secure heap is started (plain memory otherwise) and cleansed on free;
+ * shared secrets are
  * only kept as SHA-256 digests.
  */
 #ifndef SHAREKEEP_AUTH_WEBHOOK_H
@@ -25,19 +26,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "bounds.h"
 #include <time.h>
 
-#define WEBHOOK_SECRETS_MAX      16u
-#define WEBHOOK_SECRETS_FILE_MAX (64u * 1024u)
-#define WEBHOOK_KEY_MIN          24u    /* decoded whsec_ key bytes */
-#define WEBHOOK_KEY_MAX          64u
-#define WEBHOOK_SHARED_MIN       16u    /* shared secret bytes */
-#define WEBHOOK_SHARED_MAX       1024u
-#define WEBHOOK_ID_MAX           256u   /* webhook-id header bytes */
-#define WEBHOOK_TIMESTAMP_MAX    19u    /* webhook-timestamp digits */
-#define WEBHOOK_SIGNATURE_MAX    4096u  /* webhook-signature header bytes */
-#define WEBHOOK_SIGNATURES_MAX   32u    /* entries in webhook-signature */
-#define WEBHOOK_TOLERANCE_DEFAULT 300L  /* seconds; the spec's 5 minutes */
 
 enum webhook_mode { WEBHOOK_STANDARD = 1, WEBHOOK_SHARED = 2 };
 
@@ -55,7 +47,7 @@ struct webhook_secrets;
  * one line naming the line number and the problem, never secret bytes. */
 int webhook_secrets_parse(const char *text, size_t len, enum webhook_mode mode,
                           struct webhook_secrets **out, char *err, size_t errlen);
-/* Reads path with secretfile_read, then parses it; messages start with
+/* Reads path with file_read (FILE_SECRET), then parses it; messages start with
  * "webhook secrets <path>". */
 int webhook_secrets_load(const char *path, enum webhook_mode mode,
                          struct webhook_secrets **out, char *err, size_t errlen);

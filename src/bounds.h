@@ -32,20 +32,64 @@
 /* A share can never be larger than the body that carried it. */
 #define SHARE_MAX          BODY_MAX_CEILING
 
-/* json-c nesting depth: our bodies are flat objects; anything deeper is hostile. */
+/* JSON nesting, for request bodies and for JWT headers and claims alike:
+ * bodies are flat objects, and the deepest claim of a real issuer is about
+ * four levels (Keycloak's resource_access.{client}.roles). Anything deeper
+ * is refused before json-c builds a tree. */
 #define JSON_DEPTH_MAX     4
 
-/* Request path and header values we look at. */
+/* Request path and header values we look at; an X-Request-Id longer than
+ * this is replaced by one of ours. */
 #define PATH_MAX_LEN       1024u
 #define HEADER_MAX_LEN     8192u
+#define HTTP_REQUEST_ID_MAX 64u
+
+/* Routes in the table (router.c); metrics keep a slot per route. */
+#define ROUTES_MAX         16
+
+/* Webhook authentication (auth_webhook.c): the secrets file and what the
+ * Standard Webhooks headers may hold. */
+#define WEBHOOK_SECRETS_MAX      16u
+#define WEBHOOK_SECRETS_FILE_MAX (64u * 1024u)
+#define WEBHOOK_KEY_MIN          24u    /* decoded whsec_ key bytes */
+#define WEBHOOK_KEY_MAX          64u
+#define WEBHOOK_SHARED_MIN       16u    /* shared secret bytes */
+#define WEBHOOK_SHARED_MAX       1024u
+#define WEBHOOK_ID_MAX           256u   /* webhook-id header bytes */
+#define WEBHOOK_TIMESTAMP_MAX    19u    /* webhook-timestamp digits */
+#define WEBHOOK_SIGNATURE_MAX    4096u  /* webhook-signature header bytes */
+#define WEBHOOK_SIGNATURES_MAX   32u    /* entries in webhook-signature */
+#define WEBHOOK_TOLERANCE_DEFAULT 300L  /* seconds; the spec's 5 minutes */
+#define WEBHOOK_SIG_VERSION_MAX 8u    /* "v1", "v1a": letters and digits */
+
+/* Client JWTs (auth_jwt.c). */
+#define JWT_TOKEN_MAX       8192u          /* whole compact token, bytes */
+#define JWT_HS_SECRET_MIN   32u            /* RFC 7518 3.2: key >= hash size */
+#define JWT_HS_SECRET_MAX   4096u
+#define JWT_PEM_FILE_MAX    (16u * 1024u)
 
 /* Config file. */
 #define CONFIG_LINE_MAX    4096u
 #define CONFIG_FILE_MAX    (256u * 1024u)
 #define WORKERS_MAX        256
 
+/* Admin commands: records per batch (rewrap, verify, export), and one line
+ * of an export file (a record of at most SHARE_MAX, base64, plus fields). */
+#define ADMIN_BATCH_DEFAULT 500
+#define ADMIN_BATCH_MAX     10000
+#define EXPORT_LINE_MAX (SHARE_MAX / 3 * 4 + 4096)
+
 /* Keyring file. */
 #define KEYRING_FILE_MAX   (1024u * 1024u)
 #define KEYRING_KEYS_MAX   1024u
+
+/* OpenSSL's secure heap (mlocked, never swapped), for KEKs and webhook and
+ * JWT secrets: 32 KiB, a thousand 32-byte keys. Allocations beyond it fall
+ * back to ordinary memory, still cleansed on free. */
+#define SECURE_HEAP_SIZE    32768u
+#define SECURE_HEAP_MINSIZE 32
+
+/* One sql/NNN_*.sql migration file. */
+#define MIGRATION_FILE_MAX (1024u * 1024u)
 
 #endif

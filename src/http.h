@@ -18,7 +18,6 @@ struct http_io {
     void *ctx;
 };
 
-#define HTTP_REQUEST_ID_MAX 64
 
 struct http_request {
     const char *method;

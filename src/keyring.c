@@ -16,9 +16,6 @@
 #include "keyring.h"
 #include "keyring_internal.h"
 
-#define SECURE_HEAP_SIZE    32768
-#define SECURE_HEAP_MINSIZE 32
-
 struct kek {
     uint32_t id;
     enum kek_state state;

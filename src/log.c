@@ -27,7 +27,8 @@ int log_parse_level(const char *s, enum log_level *out)
     return -1;
 }
 
-void log_event(enum log_level lvl, const char *msg, const char *fmt, ...)
+/* Writes the line: prefix, then the fields (fmt may be NULL: none). */
+static void emit(enum log_level lvl, const char *msg, const char *fmt, va_list ap)
 {
     char line[2048];
     struct timespec ts;
@@ -35,8 +36,6 @@ void log_event(enum log_level lvl, const char *msg, const char *fmt, ...)
     size_t n;
     int r;
 
-    if (lvl < min_level)
-        return;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     n = strftime(line, sizeof(line), "ts=%Y-%m-%dT%H:%M:%S", &tm);
@@ -45,11 +44,8 @@ void log_event(enum log_level lvl, const char *msg, const char *fmt, ...)
     if (r > 0)
         n += (size_t)r < sizeof(line) - n ? (size_t)r : sizeof(line) - n - 1;
     if (fmt != NULL && *fmt != '\0' && n < sizeof(line) - 2) {
-        va_list ap;
         line[n++] = ' ';
-        va_start(ap, fmt);
         r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-        va_end(ap);
         if (r > 0)
             n += (size_t)r < sizeof(line) - n ? (size_t)r : sizeof(line) - n - 1;
         else
@@ -60,6 +56,33 @@ void log_event(enum log_level lvl, const char *msg, const char *fmt, ...)
         n = sizeof(line) - 2;
     line[n++] = '\n';
     (void)!write(STDERR_FILENO, line, n);
+}
+
+void log_event(enum log_level lvl, const char *msg, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (lvl < min_level)
+        return;
+    va_start(ap, fmt);
+    emit(lvl, msg, fmt, ap);
+    va_end(ap);
+}
+
+/* No fields: a va_list that is never read. */
+static void emit_plain(enum log_level lvl, const char *msg, ...)
+{
+    va_list ap;
+
+    va_start(ap, msg);
+    emit(lvl, msg, NULL, ap);
+    va_end(ap);
+}
+
+void log_message(enum log_level lvl, const char *msg)
+{
+    if (lvl >= min_level)
+        emit_plain(lvl, msg);
 }
 
 void log_client_tag(const char *client_id, size_t len, char out[LOG_CLIENT_TAG_LEN])

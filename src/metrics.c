@@ -1,6 +1,8 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
+
+#include "bounds.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +14,6 @@
 /* Fixed label sets keep the block a flat array: no allocation, no locks.
  * Routes are router_routes' rows, plus one slot for requests no route
  * matched; ROUTES_MAX bounds the table so the block's size is constant. */
-#define ROUTES_MAX 16
 #define NROUTES (ROUTES_MAX + 1)
 #define ROUTE_NONE ROUTES_MAX
 

@@ -5,12 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounds.h"
 #include "file.h"
 #include "log.h"
 #include "migrate.h"
 #include "store.h"
-
-#define MIGRATION_FILE_MAX (1024 * 1024)
 
 /* NNN_anything.sql: the number fixes the order, so names sort as applied. */
 static int is_migration(const struct dirent *d)

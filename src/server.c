@@ -227,6 +227,19 @@ static void peer_name(int fd, char *out, size_t len)
 
 /* ---- worker -------------------------------------------------------------- */
 
+/* A worker leaves through _exit(), which skips atexit handlers, and gcov
+ * writes its counts from one: a coverage build dumps them first. */
+#ifdef SHAREKEEP_COVERAGE
+void __gcov_dump(void);
+#endif
+static _Noreturn void worker_exit(int code)
+{
+#ifdef SHAREKEEP_COVERAGE
+    __gcov_dump();
+#endif
+    _exit(code);
+}
+
 static void worker_main(int listen_fd, const struct app_loaded *l)
 {
     const struct config *cfg = &l->cfg;
@@ -249,19 +262,19 @@ static void worker_main(int listen_fd, const struct app_loaded *l)
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     if (getppid() == 1)
-        _exit(0);
+        worker_exit(0);
 
     if (store_new(cfg->database, &app.store) != STORE_OK) {
-        log_error("worker cannot allocate store", "%s", "");
-        _exit(1);
+        log_error("worker cannot allocate store");
+        worker_exit(1);
     }
     /* Connect up front so the first request does not pay for it; a database
      * that is down now is retried on each request. */
     (void)store_ping(app.store);
 
     if (FCGX_InitRequest(&req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-        log_error("FCGX_InitRequest failed", "%s", "");
-        _exit(1);
+        log_error("FCGX_InitRequest failed");
+        worker_exit(1);
     }
     while (!got_term) {
         int rc = FCGX_Accept_r(&req);
@@ -281,7 +294,7 @@ static void worker_main(int listen_fd, const struct app_loaded *l)
     }
     FCGX_Free(&req, 0);
     store_free(app.store);
-    _exit(code);
+    worker_exit(code);
 }
 
 /* ---- master -------------------------------------------------------------- */
@@ -368,7 +381,7 @@ int server_run(const char *config_path, struct app_loaded *l)
     if (metrics_init() != 0)
         log_warn("metrics disabled: shared memory unavailable", "error=\"%s\"", strerror(errno));
     if (FCGX_Init() != 0) {
-        log_error("FCGX_Init failed", "%s", "");
+        log_error("FCGX_Init failed");
         goto out;
     }
     sigemptyset(&block);
@@ -471,7 +484,7 @@ int server_run(const char *config_path, struct app_loaded *l)
     }
     if (inherited < 0 && strncmp(cfg->listen, "unix:", 5) == 0)
         unlink(cfg->listen + 5);
-    log_info("stopped", "%s", "");
+    log_info("stopped");
     exit_code = 0;
 out:
     free(slots);
