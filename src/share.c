@@ -94,24 +94,35 @@ static void answered(struct share_result *res, uint32_t version, int created)
     res->audited = 1;
 }
 
-/* Seals the share as version and inserts it with stmt (store_put or
- * store_put_first). */
-static store_status put_version(struct store *st, const struct keyring *kr,
-                                const struct store_write *w, struct seal_context *ctx,
-                                uint32_t version, const uint8_t *share, size_t share_len,
-                                int first)
+/* What one share_put carries along its paths. */
+struct put {
+    struct store *st;
+    const struct keyring *kr;
+    const struct share_request *rq;
+    struct store_write w;
+    struct seal_context ctx;
+    const uint8_t *share;
+    size_t share_len;
+    struct share_result *res;
+};
+
+/* Seals the share as version and inserts it: with store_put_first (version
+ * 1, no look first) or store_put. */
+static store_status put_version(struct put *p, uint32_t version, int first)
 {
     uint8_t *record = NULL;
     size_t record_len = 0;
     uint32_t kek_id = 0;
     store_status s;
 
-    ctx->version = version;
-    if (seal_version(kr, ctx, share, share_len, &record, &record_len, &kek_id) != 0)
+    p->ctx.version = version;
+    if (seal_version(p->kr, &p->ctx, p->share, p->share_len, &record, &record_len, &kek_id) != 0)
         return STORE_ERROR;
-    s = first ? store_put_first(st, w, kek_id, record, record_len)
-              : store_put(st, w, version, kek_id, record, record_len);
+    s = first ? store_put_first(p->st, &p->w, kek_id, record, record_len)
+              : store_put(p->st, &p->w, version, kek_id, record, record_len);
     seal_buf_free(record, record_len);
+    if (s == STORE_OK)
+        answered(p->res, version, 1);
     return s;
 }
 
@@ -120,93 +131,101 @@ static store_status put_version(struct store *st, const struct keyring *kr,
  * here as soon as it is local, before a synchronous standby has it (and for
  * good if that wait was cancelled); this audit row's commit waits for the
  * standby, which then has the earlier one too. */
-static share_status redelivered(struct store *st, const struct share_request *rq,
-                                const struct store_lookup *look, struct share_result *res)
+static share_status put_redelivered(struct put *p, const struct store_lookup *look)
 {
+    const struct share_request *rq = p->rq;
     struct store_audit_row a = { rq->endpoint, rq->client_id, 200, rq->request_id,
                                  look->delivery_version, rq->backup_method, -1, 0 };
     store_status s;
 
     if (CRYPTO_memcmp(look->delivery_sha256, rq->body_sha256, 32) != 0)
         return SHARE_REPLAY;
-    s = store_audit(st, &a);
+    s = store_audit(p->st, &a);
     if (s != STORE_OK)
         return from_store(s);
-    answered(res, look->delivery_version, 0);
+    answered(p->res, look->delivery_version, 0);
     return SHARE_OK;
+}
+
+/* The provider resent the newest version's bytes: record the retry (its
+ * delivery id, an audit row) without minting a version. */
+static store_status put_retry(struct put *p, uint32_t newest)
+{
+    store_status s = store_note(p->st, &p->w, newest);
+
+    if (s == STORE_OK)
+        answered(p->res, newest, 0);
+    return s;
+}
+
+/* After the first path lost: look, then either answer a redelivery, note a
+ * retry of the newest version, or add the next version. *again is set when
+ * a concurrent writer took the version or the delivery id meanwhile. */
+static share_status put_turn(struct put *p, int *again)
+{
+    struct store_lookup look = { 0 };
+    share_status rc;
+    store_status s;
+
+    *again = 0;
+    s = store_lookup(p->st, &p->w, &look);
+    if (s != STORE_OK) {
+        rc = from_store(s);
+        goto out;
+    }
+    if (look.delivery_seen) {
+        rc = put_redelivered(p, &look);
+        goto out;
+    }
+    p->ctx.version = look.latest_version;
+    if (look.has_latest &&
+        newest_equals(p->kr, &p->ctx, look.sealed, look.sealed_len, p->share, p->share_len)) {
+        s = put_retry(p, look.latest_version);
+    } else if (look.latest_version >= INT32_MAX) {
+        log_error("version space exhausted", "kind=%d", (int)p->rq->kind);
+        rc = SHARE_ERROR;
+        goto out;
+    } else {
+        s = put_version(p, look.latest_version + 1, 0);
+    }
+    *again = s == STORE_CONFLICT;
+    rc = from_store(s);
+out:
+    store_lookup_free(&look);
+    return rc;
 }
 
 share_status share_put(struct store *st, const struct keyring *kr, const struct share_request *rq,
                        const uint8_t *share, size_t share_len, struct share_result *res)
 {
-    struct seal_context ctx = context_of(rq->client_id, rq->kind, rq->backup_method,
-                                         rq->pair_id, 0);
-    struct store_write w = { rq->client_id, (int)rq->kind, rq->backup_method, rq->pair_id,
-                             rq->delivery_id, rq->body_sha256, rq->endpoint, rq->request_id };
-    struct store_lookup look = { 0 };
-    share_status rc = SHARE_ERROR;
+    struct put p = {
+        st, kr, rq,
+        { rq->client_id, (int)rq->kind, rq->backup_method, rq->pair_id, rq->delivery_id,
+          rq->body_sha256, rq->endpoint, rq->request_id },
+        context_of(rq->client_id, rq->kind, rq->backup_method, rq->pair_id, 0),
+        share, share_len, res,
+    };
+    share_status rc;
     store_status s;
+    int again = 1;
 
     memset(res, 0, sizeof(*res));
     /* An identity's first backup, the common case, needs nothing from the
      * database before its INSERT: seal it as version 1 and try. A version 1
      * already there (or a used delivery id) writes nothing, and the general
-     * path below looks first. One round trip instead of two for a first
-     * backup; a wasted seal and statement for a later one. */
-    s = put_version(st, kr, &w, &ctx, 1, share, share_len, 1);
-    if (s == STORE_OK) {
-        answered(res, 1, 1);
-        return SHARE_OK;
-    }
+     * path looks first. One round trip instead of two for a first backup; a
+     * wasted seal and statement for a later one. */
+    s = put_version(&p, 1, 1);
     if (s != STORE_CONFLICT)
         return from_store(s);
-    /* Concurrent writers of one identity race for the next version number;
-     * the unique key decides, and the loser looks again. Every turn that
-     * loses leaves rc at "retry later". */
-    for (int attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
-        store_lookup_free(&look);
-        s = store_lookup(st, &w, &look);
-        if (s != STORE_OK) {
-            rc = from_store(s);
-            goto out;
-        }
-        if (look.delivery_seen) {
-            rc = redelivered(st, rq, &look, res);
-            goto out;
-        }
-        if (look.has_latest) {
-            ctx.version = look.latest_version;
-            if (newest_equals(kr, &ctx, look.sealed, look.sealed_len, share, share_len)) {
-                s = store_note(st, &w, look.latest_version);
-                if (s == STORE_OK) {
-                    answered(res, look.latest_version, 0);
-                    rc = SHARE_OK;
-                    goto out;
-                }
-                rc = from_store(s);
-                if (s == STORE_CONFLICT)
-                    continue;
-                goto out;
-            }
-        }
-        if (look.latest_version >= INT32_MAX) {
-            log_error("version space exhausted", "kind=%d", (int)rq->kind);
-            rc = SHARE_ERROR;
-            goto out;
-        }
-        s = put_version(st, kr, &w, &ctx, look.latest_version + 1, share, share_len, 0);
-        if (s == STORE_OK) {
-            answered(res, look.latest_version + 1, 1);
-            rc = SHARE_OK;
-            goto out;
-        }
-        rc = from_store(s);
-        if (s != STORE_CONFLICT)
-            goto out;
-    }
-    log_warn("version race not settled", "attempts=%d", PUT_ATTEMPTS);
-out:
-    store_lookup_free(&look);
+    /* Concurrent writers of one identity race for the next version number
+     * (or one delivery id); the unique key decides, and the loser looks
+     * again. A race still lost after PUT_ATTEMPTS turns is "retry later". */
+    rc = SHARE_UNAVAILABLE;
+    for (int attempt = 0; attempt < PUT_ATTEMPTS && again; attempt++)
+        rc = put_turn(&p, &again);
+    if (again)
+        log_warn("version race not settled", "attempts=%d", PUT_ATTEMPTS);
     return rc;
 }
 

@@ -205,7 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FZ_ASSERT(st == 0 || st == 404 || st == 405);
     FZ_ASSERT((st == 405) == (allow != NULL));
     if (st == 0) {
-        FZ_ASSERT(route.name != NULL);
+        FZ_ASSERT(route.route != NULL && route.route->name != NULL);
         FZ_ASSERT(strlen(route.param) <= PATH_MAX_LEN);
     }
 
