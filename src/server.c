@@ -367,16 +367,125 @@ static int reload(const char *config_path, struct app_loaded *l)
     return 0;
 }
 
+/* The master's view of its workers. */
+struct master {
+    struct slot slots[WORKERS_MAX];
+    int nslots;          /* the config's workers */
+    int live;            /* children not yet reaped, any generation */
+    int listen_fd;
+    struct app_loaded *l;
+};
+
+/* Starts a worker in slot i. */
+static void fill(struct master *m, int i)
+{
+    m->slots[i].pid = spawn(m->listen_fd, m->l);
+    m->slots[i].started = time(NULL);
+    if (m->slots[i].pid > 0)
+        m->live++;
+}
+
+/* Signals are handled between sigsuspend() calls only: blocked otherwise,
+ * so the flags are never read half-set. *orig gets the mask to wait with. */
+static void take_signals(sigset_t *orig)
+{
+    static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+    sigset_t block;
+
+    sigemptyset(&block);
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        sigaddset(&block, sigs[i]);
+    sigprocmask(SIG_BLOCK, &block, orig);
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        install(sigs[i], on_signal);
+    install(SIGPIPE, SIG_IGN);
+}
+
+/* Reaps exited children and replaces the current generation's, slowly when
+ * one dies right after starting (a crash loop must not spin). */
+static void reap(struct master *m)
+{
+    pid_t pid;
+    int wst;
+
+    while ((pid = waitpid(-1, &wst, WNOHANG)) > 0) {
+        m->live--;
+        kid_del(pid);
+        for (int i = 0; i < m->nslots; i++) {
+            if (m->slots[i].pid != pid)
+                continue;
+            m->slots[i].pid = 0;
+            if (got_term)
+                break;
+            metrics_worker_restart();
+            log_warn("worker exited; replacing", "worker_pid=%ld %s=%d", (long)pid,
+                     WIFSIGNALED(wst) ? "signal" : "status",
+                     WIFSIGNALED(wst) ? WTERMSIG(wst) : WEXITSTATUS(wst));
+            if (time(NULL) - m->slots[i].started < CRASH_WINDOW_SECONDS)
+                sleep(1);
+            fill(m, i);
+        }
+    }
+    got_chld = 0;
+}
+
+/* SIGHUP: a config that loads replaces every worker; old ones finish their
+ * in-flight request, then exit. A bad one is refused and nothing changes. */
+static void reload_workers(struct master *m, const char *config_path)
+{
+    if (reload(config_path, m->l) != 0)
+        return;
+    for (int i = 0; i < m->nslots; i++)
+        if (m->slots[i].pid > 0)
+            kill(m->slots[i].pid, SIGTERM);
+    for (int i = 0; i < WORKERS_MAX; i++)
+        m->slots[i].pid = 0;
+    m->nslots = m->l->cfg.workers;
+    for (int i = 0; i < m->nslots; i++)
+        fill(m, i);
+    log_info("reloaded", "workers=%d", m->nslots);
+}
+
+/* SIGTERM to every child of every generation, then up to
+ * STOP_GRACE_SECONDS for their in-flight requests, then SIGKILL. */
+static void stop_workers(struct master *m, const sigset_t *orig)
+{
+    time_t deadline = time(NULL) + STOP_GRACE_SECONDS;
+
+    log_info("stopping", "workers=%d", m->live);
+    kids_signal(SIGTERM);
+    signal(SIGCHLD, SIG_DFL);
+    sigprocmask(SIG_SETMASK, orig, NULL);
+    while (m->live > 0) {
+        pid_t pid = waitpid(-1, NULL, WNOHANG);
+
+        if (pid > 0) {
+            m->live--;
+            kid_del(pid);
+            continue;
+        }
+        if (pid < 0 && errno == ECHILD)
+            break;
+        if (time(NULL) >= deadline) {
+            log_warn("grace period over; killing workers", "left=%d", m->live);
+            kids_signal(SIGKILL);
+            deadline = time(NULL) + STOP_GRACE_SECONDS;
+        }
+        usleep(20000);
+    }
+}
+
 int server_run(const char *config_path, struct app_loaded *l)
 {
-    struct config *cfg = &l->cfg;
-    struct slot *slots = NULL;
-    int nslots = 0, live = 0, listen_fd, exit_code = 1, inherited;
-    sigset_t block, orig;
+    struct master *m = calloc(1, sizeof(*m));
+    int exit_code = 1, inherited = inherited_socket();
+    sigset_t orig;
 
-    inherited = inherited_socket();
-    listen_fd = inherited >= 0 ? inherited : open_listener(cfg);
-    if (listen_fd < 0)
+    if (m == NULL)
+        goto out;
+    m->l = l;
+    m->listen_fd = inherited >= 0 ? inherited : open_listener(&l->cfg);
+    if (m->listen_fd < 0)
         goto out;
     if (metrics_init() != 0)
         log_warn("metrics disabled: shared memory unavailable", "error=\"%s\"", strerror(errno));
@@ -384,112 +493,29 @@ int server_run(const char *config_path, struct app_loaded *l)
         log_error("FCGX_Init failed");
         goto out;
     }
-    sigemptyset(&block);
-    sigaddset(&block, SIGCHLD);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGHUP);
-    sigprocmask(SIG_BLOCK, &block, &orig);
-    install(SIGCHLD, on_signal);
-    install(SIGTERM, on_signal);
-    install(SIGINT, on_signal);
-    install(SIGHUP, on_signal);
-    install(SIGPIPE, SIG_IGN);
-
-    nslots = cfg->workers;
-    slots = calloc((size_t)WORKERS_MAX, sizeof(*slots));
-    if (slots == NULL)
-        goto out;
-    for (int i = 0; i < nslots; i++) {
-        slots[i].pid = spawn(listen_fd, l);
-        slots[i].started = time(NULL);
-        if (slots[i].pid > 0)
-            live++;
-    }
-    log_info("started", "workers=%d listen=%s", nslots,
-             inherited >= 0 ? "inherited" : cfg->listen);
-
+    take_signals(&orig);
+    m->nslots = l->cfg.workers;
+    for (int i = 0; i < m->nslots; i++)
+        fill(m, i);
+    log_info("started", "workers=%d listen=%s", m->nslots,
+             inherited >= 0 ? "inherited" : l->cfg.listen);
     while (!got_term) {
-        pid_t pid;
-        int wst;
-
         sigsuspend(&orig);
-        while ((pid = waitpid(-1, &wst, WNOHANG)) > 0) {
-            live--;
-            kid_del(pid);
-            for (int i = 0; i < nslots; i++) {
-                if (slots[i].pid != pid)
-                    continue;
-                slots[i].pid = 0;
-                if (got_term)
-                    break;
-                metrics_worker_restart();
-                log_warn("worker exited; replacing", "worker_pid=%ld %s=%d", (long)pid,
-                         WIFSIGNALED(wst) ? "signal" : "status",
-                         WIFSIGNALED(wst) ? WTERMSIG(wst) : WEXITSTATUS(wst));
-                if (time(NULL) - slots[i].started < CRASH_WINDOW_SECONDS)
-                    sleep(1);
-                slots[i].pid = spawn(listen_fd, l);
-                slots[i].started = time(NULL);
-                if (slots[i].pid > 0)
-                    live++;
-            }
-        }
-        got_chld = 0;
+        reap(m);
         if (got_hup && !got_term) {
             got_hup = 0;
-            if (reload(config_path, l) == 0) {
-                /* Replace every worker; old ones finish their in-flight
-                 * request, then exit. */
-                for (int i = 0; i < nslots; i++)
-                    if (slots[i].pid > 0)
-                        kill(slots[i].pid, SIGTERM);
-                for (int i = cfg->workers; i < nslots; i++)
-                    slots[i].pid = 0;
-                nslots = cfg->workers;
-                for (int i = 0; i < nslots; i++) {
-                    slots[i].pid = spawn(listen_fd, l);
-                    slots[i].started = time(NULL);
-                    if (slots[i].pid > 0)
-                        live++;
-                }
-                log_info("reloaded", "workers=%d", nslots);
-            }
+            reload_workers(m, config_path);
         }
     }
-
-    log_info("stopping", "workers=%d", live);
-    kids_signal(SIGTERM);
-    /* Old-generation workers from a reload are our children too. */
-    signal(SIGCHLD, SIG_DFL);
-    sigprocmask(SIG_SETMASK, &orig, NULL);
-    {
-        time_t deadline = time(NULL) + STOP_GRACE_SECONDS;
-        while (live > 0) {
-            pid_t pid = waitpid(-1, NULL, WNOHANG);
-            if (pid > 0) {
-                live--;
-                kid_del(pid);
-                continue;
-            }
-            if (pid < 0 && errno == ECHILD)
-                break;
-            if (time(NULL) >= deadline) {
-                log_warn("grace period over; killing workers", "left=%d", live);
-                kids_signal(SIGKILL);
-                deadline = time(NULL) + STOP_GRACE_SECONDS;
-            }
-            usleep(20000);
-        }
-    }
-    if (inherited < 0 && strncmp(cfg->listen, "unix:", 5) == 0)
-        unlink(cfg->listen + 5);
+    stop_workers(m, &orig);
+    if (inherited < 0 && strncmp(l->cfg.listen, "unix:", 5) == 0)
+        unlink(l->cfg.listen + 5);
     log_info("stopped");
     exit_code = 0;
 out:
-    free(slots);
-    if (listen_fd >= 0 && inherited < 0)
-        close(listen_fd);
+    if (m != NULL && m->listen_fd >= 0 && inherited < 0)
+        close(m->listen_fd);
+    free(m);
     app_loaded_free(l);
     return exit_code;
 }
