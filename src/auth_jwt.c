@@ -497,92 +497,121 @@ static jwt_status check_claims(struct json_object *claims, const struct jwt_expe
 
 /* ---- verify ---------------------------------------------------------- */
 
-jwt_status jwt_verify(const struct jwt_keys *k, const char *token, const struct jwt_expect *e,
-                      char *sub, size_t sub_cap)
-{
-    struct json_object *header = NULL, *claims = NULL, *v = NULL;
-    uint8_t *hbuf = NULL, *pbuf = NULL, sig[ES256_SIG_LEN];
-    size_t hlen = 0, plen = 0, tlen, h_n, p_n, s_n, sig_len, got = 0;
-    const char *dot1, *dot2, *p_part, *s_part;
-    enum jwt_alg alg;
-    jwt_status st = JWT_MALFORMED;
+/* The three base64url parts of a compact JWS. */
+struct jws_parts {
+    const char *header, *payload, *sig;
+    size_t header_len, payload_len, sig_len;
+    size_t signed_len;           /* header.payload, what the signature covers */
+};
 
-    if (sub != NULL && sub_cap > 0)
-        sub[0] = '\0';
-    if (k == NULL || e == NULL || sub == NULL || sub_cap == 0)
-        goto out;
-    st = JWT_MISSING;
+/* Splits token into its parts: JWT_MISSING, JWT_MALFORMED or JWT_OK. */
+static jwt_status split_token(const char *token, struct jws_parts *p)
+{
+    const char *dot1, *dot2;
+    size_t tlen;
+
     if (token == NULL || token[0] == '\0')
-        goto out;
-    st = JWT_MALFORMED;
+        return JWT_MISSING;
     tlen = strnlen(token, JWT_TOKEN_MAX + 1);
     if (tlen > JWT_TOKEN_MAX)
-        goto out;
+        return JWT_MALFORMED;
     dot1 = memchr(token, '.', tlen);
     if (dot1 == NULL)
-        goto out;
-    p_part = dot1 + 1;
-    dot2 = memchr(p_part, '.', tlen - (size_t)(p_part - token));
+        return JWT_MALFORMED;
+    dot2 = memchr(dot1 + 1, '.', tlen - (size_t)(dot1 + 1 - token));
     if (dot2 == NULL)
-        goto out;
-    s_part = dot2 + 1;
-    h_n = (size_t)(dot1 - token);
-    p_n = (size_t)(dot2 - p_part);
-    s_n = tlen - (size_t)(s_part - token);
-    /* A third dot fails b64url_ok below ('.' is not base64url), and so does
-     * '=' padding. The signature may be empty here so that "none" tokens are
+        return JWT_MALFORMED;
+    p->header = token;
+    p->header_len = (size_t)(dot1 - token);
+    p->payload = dot1 + 1;
+    p->payload_len = (size_t)(dot2 - p->payload);
+    p->sig = dot2 + 1;
+    p->sig_len = tlen - (size_t)(p->sig - token);
+    p->signed_len = (size_t)(dot2 - token);
+    /* A third dot fails b64url_ok ('.' is not base64url), and so does '='
+     * padding. The signature may be empty here so that "none" tokens are
      * reported as a refused algorithm rather than a shape error. */
-    if (h_n == 0 || p_n == 0 || !b64url_ok(token, h_n) || !b64url_ok(p_part, p_n) ||
-        !b64url_ok(s_part, s_n))
-        goto out;
+    if (p->header_len == 0 || p->payload_len == 0 || !b64url_ok(p->header, p->header_len) ||
+        !b64url_ok(p->payload, p->payload_len) || !b64url_ok(p->sig, p->sig_len))
+        return JWT_MALFORMED;
+    return JWT_OK;
+}
 
-    st = decode_part(token, h_n, &hbuf, &hlen);
+/* The header's algorithm, which must be one a configured key verifies (the
+ * key's owner decides, never the token), and no "crit" extension. */
+static jwt_status header_alg(const struct jwt_keys *k, const struct jws_parts *p,
+                             enum jwt_alg *alg)
+{
+    struct json_object *header = NULL, *v = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    jwt_status st;
+
+    st = decode_part(p->header, p->header_len, &buf, &len);
     if (st != JWT_OK)
         goto out;
-    st = parse_object(hbuf, hlen, &header);
+    st = parse_object(buf, len, &header);
     if (st != JWT_OK)
         goto out;
     st = JWT_ALG_REFUSED;
     if (!json_object_object_get_ex(header, "alg", &v))
         goto out;
     if (json_str_eq(v, "HS256") && k->hs != NULL)
-        alg = ALG_HS256;
+        *alg = ALG_HS256;
     else if (json_str_eq(v, "ES256") && k->es != NULL)
-        alg = ALG_ES256;
+        *alg = ALG_ES256;
     else
         goto out;
     /* We understand no extension, so RFC 7515 4.1.11 says refuse any. */
-    st = JWT_MALFORMED;
-    if (json_object_object_get_ex(header, "crit", NULL))
-        goto out;
+    st = json_object_object_get_ex(header, "crit", NULL) ? JWT_MALFORMED : JWT_OK;
+out:
+    json_object_put(header);
+    free_part(buf, len);
+    return st;
+}
 
-    st = JWT_BAD_SIGNATURE;
-    sig_len = alg == ALG_HS256 ? HS256_SIG_LEN : ES256_SIG_LEN;
-    if (base64_decode(s_part, s_n, BASE64_URL_UNPADDED, sig, sig_len, &got) != 0 ||
-        got != sig_len)
-        goto out;
-    if (alg == ALG_HS256)
-        st = verify_hs256(k, token, (size_t)(dot2 - token), sig);
-    else
-        st = verify_es256(k, token, (size_t)(dot2 - token), sig);
-    if (st != JWT_OK)
-        goto out;
+static jwt_status verify_signature(const struct jwt_keys *k, enum jwt_alg alg,
+                                   const struct jws_parts *p)
+{
+    uint8_t sig[ES256_SIG_LEN];
+    size_t want = alg == ALG_HS256 ? HS256_SIG_LEN : ES256_SIG_LEN, got = 0;
+    jwt_status st = JWT_BAD_SIGNATURE;
 
-    st = decode_part(p_part, p_n, &pbuf, &plen);
-    if (st != JWT_OK)
+    if (base64_decode(p->sig, p->sig_len, BASE64_URL_UNPADDED, sig, want, &got) == 0 &&
+        got == want)
+        st = alg == ALG_HS256 ? verify_hs256(k, p->header, p->signed_len, sig)
+                              : verify_es256(k, p->header, p->signed_len, sig);
+    OPENSSL_cleanse(sig, sizeof(sig));
+    return st;
+}
+
+jwt_status jwt_verify(const struct jwt_keys *k, const char *token, const struct jwt_expect *e,
+                      char *sub, size_t sub_cap)
+{
+    struct json_object *claims = NULL;
+    struct jws_parts parts;
+    uint8_t *pbuf = NULL;
+    size_t plen = 0;
+    enum jwt_alg alg = ALG_HS256;
+    jwt_status st = JWT_MALFORMED;
+
+    if (sub != NULL && sub_cap > 0)
+        sub[0] = '\0';
+    if (k == NULL || e == NULL || sub == NULL || sub_cap == 0)
         goto out;
-    st = parse_object(pbuf, plen, &claims);
-    if (st != JWT_OK)
+    /* Nothing of the payload is looked at before the signature verifies. */
+    if ((st = split_token(token, &parts)) != JWT_OK ||
+        (st = header_alg(k, &parts, &alg)) != JWT_OK ||
+        (st = verify_signature(k, alg, &parts)) != JWT_OK ||
+        (st = decode_part(parts.payload, parts.payload_len, &pbuf, &plen)) != JWT_OK ||
+        (st = parse_object(pbuf, plen, &claims)) != JWT_OK)
         goto out;
     st = check_claims(claims, e, sub, sub_cap);
 out:
     if (st != JWT_OK && sub != NULL && sub_cap > 0)
         sub[0] = '\0';
-    json_object_put(header);
     json_object_put(claims);
-    free_part(hbuf, hlen);
     free_part(pbuf, plen);
-    OPENSSL_cleanse(sig, sizeof(sig));
     return st;
 }
 
