@@ -155,15 +155,87 @@ out:
 /* One export line of the given format version into rec (sealed malloc'd).
  * Version 1 lines have no backupMethod or pair id: their records are legacy
  * shares (UNKNOWN, none). 0, or -1 with *why. */
+/* The record's identity: (UNKNOWN, none) in a version 1 export, whose lines
+ * name none; its backupMethod and backupSharePairId (null: none) in
+ * version 2. 0, or -1 with *why. */
+static int parse_identity(struct json_object *root, int format, struct store_record *rec,
+                          const char **why)
+{
+    struct json_object *v;
+
+    if (format == 1) {
+        *why = "line (backupMethod or backupSharePairId in a version 1 export)";
+        if (json_object_object_get_ex(root, "backupMethod", NULL) ||
+            json_object_object_get_ex(root, "backupSharePairId", NULL))
+            return -1;
+        memcpy(rec->backup_method, SEAL_METHOD_UNKNOWN, sizeof(SEAL_METHOD_UNKNOWN));
+        rec->pair_id[0] = '\0';
+        return 0;
+    }
+    *why = "backupMethod";
+    if (!json_object_object_get_ex(root, "backupMethod", &v) ||
+        copy_member(v, rec->backup_method, sizeof(rec->backup_method)) != 0 ||
+        !seal_method_valid(rec->backup_method, strlen(rec->backup_method)))
+        return -1;
+    /* null is none; the exporter never writes "" */
+    *why = "backupSharePairId";
+    if (!json_object_object_get_ex(root, "backupSharePairId", &v))
+        return -1;
+    if (v != NULL && (copy_member(v, rec->pair_id, sizeof(rec->pair_id)) != 0 ||
+                      !seal_pair_id_valid(rec->pair_id, strlen(rec->pair_id))))
+        return -1;
+    return 0;
+}
+
+/* An integer member in [lo, hi]. 0 or -1. */
+static int int_member(struct json_object *root, const char *name, int64_t lo, int64_t hi,
+                      int64_t *out)
+{
+    struct json_object *v;
+
+    if (!json_object_object_get_ex(root, name, &v) || !json_object_is_type(v, json_type_int))
+        return -1;
+    *out = json_object_get_int64(v);
+    return *out >= lo && *out <= hi ? 0 : -1;
+}
+
+/* The sealed bytes (base64), whose header must name the line's kekId.
+ * rec->sealed is malloc'd on success. 0, or -1 with *why. */
+static int parse_sealed(struct json_object *root, uint32_t kek_id, struct store_record *rec,
+                        const char **why)
+{
+    struct json_object *v;
+    const char *s;
+    size_t slen;
+
+    *why = "sealed";
+    if (!json_object_object_get_ex(root, "sealed", &v) || !json_object_is_type(v, json_type_string))
+        return -1;
+    s = json_object_get_string(v);
+    slen = (size_t)json_object_get_string_len(v);
+    if (base64_decoded_len(s, slen, BASE64_STD_PADDED, &rec->sealed_len) != 0)
+        return -1;
+    rec->sealed = malloc(rec->sealed_len + 1);
+    if (rec->sealed == NULL ||
+        base64_decode(s, slen, BASE64_STD_PADDED, rec->sealed, rec->sealed_len + 1,
+                      &rec->sealed_len) != 0)
+        return -1;
+    *why = "sealed record header";
+    if (seal_record_kek(rec->sealed, rec->sealed_len, &rec->kek_id) != SEAL_OK ||
+        rec->kek_id != kek_id)
+        return -1;
+    return 0;
+}
+
+/* One record line of an export. 0 with rec filled (rec->sealed malloc'd),
+ * or -1 with *why naming the bad field. */
 static int parse_export_line(const char *line, size_t len, int format, struct store_record *rec,
                              const char **why)
 {
     struct json_object *root = NULL, *v;
-    const char *s;
     char kind[16];
-    size_t slen;
     int rc = -1;
-    int64_t num;
+    int64_t version = 0, kek = 0;
 
     memset(rec, 0, sizeof(*rec));
     if (json_strict_parse_object((const uint8_t *)line, len, 2, &root, why) != JSON_STRICT_OK)
@@ -178,41 +250,15 @@ static int parse_export_line(const char *line, size_t len, int format, struct st
         goto out;
     rec->kind = strcmp(kind, "custodian") == 0 ? SHARE_KIND_CUSTODIAN
               : strcmp(kind, "client") == 0 ? SHARE_KIND_CLIENT : 0;
-    if (rec->kind == 0)
+    if (rec->kind == 0 || parse_identity(root, format, rec, why) != 0)
         goto out;
-    if (format == 1) {
-        /* Written before shares had an identity: a line that names one is
-         * not from a version 1 export. */
-        *why = "line (backupMethod or backupSharePairId in a version 1 export)";
-        if (json_object_object_get_ex(root, "backupMethod", NULL) ||
-            json_object_object_get_ex(root, "backupSharePairId", NULL))
-            goto out;
-        memcpy(rec->backup_method, SEAL_METHOD_UNKNOWN, sizeof(SEAL_METHOD_UNKNOWN));
-        rec->pair_id[0] = '\0';
-    } else {
-        *why = "backupMethod";
-        if (!json_object_object_get_ex(root, "backupMethod", &v) ||
-            copy_member(v, rec->backup_method, sizeof(rec->backup_method)) != 0 ||
-            !seal_method_valid(rec->backup_method, strlen(rec->backup_method)))
-            goto out;
-        /* null is none; the exporter never writes "" */
-        *why = "backupSharePairId";
-        if (!json_object_object_get_ex(root, "backupSharePairId", &v))
-            goto out;
-        if (v != NULL && (copy_member(v, rec->pair_id, sizeof(rec->pair_id)) != 0 ||
-                          !seal_pair_id_valid(rec->pair_id, strlen(rec->pair_id))))
-            goto out;
-    }
     *why = "version";
-    if (!json_object_object_get_ex(root, "version", &v) || !json_object_is_type(v, json_type_int) ||
-        (num = json_object_get_int64(v)) < 1 || num > INT32_MAX)
+    if (int_member(root, "version", 1, INT32_MAX, &version) != 0)
         goto out;
-    rec->version = (uint32_t)num;
+    rec->version = (uint32_t)version;
     *why = "kekId";
-    if (!json_object_object_get_ex(root, "kekId", &v) || !json_object_is_type(v, json_type_int) ||
-        (num = json_object_get_int64(v)) < 1 || num > UINT32_MAX)
+    if (int_member(root, "kekId", 1, UINT32_MAX, &kek) != 0)
         goto out;
-    rec->kek_id = (uint32_t)num;
     /* optional; "" is none too: the importing database's clock is used */
     *why = "createdAt";
     if (json_object_object_get_ex(root, "createdAt", &v) &&
@@ -220,23 +266,7 @@ static int parse_export_line(const char *line, size_t len, int format, struct st
          (json_object_get_string_len(v) > 0 &&
           copy_member(v, rec->created_at, sizeof(rec->created_at)) != 0)))
         goto out;
-    *why = "sealed";
-    if (!json_object_object_get_ex(root, "sealed", &v) || !json_object_is_type(v, json_type_string))
-        goto out;
-    s = json_object_get_string(v);
-    slen = (size_t)json_object_get_string_len(v);
-    if (base64_decoded_len(s, slen, BASE64_STD_PADDED, &rec->sealed_len) != 0)
-        goto out;
-    rec->sealed = malloc(rec->sealed_len + 1);
-    if (rec->sealed == NULL ||
-        base64_decode(s, slen, BASE64_STD_PADDED, rec->sealed, rec->sealed_len + 1,
-                      &rec->sealed_len) != 0)
-        goto out;
-    *why = "sealed record header";
-    if (seal_record_kek(rec->sealed, rec->sealed_len, &rec->kek_id) != SEAL_OK ||
-        rec->kek_id != (uint32_t)num)
-        goto out;
-    rc = 0;
+    rc = parse_sealed(root, (uint32_t)kek, rec, why);
 out:
     json_strict_free(root);
     if (rc != 0) {
@@ -247,13 +277,51 @@ out:
 }
 
 
+struct import_counts {
+    long long inserted, present;
+};
+
+/* Opens rec under the identity it will be stored as (so a restore is
+ * proven readable), then inserts it. 0, or 1 after printing why. */
+static int import_record(struct admin *a, const struct store_record *rec, long long lineno,
+                         struct import_counts *c)
+{
+    struct seal_context ctx = admin_record_context(rec);
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+    seal_status ss = seal_open(a->kr, &ctx, rec->sealed, rec->sealed_len, &plain, &plain_len);
+    store_status s;
+    int result = 0;
+
+    seal_buf_free(plain, plain_len);
+    if (ss != SEAL_OK) {
+        fprintf(stderr, "sharekeep: import: line %lld (%s %s version %u, KEK %u) does not "
+                "open with this keyring: %s%s\n", lineno, admin_kind_name(rec->kind),
+                rec->backup_method, rec->version, rec->kek_id, seal_strerror(ss),
+                admin_format_hint(rec));
+        return 1;
+    }
+    s = store_import_record(a->st, rec, &result);
+    if (s == STORE_CONFLICT) {
+        fprintf(stderr, "sharekeep: import: line %lld: the database holds different bytes "
+                "for this client, kind, backupMethod, pair id and version; stopping\n", lineno);
+        return 1;
+    }
+    if (s != STORE_OK)
+        return admin_db_failed("import", s);
+    c->inserted += result;
+    c->present += !result;
+    return 0;
+}
+
 int admin_import(const char *config_path, int argc, char **argv)
 {
+    struct import_counts counts = { 0, 0 };
     struct admin a;
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
-    long long lineno = 0, inserted = 0, present = 0;
+    long long lineno = 0;
     int rc = 1, format = 0;
 
     if (argc > 1) {
@@ -264,13 +332,8 @@ int admin_import(const char *config_path, int argc, char **argv)
         return 1;
     while ((got = getline(&line, &cap, stdin)) > 0) {
         struct store_record rec;
-        struct seal_context ctx;
         const char *why = "line";
-        uint8_t *plain = NULL;
-        size_t plain_len = 0;
-        seal_status ss;
-        store_status s;
-        int result = 0;
+        int failed;
 
         lineno++;
         if ((size_t)got > EXPORT_LINE_MAX) {
@@ -286,32 +349,10 @@ int admin_import(const char *config_path, int argc, char **argv)
             fprintf(stderr, "sharekeep: import: line %lld: bad %s\n", lineno, why);
             goto out;
         }
-        /* Proven readable under the identity it will be stored as. */
-        ctx = admin_record_context(&rec);
-        ss = seal_open(a.kr, &ctx, rec.sealed, rec.sealed_len, &plain, &plain_len);
-        seal_buf_free(plain, plain_len);
-        if (ss != SEAL_OK) {
-            fprintf(stderr, "sharekeep: import: line %lld (%s %s version %u, KEK %u) does not "
-                    "open with this keyring: %s%s\n", lineno, admin_kind_name(rec.kind),
-                    rec.backup_method, rec.version, rec.kek_id, seal_strerror(ss),
-                    admin_format_hint(&rec));
-            free(rec.sealed);
-            goto out;
-        }
-        s = store_import_record(a.st, &rec, &result);
+        failed = import_record(&a, &rec, lineno, &counts);
         free(rec.sealed);
-        if (s == STORE_CONFLICT) {
-            fprintf(stderr, "sharekeep: import: line %lld: the database holds different bytes "
-                    "for this client, kind, backupMethod, pair id and version; stopping\n",
-                    lineno);
+        if (failed)
             goto out;
-        }
-        if (s != STORE_OK) {
-            rc = admin_db_failed("import", s);
-            goto out;
-        }
-        inserted += result;
-        present += !result;
     }
     if (ferror(stdin)) {
         fprintf(stderr, "sharekeep: import: reading the input after line %lld: %s\n", lineno,
@@ -322,7 +363,8 @@ int admin_import(const char *config_path, int argc, char **argv)
         fprintf(stderr, "sharekeep: import: empty input\n");
         goto out;
     }
-    printf("import: %lld records inserted, %lld already present\n", inserted, present);
+    printf("import: %lld records inserted, %lld already present\n", counts.inserted,
+           counts.present);
     rc = 0;
 out:
     if (line != NULL) {
