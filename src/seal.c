@@ -58,16 +58,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include "bounds.h"
 #include "keyring.h"
 #include "seal.h"
+#include "seal_crypto.h"
 
 #define REC_MAGIC          "SKSR"
 #define REC_MAGIC_LEN      4u
@@ -87,23 +85,11 @@
 #define OFF_CT_LEN         128u
 #define OFF_CT             132u
 
-#define SALT_LEN           32u
-#define COMMIT_LEN         32u
-#define PAYLOAD_KEY_LEN    32u
-#define NONCE_LEN          12u
-#define TAG_LEN            16u
 #define REC_OVERHEAD       (OFF_CT + TAG_LEN)   /* 148 */
+
 
 #define AAD_LABEL_1        "sharekeep-aad-v1"
 #define AAD_LABEL          "sharekeep-aad-v2"
-#define AAD_LABEL_LEN      16u
-#define AAD_MAX            (AAD_LABEL_LEN + 1u + 1u + 2u + CLIENT_ID_MAX + 1u + 4u + \
-                            1u + BACKUP_METHOD_MAX + 1u + PAIR_ID_MAX)
-
-#define INFO_PAYLOAD       "sharekeep v1 payload key"
-#define INFO_COMMIT        "sharekeep v1 commit key"
-#define INFO_LABEL_MAX     32u
-#define INFO_MAX           (INFO_LABEL_MAX + AAD_MAX)
 
 _Static_assert(OFF_WRAPPED + WRAPPED_KEY_LEN == OFF_SALT, "wrapped key ends at salt");
 _Static_assert(OFF_SALT + SALT_LEN == OFF_COMMIT, "salt ends at commitment");
@@ -257,149 +243,6 @@ static size_t build_aad(const struct seal_context *ctx, unsigned format, uint8_t
     return n;
 }
 
-/* out = HKDF-SHA-512(ikm = data key, salt, info = label || aad), out_len bytes. */
-static seal_status hkdf_sha512(const uint8_t *data_key, const uint8_t *salt,
-                               const char *label, const uint8_t *aad, size_t aad_len,
-                               uint8_t *out, size_t out_len)
-{
-    static char digest[] = "SHA512";
-    seal_status st = SEAL_ERR_CRYPTO;
-    EVP_KDF *kdf = NULL;
-    EVP_KDF_CTX *kctx = NULL;
-    uint8_t info[INFO_MAX];
-    size_t label_len = strlen(label);
-    OSSL_PARAM params[5];
-
-    if (label_len > INFO_LABEL_MAX || aad_len > AAD_MAX)
-        return SEAL_ERR_ARG;
-    memcpy(info, label, label_len);
-    memcpy(info + label_len, aad, aad_len);
-
-    kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-    if (kdf == NULL)
-        goto out;
-    kctx = EVP_KDF_CTX_new(kdf);
-    if (kctx == NULL)
-        goto out;
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
-    params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-                                                  (void *)data_key, DATA_KEY_LEN);
-    params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-                                                  (void *)salt, SALT_LEN);
-    params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-                                                  info, label_len + aad_len);
-    params[4] = OSSL_PARAM_construct_end();
-    if (EVP_KDF_derive(kctx, out, out_len, params) != 1)
-        goto out;
-    st = SEAL_OK;
-out:
-    EVP_KDF_CTX_free(kctx);
-    EVP_KDF_free(kdf);
-    OPENSSL_cleanse(info, sizeof(info));
-    if (st != SEAL_OK)
-        OPENSSL_cleanse(out, out_len);
-    return st;
-}
-
-/* Derives the payload key and the commitment from the data key. */
-static seal_status derive_keys(const uint8_t *data_key, const uint8_t *salt,
-                               const uint8_t *aad, size_t aad_len,
-                               uint8_t *payload_key, uint8_t *commit)
-{
-    seal_status st;
-
-    st = hkdf_sha512(data_key, salt, INFO_PAYLOAD, aad, aad_len, payload_key, PAYLOAD_KEY_LEN);
-    if (st != SEAL_OK)
-        return st;
-    st = hkdf_sha512(data_key, salt, INFO_COMMIT, aad, aad_len, commit, COMMIT_LEN);
-    if (st != SEAL_OK)
-        OPENSSL_cleanse(payload_key, PAYLOAD_KEY_LEN);
-    return st;
-}
-
-static seal_status gcm_encrypt(const uint8_t *key, const uint8_t *nonce,
-                               const uint8_t *aad, size_t aad_len,
-                               const uint8_t *pt, size_t pt_len,
-                               uint8_t *ct, uint8_t *tag)
-{
-    seal_status st = SEAL_ERR_CRYPTO;
-    EVP_CIPHER_CTX *cctx = NULL;
-    int outl = 0, finl = 0;
-
-    cctx = EVP_CIPHER_CTX_new();
-    if (cctx == NULL)
-        goto out;
-    if (EVP_EncryptInit_ex(cctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1)
-        goto out;
-    if (EVP_CIPHER_CTX_ctrl(cctx, EVP_CTRL_GCM_SET_IVLEN, (int)NONCE_LEN, NULL) != 1)
-        goto out;
-    if (EVP_EncryptInit_ex(cctx, NULL, NULL, key, nonce) != 1)
-        goto out;
-    if (EVP_EncryptUpdate(cctx, NULL, &outl, aad, (int)aad_len) != 1)
-        goto out;
-    outl = 0;
-    if (pt_len > 0) {
-        if (EVP_EncryptUpdate(cctx, ct, &outl, pt, (int)pt_len) != 1)
-            goto out;
-    }
-    if (EVP_EncryptFinal_ex(cctx, ct + outl, &finl) != 1)
-        goto out;
-    if ((size_t)outl + (size_t)finl != pt_len)
-        goto out;
-    if (EVP_CIPHER_CTX_ctrl(cctx, EVP_CTRL_GCM_GET_TAG, (int)TAG_LEN, tag) != 1)
-        goto out;
-    st = SEAL_OK;
-out:
-    EVP_CIPHER_CTX_free(cctx);
-    return st;
-}
-
-/* Decrypts into pt (room for ct_len bytes). Any failure after the key is set
- * up, including the tag check, is SEAL_ERR_AUTH; pt is cleansed on failure. */
-static seal_status gcm_decrypt(const uint8_t *key, const uint8_t *nonce,
-                               const uint8_t *aad, size_t aad_len,
-                               const uint8_t *ct, size_t ct_len,
-                               const uint8_t *tag, uint8_t *pt)
-{
-    seal_status st = SEAL_ERR_CRYPTO;
-    EVP_CIPHER_CTX *cctx = NULL;
-    uint8_t tag_copy[TAG_LEN];
-    int outl = 0, finl = 0;
-
-    memcpy(tag_copy, tag, TAG_LEN);
-    cctx = EVP_CIPHER_CTX_new();
-    if (cctx == NULL)
-        goto out;
-    if (EVP_DecryptInit_ex(cctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1)
-        goto out;
-    if (EVP_CIPHER_CTX_ctrl(cctx, EVP_CTRL_GCM_SET_IVLEN, (int)NONCE_LEN, NULL) != 1)
-        goto out;
-    if (EVP_DecryptInit_ex(cctx, NULL, NULL, key, nonce) != 1)
-        goto out;
-    if (EVP_DecryptUpdate(cctx, NULL, &outl, aad, (int)aad_len) != 1)
-        goto out;
-    outl = 0;
-    if (ct_len > 0) {
-        if (EVP_DecryptUpdate(cctx, pt, &outl, ct, (int)ct_len) != 1)
-            goto out;
-    }
-    /* The record format fixes a 16-byte tag; never hand GCM a shorter one. */
-    if (EVP_CIPHER_CTX_ctrl(cctx, EVP_CTRL_GCM_SET_TAG, (int)TAG_LEN, tag_copy) != 1)
-        goto out;
-    if (EVP_DecryptFinal_ex(cctx, pt + outl, &finl) != 1) {
-        st = SEAL_ERR_AUTH;
-        goto out;
-    }
-    if ((size_t)outl + (size_t)finl != ct_len)
-        goto out;
-    st = SEAL_OK;
-out:
-    EVP_CIPHER_CTX_free(cctx);
-    if (st != SEAL_OK && ct_len > 0)
-        OPENSSL_cleanse(pt, ct_len);
-    return st;
-}
-
 static seal_status from_keyring(keyring_status ks, int unwrapping)
 {
     switch (ks) {
@@ -463,7 +306,7 @@ seal_status seal_share(const struct keyring *kr, const struct seal_context *ctx,
     st = from_keyring(keyring_wrap(kr, data_key, &kek_id, rec + OFF_WRAPPED), 0);
     if (st != SEAL_OK)
         goto out;
-    st = derive_keys(data_key, rec + OFF_SALT, aad, aad_len, payload_key, commit);
+    st = seal_derive_keys(data_key, rec + OFF_SALT, aad, aad_len, payload_key, commit);
     if (st != SEAL_OK)
         goto out;
 
@@ -475,7 +318,7 @@ seal_status seal_share(const struct keyring *kr, const struct seal_context *ctx,
     memcpy(rec + OFF_COMMIT, commit, COMMIT_LEN);
     put_u32(rec + OFF_CT_LEN, (uint32_t)share_len);
 
-    st = gcm_encrypt(payload_key, rec + OFF_NONCE, aad, aad_len, share, share_len,
+    st = seal_gcm_encrypt(payload_key, rec + OFF_NONCE, aad, aad_len, share, share_len,
                      rec + OFF_CT, rec + OFF_CT + share_len);
     if (st != SEAL_OK)
         goto out;
@@ -525,7 +368,7 @@ seal_status seal_open(const struct keyring *kr, const struct seal_context *ctx,
     st = from_keyring(keyring_unwrap(kr, v.kek_id, v.wrapped, WRAPPED_KEY_LEN, data_key), 1);
     if (st != SEAL_OK)
         goto out;
-    st = derive_keys(data_key, v.salt, aad, aad_len, payload_key, commit);
+    st = seal_derive_keys(data_key, v.salt, aad, aad_len, payload_key, commit);
     if (st != SEAL_OK)
         goto out;
     /* Key commitment: refuse before GCM sees a single byte. */
@@ -540,7 +383,7 @@ seal_status seal_open(const struct keyring *kr, const struct seal_context *ctx,
         st = SEAL_ERR_NOMEM;
         goto out;
     }
-    st = gcm_decrypt(payload_key, v.nonce, aad, aad_len, v.ct, v.ct_len, v.tag, pt);
+    st = seal_gcm_decrypt(payload_key, v.nonce, aad, aad_len, v.ct, v.ct_len, v.tag, pt);
     if (st != SEAL_OK)
         goto out;
     pt[v.ct_len] = 0;
