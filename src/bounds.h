@@ -79,9 +79,23 @@
 #define ADMIN_BATCH_MAX     10000
 #define EXPORT_LINE_MAX (SHARE_MAX / 3 * 4 + 4096)
 
-/* Keyring file. */
+/* Retention, in days (config keys audit_retention, delivery_retention and
+ * `sharekeep prune --older-than`). The audit minimum is also written into
+ * sql/005_retention.sql's trigger, which refuses to delete a younger audit
+ * row whatever the caller says. A delivery id must outlive every replay
+ * its signature allows: webhook_tolerance (at most a day) either side of
+ * its timestamp, so two days. */
+#define AUDIT_RETENTION_DEFAULT    400
+#define AUDIT_RETENTION_MIN        30
+#define DELIVERY_RETENTION_DEFAULT 30
+#define DELIVERY_RETENTION_MIN     2
+#define RETENTION_DAYS_MAX         36500
+
+/* Keyring file. keygen, rotate and retire wait at most KEYRING_LOCK_WAIT_MS
+ * for the key file's lock (keyring_file.c), then fail naming the lock file. */
 #define KEYRING_FILE_MAX   (1024u * 1024u)
 #define KEYRING_KEYS_MAX   1024u
+#define KEYRING_LOCK_WAIT_MS 10000u
 
 /* OpenSSL's secure heap (mlocked, never swapped), for KEKs and webhook and
  * JWT secrets: 32 KiB, a thousand 32-byte keys. Allocations beyond it fall

@@ -17,6 +17,13 @@
  *
  * keyring.c holds the keys in memory; keyring_file.c reads and writes the
  * key file (keyring_load, keyring_file_*).
+ *
+ * The keyring_file_* edits hold an exclusive lock on "<path>.lock" (an
+ * empty file beside the key file, kept 0600 like it) for their whole
+ * read-modify-write, so concurrent keygen / rotate / retire runs take turns
+ * instead of losing each other's KEKs. Each waits at most
+ * KEYRING_LOCK_WAIT_MS (bounds.h), then fails naming the lock file.
+ * keyring_load takes no lock: the key file is only ever replaced by rename.
  */
 #ifndef SHAREKEEP_KEYRING_H
 #define SHAREKEEP_KEYRING_H

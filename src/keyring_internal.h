@@ -1,5 +1,6 @@
 /* Between keyring.c (the keys in memory) and keyring_file.c (the key file)
- * only: what the file writer needs beyond keyring.h. Nothing else includes
+ * only: what the file writer needs beyond keyring.h, and the one test hook
+ * of keyring_file.c. Nothing else but tests/unit/test_keyring.c includes
  * this. */
 #ifndef SHAREKEEP_KEYRING_INTERNAL_H
 #define SHAREKEEP_KEYRING_INTERNAL_H
@@ -17,5 +18,11 @@ const uint8_t *keyring_key_bytes(const struct keyring *kr, size_t i);
  * KEYRING_ERR_ARG for a bad state. Does not check the single-active rule;
  * keyring_validate does. */
 keyring_status keyring_set_state(struct keyring *kr, uint32_t id, enum kek_state state);
+
+/* keyring_file_add waiting at most lock_wait_ms (not KEYRING_LOCK_WAIT_MS)
+ * for the key file's lock, so that a test sees the timeout in a fraction of
+ * a second. */
+keyring_status keyring_file_add_wait(const char *path, int make_active, unsigned lock_wait_ms,
+                                     uint32_t *new_id, char *err, size_t errlen);
 
 #endif

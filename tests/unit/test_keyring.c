@@ -4,11 +4,15 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -16,13 +20,15 @@
 
 #include "bounds.h"
 #include "keyring.h"
+#include "keyring_internal.h"
 #include "unit.h"
 
 #define NOBODY_UID 65534
 
 static char err[512];
 
-/* Each test starts with a fresh temp dir and no message left in err. */
+/* Each test starts with a fresh temp dir and no message left in err.
+ * The file tests' children (fork) end with _exit and touch no CUnit state. */
 static void tmp_setup(void)
 {
     unit_tmp_setup("keyring");
@@ -656,21 +662,25 @@ static void test_file_add_rotates_and_keeps_old_keys(void)
     CU_ASSERT_EQUAL(state_in_file(p, 2), KEK_ACTIVE);
     CU_ASSERT_EQUAL(state_in_file(p, 3), KEK_DECRYPT);
 
-    /* Replaced in place: still a 0600 regular file of ours, no temp left. */
+    /* Replaced in place: still a 0600 regular file of ours, no temp left;
+     * the other entry is its lock file. */
     CU_ASSERT_EQUAL_FATAL(lstat(p, &sb), 0);
     CU_ASSERT(S_ISREG(sb.st_mode));
     CU_ASSERT_EQUAL(sb.st_mode & 07777, 0600);
-    CU_ASSERT_EQUAL(dir_entries(), 1);
+    CU_ASSERT_EQUAL(dir_entries(), 2);
 
-    /* A key file that does not load is not rewritten. */
+    /* A key file that does not load is not rewritten, and a missing one
+     * gets no lock file beside it. */
     CU_ASSERT_EQUAL(keyring_file_add(unit_tmp_path("absent"), 1, &new_id, err, sizeof(err)),
                     KEYRING_ERR_IO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, strerror(ENOENT)));
     CU_ASSERT_EQUAL(chmod(p, 0644), 0);
     CU_ASSERT_EQUAL(keyring_file_add(p, 1, &new_id, err, sizeof(err)), KEYRING_ERR_PERM);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "chmod 600"));
     CU_ASSERT_EQUAL(chmod(p, 0600), 0);
     CU_ASSERT_EQUAL(state_in_file(p, 2), KEK_ACTIVE);
-    CU_ASSERT_EQUAL(dir_entries(), 1);
+    CU_ASSERT_EQUAL(dir_entries(), 2);
+    CU_ASSERT_EQUAL(keyring_file_add(NULL, 1, &new_id, err, sizeof(err)), KEYRING_ERR_ARG);
     unit_tmp_teardown();
 }
 
@@ -708,8 +718,282 @@ static void test_file_retire(void)
     /* Retiring twice is fine; the key is still listed. */
     CU_ASSERT_EQUAL(keyring_file_retire(p, 1, err, sizeof(err)), KEYRING_OK);
     CU_ASSERT_EQUAL(state_in_file(p, 1), KEK_RETIRED);
-    CU_ASSERT_EQUAL(dir_entries(), 1);
+    CU_ASSERT_EQUAL(dir_entries(), 2);   /* the key file and its lock file */
     CU_ASSERT_EQUAL(keyring_file_retire(NULL, 1, err, sizeof(err)), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_file_retire(unit_tmp_path("absent"), 1, err, sizeof(err)),
+                    KEYRING_ERR_IO);
+    CU_ASSERT_EQUAL(dir_entries(), 2);
+    unit_tmp_teardown();
+}
+
+/* ---- the lock file -------------------------------------------------------- */
+
+#define HOLD_MS 300   /* how long hold_lock's child keeps the lock by itself */
+
+static long ms_since(const struct timespec *t0)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long)(now.tv_sec - t0->tv_sec) * 1000L + (now.tv_nsec - t0->tv_nsec) / 1000000L;
+}
+
+/* "<key file>.lock" for the key file name in unit_tmpdir, into lock. */
+static const char *lock_of(const char *name, char *lock, size_t len)
+{
+    snprintf(lock, len, "%s.lock", unit_tmp_path(name));
+    return lock;
+}
+
+/* Forks a child that takes an exclusive flock() on lock (creating it 0600)
+ * as another sharekeep command would, and keeps it for hold_ms or until the
+ * parent closes *release, whichever comes first. Returns once the child
+ * holds the lock. */
+static pid_t hold_lock(const char *lock, int hold_ms, int *release)
+{
+    int ready[2], rel[2];
+    char c = 0;
+    pid_t pid;
+
+    CU_ASSERT_EQUAL_FATAL(pipe(ready), 0);
+    CU_ASSERT_EQUAL_FATAL(pipe(rel), 0);
+    pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        struct pollfd pfd = { rel[0], POLLIN, 0 };
+        int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+        close(ready[0]);
+        close(rel[1]);
+        if (fd < 0 || flock(fd, LOCK_EX) != 0 || write(ready[1], "x", 1) != 1)
+            _exit(1);
+        (void)poll(&pfd, 1, hold_ms);
+        _exit(0);
+    }
+    close(ready[1]);
+    close(rel[0]);
+    CU_ASSERT_EQUAL(read(ready[0], &c, 1), 1);
+    close(ready[0]);
+    *release = rel[1];
+    return pid;
+}
+
+/* Lets hold_lock's child go and checks that it exited cleanly. */
+static void release_lock(pid_t pid, int release)
+{
+    int status = -1;
+
+    close(release);
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void test_file_add_times_out_on_a_held_lock(void)
+{
+    struct timespec t0;
+    char p[256], lock[300];
+    uint32_t new_id = 0;
+    int release;
+    long ms;
+    pid_t pid;
+
+    tmp_setup();
+    snprintf(p, sizeof(p), "%s", unit_tmp_path("keys"));
+    lock_of("keys", lock, sizeof(lock));
+    CU_ASSERT_EQUAL_FATAL(keyring_file_create(p, err, sizeof(err)), KEYRING_OK);
+
+    /* Another process holds the lock longer than this call waits. */
+    pid = hold_lock(lock, 10000, &release);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CU_ASSERT_EQUAL(keyring_file_add_wait(p, 1, 200, &new_id, err, sizeof(err)), KEYRING_ERR_IO);
+    ms = ms_since(&t0);
+    CU_ASSERT(ms >= 200);
+    CU_ASSERT(ms < 3000);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "gave up after 0.200 s waiting for the lock file"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, lock));
+    CU_ASSERT_PTR_NULL(strchr(err, '\n'));
+    /* The key file was not touched. */
+    CU_ASSERT_EQUAL(state_in_file(p, 1), KEK_ACTIVE);
+    CU_ASSERT_EQUAL(state_in_file(p, 2), 0);
+    release_lock(pid, release);
+
+    /* Released: the same call goes through at once. */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CU_ASSERT_EQUAL(keyring_file_add_wait(p, 1, 200, &new_id, err, sizeof(err)), KEYRING_OK);
+    CU_ASSERT(ms_since(&t0) < 200);
+    CU_ASSERT_EQUAL(new_id, 2);
+    CU_ASSERT_EQUAL(state_in_file(p, 2), KEK_ACTIVE);
+    unit_tmp_teardown();
+}
+
+/* Each edit waits while another process holds the lock, then goes ahead. */
+static void test_file_edits_wait_for_the_lock(void)
+{
+    struct timespec t0;
+    char p[256], lock[300];
+    uint32_t new_id = 0;
+    int release;
+    pid_t pid;
+
+    tmp_setup();
+    snprintf(p, sizeof(p), "%s", unit_tmp_path("keys"));
+    lock_of("keys", lock, sizeof(lock));
+
+    pid = hold_lock(lock, HOLD_MS, &release);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CU_ASSERT_EQUAL(keyring_file_create(p, err, sizeof(err)), KEYRING_OK);
+    CU_ASSERT(ms_since(&t0) >= HOLD_MS - 50);
+    release_lock(pid, release);
+
+    pid = hold_lock(lock, HOLD_MS, &release);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CU_ASSERT_EQUAL(keyring_file_add(p, 1, &new_id, err, sizeof(err)), KEYRING_OK);
+    CU_ASSERT(ms_since(&t0) >= HOLD_MS - 50);
+    CU_ASSERT_EQUAL(new_id, 2);
+    release_lock(pid, release);
+
+    pid = hold_lock(lock, HOLD_MS, &release);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CU_ASSERT_EQUAL(keyring_file_retire(p, 1, err, sizeof(err)), KEYRING_OK);
+    CU_ASSERT(ms_since(&t0) >= HOLD_MS - 50);
+    release_lock(pid, release);
+
+    /* A second keygen waits for the first, then finds the file there. */
+    pid = hold_lock(lock, HOLD_MS, &release);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CU_ASSERT_EQUAL(keyring_file_create(p, err, sizeof(err)), KEYRING_ERR_IO);
+    CU_ASSERT(ms_since(&t0) >= HOLD_MS - 50);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "already exists"));
+    release_lock(pid, release);
+
+    CU_ASSERT_EQUAL(state_in_file(p, 1), KEK_RETIRED);
+    CU_ASSERT_EQUAL(state_in_file(p, 2), KEK_ACTIVE);
+    unit_tmp_teardown();
+}
+
+/* Processes that rotate the same key file at once all get their KEK in. */
+#define ADDERS 4
+#define ADDS_EACH 10
+static void test_concurrent_adds_lose_no_key(void)
+{
+    struct keyring *kr = NULL;
+    pid_t pids[ADDERS];
+    char p[256];
+    uint32_t id;
+    enum kek_state state;
+    size_t i, nactive = 0;
+    int j, status;
+
+    tmp_setup();
+    snprintf(p, sizeof(p), "%s", unit_tmp_path("keys"));
+    CU_ASSERT_EQUAL_FATAL(keyring_file_create(p, err, sizeof(err)), KEYRING_OK);
+    for (j = 0; j < ADDERS; j++) {
+        pids[j] = fork();
+        CU_ASSERT_FATAL(pids[j] >= 0);
+        if (pids[j] == 0) {
+            char cerr[512];
+            uint32_t nid;
+
+            for (int k = 0; k < ADDS_EACH; k++)
+                if (keyring_file_add(p, 1, &nid, cerr, sizeof(cerr)) != KEYRING_OK)
+                    _exit(1);
+            _exit(0);
+        }
+    }
+    for (j = 0; j < ADDERS; j++) {
+        status = -1;
+        CU_ASSERT_EQUAL(waitpid(pids[j], &status, 0), pids[j]);
+        CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    /* keyring_load refuses duplicate ids, so loading proves them unique. */
+    CU_ASSERT_EQUAL_FATAL(keyring_load(p, &kr, err, sizeof(err)), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_count(kr), 1 + ADDERS * ADDS_EACH);
+    for (i = 0; i < keyring_count(kr); i++) {
+        CU_ASSERT_EQUAL(keyring_key_info(kr, i, &id, &state), KEYRING_OK);
+        CU_ASSERT(id >= 1 && id <= 1 + ADDERS * ADDS_EACH);
+        nactive += state == KEK_ACTIVE;
+    }
+    CU_ASSERT_EQUAL(nactive, 1);
+    CU_ASSERT_EQUAL(keyring_active_id(kr), 1 + ADDERS * ADDS_EACH);
+    keyring_free(kr);
+    CU_ASSERT_EQUAL(dir_entries(), 2);
+    unit_tmp_teardown();
+}
+
+/* The lock file: an empty 0600 file of ours, checked like the key file, and
+ * never a keyring. */
+static void test_lock_file_rules(void)
+{
+    struct keyring *kr = NULL;
+    struct stat sb;
+    char p[256], lock[300], other[300];
+    uint32_t new_id = 0;
+
+    tmp_setup();
+    snprintf(p, sizeof(p), "%s", unit_tmp_path("keys"));
+    lock_of("keys", lock, sizeof(lock));
+    CU_ASSERT_EQUAL_FATAL(keyring_file_create(p, err, sizeof(err)), KEYRING_OK);
+    CU_ASSERT_EQUAL_FATAL(lstat(lock, &sb), 0);
+    CU_ASSERT(S_ISREG(sb.st_mode));
+    CU_ASSERT_EQUAL(sb.st_mode & 07777, 0600);
+    CU_ASSERT_EQUAL(sb.st_uid, geteuid());
+    CU_ASSERT_EQUAL(sb.st_size, 0);
+    CU_ASSERT_EQUAL(keyring_load(lock, &kr, err, sizeof(err)), KEYRING_ERR_NO_ACTIVE);
+    CU_ASSERT_PTR_NULL(kr);
+
+    /* Too open: refused, and the key file is left alone. */
+    CU_ASSERT_EQUAL(chmod(lock, 0644), 0);
+    CU_ASSERT_EQUAL(keyring_file_add(p, 1, &new_id, err, sizeof(err)), KEYRING_ERR_PERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, lock));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "0644"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "chmod 600"));
+    CU_ASSERT_EQUAL(keyring_file_retire(p, 1, err, sizeof(err)), KEYRING_ERR_PERM);
+    CU_ASSERT_EQUAL(chmod(lock, 0640), 0);
+    CU_ASSERT_EQUAL(keyring_file_add(p, 1, &new_id, err, sizeof(err)), KEYRING_ERR_PERM);
+    CU_ASSERT_EQUAL(state_in_file(p, 2), 0);
+
+    /* A symbolic link is not followed, even to a good lock file. */
+    CU_ASSERT_EQUAL(chmod(lock, 0600), 0);
+    snprintf(other, sizeof(other), "%s", unit_tmp_path("elsewhere"));
+    CU_ASSERT_EQUAL_FATAL(rename(lock, other), 0);
+    CU_ASSERT_EQUAL_FATAL(symlink(other, lock), 0);
+    CU_ASSERT_EQUAL(keyring_file_add(p, 1, &new_id, err, sizeof(err)), KEYRING_ERR_PERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "symbolic link"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, lock));
+    CU_ASSERT_EQUAL_FATAL(unlink(lock), 0);
+
+    /* Not a regular file: a directory, a FIFO (refused, not waited on). */
+    CU_ASSERT_EQUAL_FATAL(mkdir(lock, 0700), 0);
+    CU_ASSERT_EQUAL(keyring_file_add(p, 1, &new_id, err, sizeof(err)), KEYRING_ERR_PERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a regular file"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, lock));
+    CU_ASSERT_EQUAL_FATAL(rmdir(lock), 0);
+    CU_ASSERT_EQUAL_FATAL(mkfifo(lock, 0600), 0);
+    CU_ASSERT_EQUAL(keyring_file_add(p, 1, &new_id, err, sizeof(err)), KEYRING_ERR_PERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a regular file"));
+    CU_ASSERT_EQUAL_FATAL(unlink(lock), 0);
+    CU_ASSERT_EQUAL(state_in_file(p, 2), 0);
+
+    /* keygen obeys the same rules before it creates anything. */
+    CU_ASSERT_EQUAL(close(open(lock_of("new", other, sizeof(other)), O_WRONLY | O_CREAT, 0600)), 0);
+    CU_ASSERT_EQUAL(chmod(other, 0606), 0);
+    CU_ASSERT_EQUAL(keyring_file_create(unit_tmp_path("new"), err, sizeof(err)), KEYRING_ERR_PERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "chmod 600"));
+    CU_ASSERT_NOT_EQUAL(lstat(unit_tmp_path("new"), &sb), 0);
+
+    if (geteuid() == 0) {   /* only root can give a file away */
+        CU_ASSERT_EQUAL(close(open(lock, O_WRONLY | O_CREAT, 0600)), 0);
+        CU_ASSERT_EQUAL_FATAL(chown(lock, NOBODY_UID, NOBODY_UID), 0);
+        CU_ASSERT_EQUAL(keyring_file_add(p, 1, &new_id, err, sizeof(err)), KEYRING_ERR_PERM);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "owned by uid 65534"));
+        CU_ASSERT_EQUAL_FATAL(unlink(lock), 0);
+    }
+
+    /* A lock file that went missing is made again. */
+    CU_ASSERT_EQUAL(keyring_file_add(p, 1, &new_id, err, sizeof(err)), KEYRING_OK);
+    CU_ASSERT_EQUAL(new_id, 2);
+    CU_ASSERT_EQUAL_FATAL(lstat(lock, &sb), 0);
+    CU_ASSERT_EQUAL(sb.st_mode & 07777, 0600);
     unit_tmp_teardown();
 }
 
@@ -776,6 +1060,11 @@ int unit_register(void)
         { "keyring_file_add rotates and keeps the old keys",
           test_file_add_rotates_and_keeps_old_keys },
         { "keyring_file_retire retires only non-active keys", test_file_retire },
+        { "keyring_file_add gives up on a lock held past its wait",
+          test_file_add_times_out_on_a_held_lock },
+        { "create, add and retire wait for a held lock", test_file_edits_wait_for_the_lock },
+        { "concurrent adds to one key file lose no key", test_concurrent_adds_lose_no_key },
+        { "the lock file is a 0600 file of ours, never a keyring", test_lock_file_rules },
         { NULL, NULL },
     };
     static const struct unit_test key_tests[] = {
