@@ -54,7 +54,14 @@ $$;
 -- answered with (a custodian fetch serves every identity at once), and how
 -- many stored records did not open for it (an incident: tampering or a
 -- missing KEK). Still one row per request.
+--
+-- A request refused for what it did not prove (401, 403) proves nothing
+-- about who sent it either: what it claimed, the path's client id and its
+-- X-Request-Id, goes into claimed_* and never into client_id or request_id
+-- (which then holds sharekeep's own id for the request).
 ALTER TABLE audit_event
     ADD COLUMN backup_method text,
     ADD COLUMN served integer,
-    ADD COLUMN unopened integer;
+    ADD COLUMN unopened integer,
+    ADD COLUMN claimed_client_id text,
+    ADD COLUMN claimed_request_id text;

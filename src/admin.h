@@ -12,5 +12,7 @@ int admin_rotate(const char *config_path, int argc, char **argv);
 int admin_retire(const char *config_path, int argc, char **argv);
 int admin_export(const char *config_path, int argc, char **argv);
 int admin_import(const char *config_path, int argc, char **argv);
+/* admin_prune.c */
+int admin_prune(const char *config_path, int argc, char **argv);
 
 #endif

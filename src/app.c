@@ -39,6 +39,16 @@ static void audit_outcome(struct exchange *x)
 
     if (x->audited || r == NULL || r->audit != ROUTE_AUDIT_ALL)
         return;
+    if (!x->authenticated) {
+        struct store_refusal_row f = { r->name, x->res->status, x->req->local_id,
+                                       x->client_id[0] ? x->client_id : NULL,
+                                       x->req->request_id_claimed ? x->req->request_id : NULL };
+
+        if (store_audit_refusal(x->app->store, &f) != STORE_OK)
+            log_warn("audit row not written", "route=%s status=%d request_id=%s", r->name,
+                     x->res->status, x->req->request_id);
+        return;
+    }
     if (store_audit(x->app->store, &a) != STORE_OK)
         log_warn("audit row not written", "route=%s status=%d request_id=%s", r->name,
                  x->res->status, x->req->request_id);
@@ -105,6 +115,12 @@ int app_handle(struct app *app, char *const *envp, const struct http_io *io, con
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (http_request_init(&req, envp, &res) != 0)
         goto respond;
+    /* Answered within request_timeout of when the front end passed it on:
+     * time spent queued for a worker counts. */
+    store_set_deadline(app->store,
+                       store_now_ms() + app->cfg->request_timeout * 1000LL -
+                           (req.queued_ms < app->cfg->request_timeout * 1000LL
+                                ? req.queued_ms : app->cfg->request_timeout * 1000LL));
     snprintf(req.peer, sizeof(req.peer), "%s", peer ? peer : "");
     status = router_match(app->cfg->webhooks_root, req.method, req.path, &match, &allow);
     if (status == 404) {
@@ -116,18 +132,22 @@ int app_handle(struct app *app, char *const *envp, const struct http_io *io, con
         res.allow = allow;
         goto respond;
     }
-    /* The path names the client a client route acts for: audit it even
-     * when the caller turns out not to be allowed to. */
+    /* The path names the client a client route acts for: audited as a
+     * claim until the caller has proved it may act for it. */
     if (match.route->auth == ROUTE_AUTH_CLIENT &&
         share_client_id_valid(match.param, strlen(match.param)))
         memcpy(x.client_id, match.param, strlen(match.param) + 1);
     if (allowed(&x, 0) != 0)
         goto respond;
+    /* A client token or an address is proved before the body is read; a
+     * webhook only once its secret or signature over the body is. */
+    x.authenticated = match.route->auth != ROUTE_AUTH_WEBHOOK;
     if (match.route->body == ROUTE_BODY_JSON &&
         http_request_read_json_body(&req, io, app->cfg->max_body, &res) != 0)
         goto respond;
     if (allowed(&x, 1) != 0)
         goto respond;
+    x.authenticated = 1;
     match.route->handler(&x);
     if (res.status == 0)
         http_error(&res, 500, "internal", "handler produced no response");

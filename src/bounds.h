@@ -25,6 +25,13 @@
 #define FETCH_SHARES_MAX     256
 #define FETCH_BYTES_DEFAULT  (1024u * 1024u)
 
+/* Versions one identity may hold (config key max_versions): a store past
+ * the cap is refused (409 version_limit), never a stored version dropped.
+ * Versions count from 1 and none is ever deleted, so the newest version
+ * number is the count. */
+#define VERSIONS_DEFAULT     1000
+#define VERSIONS_MAX         100000
+
 /* A Portal share is a JSON object (a few KB, nested a few levels); it is
  * parsed only to find its backupSharePairId, never more deeply than this. */
 #define SHARE_JSON_DEPTH_MAX 32
@@ -67,6 +74,12 @@
 #define JWT_HS_SECRET_MIN   32u            /* RFC 7518 3.2: key >= hash size */
 #define JWT_HS_SECRET_MAX   4096u
 #define JWT_PEM_FILE_MAX    (16u * 1024u)
+
+/* Every request is answered within request_timeout seconds (default 8),
+ * below Portal's 10 s after which the user's backup or recovery fails. */
+#define PORTAL_TIMEOUT_SECONDS  10
+#define REQUEST_TIMEOUT_DEFAULT 8
+#define REQUEST_TIMEOUT_MAX     120
 
 /* Config file. */
 #define CONFIG_LINE_MAX    4096u

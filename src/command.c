@@ -158,6 +158,15 @@ const struct command commands[] = {
       "keyring first, so a restore is proven readable. Records already present\n"
       "with the same bytes are skipped; different bytes for the same identity\n"
       "and version stop the import.\n" },
+    { "prune", admin_prune, "prune [--older-than AGE]",
+      "remove audit rows and webhook delivery ids past their retention",
+      "Removes audit rows older than audit_retention (default 400 days; or AGE\n"
+      "days, e.g. 400d, never under 30) and webhook delivery ids older than\n"
+      "delivery_retention (default 30 days), N rows per batch (--batch N, default\n"
+      "500), with a progress line per batch. Then writes one audit row of its own,\n"
+      "endpoint admin.prune, with how many of each it removed and up to when.\n"
+      "Connects with admin_database, which must be a member of sharekeep_admin.\n"
+      "Shares are never touched. Safe to stop and run again.\n" },
 };
 const size_t ncommands = sizeof(commands) / sizeof(commands[0]);
 

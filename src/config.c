@@ -15,7 +15,7 @@
 #define DEFAULT_KEYRING       "/etc/sharekeep/keyring"
 #define DEFAULT_WEBHOOKS_ROOT "/webhook"
 
-enum key_type { K_STR, K_INT, K_SIZE, K_MODE, K_LEVEL, K_SECONDS };
+enum key_type { K_STR, K_INT, K_SIZE, K_MODE, K_LEVEL, K_SECONDS, K_BOOL, K_DAYS };
 
 struct key_def {
     const char *name;
@@ -38,12 +38,19 @@ static const struct key_def keys[] = {
     { "fetch_max_shares", "SHAREKEEP_FETCH_MAX_SHARES", K_INT, OFF(fetch_max_shares),
       FETCH_SHARES_MAX },
     { "fetch_max_bytes", "SHAREKEEP_FETCH_MAX_BYTES", K_SIZE, OFF(fetch_max_bytes), 0 },
+    { "max_versions",  "SHAREKEEP_MAX_VERSIONS",  K_INT,   OFF(max_versions), VERSIONS_MAX },
+    { "audit_retention", "SHAREKEEP_AUDIT_RETENTION", K_DAYS, OFF(audit_retention), 0 },
+    { "delivery_retention", "SHAREKEEP_DELIVERY_RETENTION", K_DAYS, OFF(delivery_retention), 0 },
     { "sql_dir",       "SHAREKEEP_SQL_DIR",       K_STR,   OFF(sql_dir), 0 },
     { "log_level",     "SHAREKEEP_LOG_LEVEL",     K_LEVEL, OFF(log_level), 0 },
     { "webhook_auth",          "SHAREKEEP_WEBHOOK_AUTH",          K_STR, OFF(webhook_auth), 0 },
     { "webhook_secrets",       "SHAREKEEP_WEBHOOK_SECRETS",       K_STR, OFF(webhook_secrets), 0 },
     { "webhook_secret_header", "SHAREKEEP_WEBHOOK_SECRET_HEADER", K_STR, OFF(webhook_secret_header), 0 },
     { "webhook_tolerance",     "SHAREKEEP_WEBHOOK_TOLERANCE",     K_SECONDS, OFF(webhook_tolerance), 0 },
+    { "request_timeout",       "SHAREKEEP_REQUEST_TIMEOUT",       K_INT, OFF(request_timeout),
+      REQUEST_TIMEOUT_MAX },
+    { "request_timeout_beyond_portal", "SHAREKEEP_REQUEST_TIMEOUT_BEYOND_PORTAL", K_BOOL,
+      OFF(request_timeout_beyond_portal), 0 },
     { "client_auth",           "SHAREKEEP_CLIENT_AUTH",           K_STR, OFF(client_auth), 0 },
     { "jwt_hs256_secret",      "SHAREKEEP_JWT_HS256_SECRET",      K_STR, OFF(jwt_hs256_secret), 0 },
     { "jwt_es256_public_key",  "SHAREKEEP_JWT_ES256_PUBLIC_KEY",  K_STR, OFF(jwt_es256_public_key), 0 },
@@ -140,6 +147,28 @@ static int set_key(struct config *cfg, const struct key_def *k, const char *valu
         }
         *(long *)slot = (long)v;
         return 0;
+    case K_BOOL:
+        if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
+            *(int *)slot = 1;
+        else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 ||
+                 strcmp(value, "0") == 0)
+            *(int *)slot = 0;
+        else {
+            errbuf_set(err, errlen, "%s: %s must be yes or no", where, k->name);
+            return -1;
+        }
+        return 0;
+    case K_DAYS: {
+        int days;
+
+        if (config_parse_days(value, &days) != 0) {
+            errbuf_set(err, errlen, "%s: %s must be a number of days from 1 to %d (d suffix "
+                       "allowed)", where, k->name, RETENTION_DAYS_MAX);
+            return -1;
+        }
+        *(int *)slot = days;
+        return 0;
+    }
     case K_LEVEL:
         if (log_parse_level(value, (enum log_level *)slot) != 0) {
             errbuf_set(err, errlen, "%s: %s must be one of debug, info, warn, error", where, k->name);
@@ -148,6 +177,23 @@ static int set_key(struct config *cfg, const struct key_def *k, const char *valu
         return 0;
     }
     return -1;
+}
+
+int config_parse_days(const char *s, int *days)
+{
+    char num[16];
+    unsigned long long v;
+    size_t n = strlen(s);
+
+    if (n == 0 || n >= sizeof(num))
+        return -1;
+    memcpy(num, s, n + 1);
+    if (num[n - 1] == 'd')
+        num[n - 1] = '\0';
+    if (parse_ulong(num, 10, RETENTION_DAYS_MAX, &v) != 0 || v < 1)
+        return -1;
+    *days = (int)v;
+    return 0;
 }
 
 static const struct key_def *find_key(const char *name, size_t len)
@@ -290,8 +336,34 @@ static int valid_listen(const char *listen)
     return parse_ulong(colon + 1, 10, 65535, &port) == 0 && port > 0;
 }
 
+/* Below these, a prune could remove recent evidence (the audit trail) or a
+ * delivery id a replay could still use (bounds.h). */
+static int validate_retention(const struct config *cfg, char *err, size_t errlen)
+{
+    if (cfg->audit_retention < AUDIT_RETENTION_MIN) {
+        errbuf_set(err, errlen, "audit_retention: %d is under the minimum of %d days",
+                   cfg->audit_retention, AUDIT_RETENTION_MIN);
+        return -1;
+    }
+    if (cfg->delivery_retention < DELIVERY_RETENTION_MIN) {
+        errbuf_set(err, errlen, "delivery_retention: %d is under the minimum of %d days",
+                   cfg->delivery_retention, DELIVERY_RETENTION_MIN);
+        return -1;
+    }
+    return 0;
+}
+
 static int validate(const struct config *cfg, char *err, size_t errlen)
 {
+    /* Portal fails the user's backup or recovery when a webhook has not
+     * answered within its 10 seconds: a deadline at or past it would answer
+     * nobody. */
+    if (cfg->request_timeout >= PORTAL_TIMEOUT_SECONDS && !cfg->request_timeout_beyond_portal) {
+        errbuf_set(err, errlen, "request_timeout: %d s is not below Portal's %d s webhook "
+                   "timeout; set request_timeout_beyond_portal = yes if you mean it",
+                   cfg->request_timeout, PORTAL_TIMEOUT_SECONDS);
+        return -1;
+    }
     if (!valid_listen(cfg->listen)) {
         errbuf_set(err, errlen, "listen: '%.200s' is neither unix:/absolute/path (under 100 bytes) "
                 "nor host:port", cfg->listen);
@@ -338,7 +410,7 @@ static int validate(const struct config *cfg, char *err, size_t errlen)
                 "(letters, digits, '-')");
         return -1;
     }
-    return 0;
+    return validate_retention(cfg, err, errlen);
 }
 
 static int set_defaults(struct config *cfg)
@@ -349,6 +421,10 @@ static int set_defaults(struct config *cfg)
     cfg->max_body = BODY_MAX_DEFAULT;
     cfg->fetch_max_shares = FETCH_SHARES_DEFAULT;
     cfg->fetch_max_bytes = FETCH_BYTES_DEFAULT;
+    cfg->max_versions = VERSIONS_DEFAULT;
+    cfg->audit_retention = AUDIT_RETENTION_DEFAULT;
+    cfg->delivery_retention = DELIVERY_RETENTION_DEFAULT;
+    cfg->request_timeout = REQUEST_TIMEOUT_DEFAULT;
     cfg->log_level = LOG_LVL_INFO;
     if (replace_str(&cfg->listen, DEFAULT_LISTEN) != 0 ||
         replace_str(&cfg->database, DEFAULT_DATABASE) != 0 ||

@@ -19,6 +19,11 @@ struct config {
     size_t max_body;
     int fetch_max_shares;   /* custodian fetch: identities answered at most */
     size_t fetch_max_bytes; /* ... and bytes of shares, the newest always */
+    int max_versions;       /* versions one identity may hold */
+    int audit_retention;    /* days; `sharekeep prune` removes older audit rows */
+    int delivery_retention; /* days; ... and older webhook delivery ids */
+    int request_timeout;    /* seconds: every request is answered by then */
+    int request_timeout_beyond_portal;  /* allow request_timeout >= Portal's 10 s */
     char *sql_dir;
     enum log_level log_level;
 
@@ -52,5 +57,9 @@ int config_load_text(const char *text, size_t len, const char *name, char *const
                      struct config *out, char *err, size_t errlen);
 
 void config_free(struct config *cfg);
+
+/* A number of days, "N" or "Nd", 1 to RETENTION_DAYS_MAX: the syntax of
+ * audit_retention, delivery_retention and `prune --older-than`. 0 or -1. */
+int config_parse_days(const char *s, int *days);
 
 #endif

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -96,6 +97,32 @@ static int parse_content_length(const char *s, long long *out)
     return 0;
 }
 
+/* "seconds.milliseconds" of the wall clock (nginx's $msec) to how long ago
+ * that was, in ms; 0 when absent, malformed or in the future (clock skew
+ * between front end and us shortens nothing). */
+static long long queued_since(const char *start)
+{
+    long long sec = 0, ms = 0, then, now;
+    struct timespec ts;
+    int digits = 0;
+
+    if (start == NULL)
+        return 0;
+    for (; *start >= '0' && *start <= '9' && digits < 12; start++, digits++)
+        sec = sec * 10 + (*start - '0');
+    if (digits == 0 || *start++ != '.')
+        return 0;
+    for (digits = 0; *start >= '0' && *start <= '9'; start++, digits++)
+        if (digits < 3)
+            ms = ms * 10 + (*start - '0');
+    if (digits != 3 || *start != '\0')
+        return 0;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    then = sec * 1000 + ms;
+    now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return now > then ? now - then : 0;
+}
+
 int http_request_init(struct http_request *req, char *const *envp, struct http_response *res)
 {
     const char *uri, *rid;
@@ -104,12 +131,13 @@ int http_request_init(struct http_request *req, char *const *envp, struct http_r
     memset(req, 0, sizeof(*req));
     req->envp = envp;
     req->content_length = -1;
+    new_request_id(req->local_id);
     rid = http_header(req, "X-Request-Id");
-    if (rid != NULL && valid_request_id(rid))
-        snprintf(req->request_id, sizeof(req->request_id), "%s", rid);
-    else
-        new_request_id(req->request_id);
+    req->request_id_claimed = rid != NULL && valid_request_id(rid);
+    snprintf(req->request_id, sizeof(req->request_id), "%s",
+             req->request_id_claimed ? rid : req->local_id);
 
+    req->queued_ms = queued_since(http_param(envp, "SHAREKEEP_REQUEST_START"));
     req->method = http_param(envp, "REQUEST_METHOD");
     if (req->method == NULL || req->method[0] == '\0') {
         http_error(res, 400, "bad_request", "no request method");

@@ -25,8 +25,15 @@ struct http_request {
     const char *content_type;
     long long content_length;        /* -1 when absent */
     const char *query;               /* raw query string, "" when none */
+    /* How long the request waited before we got it: the front end's
+     * SHAREKEEP_REQUEST_START (nginx's $msec when it passed the request on)
+     * to now, in ms; 0 when not given. A parameter, not a header, so only
+     * the web server sets it. */
+    long long queued_ms;
     char *const *envp;
-    char request_id[HTTP_REQUEST_ID_MAX + 1];
+    char request_id[HTTP_REQUEST_ID_MAX + 1];  /* the caller's X-Request-Id, else local_id */
+    char local_id[HTTP_REQUEST_ID_MAX + 1];    /* always ours: random hex */
+    int request_id_claimed;                    /* request_id came from the caller */
     /* The FastCGI peer (the web server in front of us), as set by the
      * transport: an IP address, "unix" or "cgi"; "" when unknown. Never
      * taken from the request itself. */

@@ -268,8 +268,10 @@ static void worker_main(int listen_fd, const struct app_loaded *l)
         log_error("worker cannot allocate store");
         worker_exit(1);
     }
+    store_set_timeout(app.store, cfg->request_timeout * 1000);
     /* Connect up front so the first request does not pay for it; a database
      * that is down now is retried on each request. */
+    store_set_deadline(app.store, store_now_ms() + cfg->request_timeout * 1000LL);
     (void)store_ping(app.store);
 
     if (FCGX_InitRequest(&req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
@@ -529,6 +531,7 @@ int server_run_cgi(const struct app_loaded *l)
 
     if (store_new(cfg->database, &app.store) != STORE_OK)
         return 1;
+    store_set_timeout(app.store, cfg->request_timeout * 1000);
     /* The web server that ran us is the peer; it speaks for itself. */
     status = app_handle(&app, environ, &io, "cgi");
     fflush(stdout);

@@ -159,8 +159,9 @@ static store_status put_retry(struct put *p, uint32_t newest)
 }
 
 /* After the first path lost: look, then either answer a redelivery, note a
- * retry of the newest version, or add the next version. *again is set when
- * a concurrent writer took the version or the delivery id meanwhile. */
+ * retry of the newest version, refuse an identity that holds max_versions
+ * already, or add the next version. *again is set when a concurrent writer
+ * took the version or the delivery id meanwhile. */
 static share_status put_turn(struct put *p, int *again)
 {
     struct store_lookup look = { 0 };
@@ -181,6 +182,13 @@ static share_status put_turn(struct put *p, int *again)
     if (look.has_latest &&
         newest_equals(p->kr, &p->ctx, look.sealed, look.sealed_len, p->share, p->share_len)) {
         s = put_retry(p, look.latest_version);
+    } else if (look.latest_version >= p->rq->max_versions) {
+        /* Refused, not rotated: every stored version stays. The caller's
+         * audit row records the refusal. */
+        log_warn("version limit reached", "kind=%d versions=%u max_versions=%u",
+                 (int)p->rq->kind, look.latest_version, p->rq->max_versions);
+        rc = SHARE_VERSION_LIMIT;
+        goto out;
     } else if (look.latest_version >= INT32_MAX) {
         log_error("version space exhausted", "kind=%d", (int)p->rq->kind);
         rc = SHARE_ERROR;

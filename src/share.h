@@ -17,6 +17,7 @@ typedef enum {
     SHARE_OK = 0,
     SHARE_NOT_FOUND,
     SHARE_REPLAY,        /* delivery id seen before with another body (409) */
+    SHARE_VERSION_LIMIT, /* the identity holds max_versions already: nothing stored (409) */
     SHARE_UNAVAILABLE,   /* database: retry later (503) */
     SHARE_ERROR,         /* sealing/opening failed or store error (500, logged) */
 } share_status;
@@ -32,6 +33,9 @@ struct share_request {
     const uint8_t *body_sha256;    /* 32 bytes, with delivery_id */
     const char *endpoint;          /* route name, for the audit row */
     const char *request_id;
+    /* share_put: versions the identity may hold (>= 1); a new share past
+     * them is refused, a retry of the newest still answered. */
+    uint32_t max_versions;
 };
 
 struct share_result {

@@ -1,4 +1,6 @@
 #include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +99,15 @@ static const struct statement statements[] = {
       "INSERT INTO audit_event (endpoint, client_id, result, request_id, version,"
       " backup_method, served, unopened)"
       " VALUES ($1, $2, $3::smallint, $4, $5::integer, $6, $7::integer, $8::integer)", 8 },
+    /* $1 endpoint, $2 result, $3 request id (ours), $4 claimed client,
+     * $5 claimed request id. set_config(..., true) lasts to the end of the
+     * statement's own transaction, so its commit does not wait for the WAL
+     * flush (nor a synchronous standby): one statement, no fsync. */
+    { "sk_audit_refusal",
+      "INSERT INTO audit_event (endpoint, result, request_id, claimed_client_id,"
+      " claimed_request_id)"
+      " SELECT $1, $2::smallint, $3, $4, $5"
+      " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async", 5 },
 };
 
 /* First line of a libpq message, for one-line logs. */
@@ -111,12 +122,54 @@ const char *store_first_line(const char *msg, char *buf, size_t len)
     return buf;
 }
 
-static long long now_ms(void)
+long long store_now_ms(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void store_set_timeout(struct store *st, int timeout_ms)
+{
+    st->timeout_ms = timeout_ms;
+}
+
+void store_set_deadline(struct store *st, long long deadline_ms)
+{
+    st->deadline_ms = deadline_ms;
+}
+
+/* Milliseconds left before the deadline: > 0, or 0 when it has passed; -1
+ * when there is none. */
+static long long time_left(const struct store *st)
+{
+    long long left;
+
+    if (st->deadline_ms == 0)
+        return -1;
+    left = st->deadline_ms - store_now_ms();
+    return left > 0 ? left : 0;
+}
+
+/* Waits until the connection's socket can be read (or written), at most
+ * until the deadline. 0 when ready, -1 when the deadline passed first (or
+ * the socket is gone). */
+static int wait_socket(const struct store *st, int for_write)
+{
+    struct pollfd p = { PQsocket(st->conn), for_write ? POLLOUT : POLLIN, 0 };
+    long long left;
+    int r;
+
+    if (p.fd < 0)
+        return -1;
+    do {
+        left = time_left(st);
+        if (left == 0)
+            return -1;
+        r = poll(&p, 1, left < 0 ? -1 : (int)(left > INT32_MAX ? INT32_MAX : left));
+    } while (r < 0 && errno == EINTR);
+    return r > 0 ? 0 : -1;
 }
 
 const char *store_strerror(store_status s)
@@ -168,6 +221,53 @@ static store_status durable(struct store *st, store_status s, const char *what)
     return s;
 }
 
+/* PQconnectdbParams, but never past the deadline: libpq's own
+ * connect_timeout is per host and does not cover a server that accepts the
+ * connection and then says nothing (a frozen postmaster). NULL or a
+ * connection whose status says why it failed. */
+static PGconn *connect_by_deadline(struct store *st, const char *const *keys,
+                                   const char *const *vals, const char **why)
+{
+    PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
+
+    st->conn = PQconnectStartParams(keys, vals, 1);
+    if (st->conn == NULL || PQstatus(st->conn) == CONNECTION_BAD)
+        return st->conn;
+    while (ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED) {
+        if (wait_socket(st, ps == PGRES_POLLING_WRITING) != 0) {
+            *why = "no answer before the request deadline";
+            PQfinish(st->conn);
+            st->conn = NULL;
+            return NULL;
+        }
+        ps = PQconnectPoll(st->conn);
+    }
+    return st->conn;
+}
+
+static PGresult *await_result(struct store *st, const char *what);
+
+/* The server gives up before we do: a statement, a lock wait or an open
+ * transaction that outlives the request is cancelled there, not only
+ * abandoned here. The values are our own integers. */
+static int session_timeouts(struct store *st)
+{
+    char sql[192];
+    PGresult *r;
+    int ok;
+
+    snprintf(sql, sizeof(sql),
+             "SET statement_timeout = %d; SET lock_timeout = %d;"
+             " SET idle_in_transaction_session_timeout = %d",
+             st->timeout_ms * 3 / 4, st->timeout_ms / 2, st->timeout_ms);
+    if (PQsetnonblocking(st->conn, 1) != 0 || !PQsendQuery(st->conn, sql))
+        return -1;
+    r = await_result(st, "session timeouts");
+    ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
 static store_status connect_now(struct store *st)
 {
     /* Our defaults come first so that the operator's conninfo, expanded from
@@ -178,18 +278,22 @@ static store_status connect_now(struct store *st)
     };
     const char *const vals[] = { "5", "sharekeep", "1", "10", "5", "3", st->conninfo, NULL };
     store_status rc = STORE_UNAVAILABLE;
+    const char *why = "out of memory";
     char line[256];
 
-    st->last_attempt_ms = now_ms();
-    st->conn = PQconnectdbParams(keys, vals, 1);
+    st->last_attempt_ms = store_now_ms();
+    st->conn = st->timeout_ms > 0 ? connect_by_deadline(st, keys, vals, &why)
+                                  : PQconnectdbParams(keys, vals, 1);
     if (st->conn == NULL || PQstatus(st->conn) != CONNECTION_OK) {
         metrics_db_error();
         log_warn("database connect failed", "error=\"%s\"",
                  st->conn ? store_first_line(PQerrorMessage(st->conn), line, sizeof(line))
-                          : "out of memory");
+                          : why);
         goto out;
     }
     PQsetNoticeReceiver(st->conn, notice_receiver, st);
+    if (st->timeout_ms > 0 && session_timeouts(st) != 0)
+        goto out;
     rc = STORE_OK;
 out:
     if (rc != STORE_OK)
@@ -202,7 +306,7 @@ store_status store_connected(struct store *st)
     if (st->conn != NULL && PQstatus(st->conn) == CONNECTION_OK)
         return STORE_OK;
     disconnect(st);
-    if (st->last_attempt_ms != 0 && now_ms() - st->last_attempt_ms < RECONNECT_BACKOFF_MS)
+    if (st->last_attempt_ms != 0 && store_now_ms() - st->last_attempt_ms < RECONNECT_BACKOFF_MS)
         return STORE_UNAVAILABLE;
     return connect_now(st);
 }
@@ -211,13 +315,19 @@ store_status store_connected(struct store *st)
  * can connect to a database that has no tables yet. */
 static store_status ensure_ready(struct store *st)
 {
-    store_status s = store_connected(st);
+    store_status s;
+
+    /* Out of time before asking anything: answer now, keep the connection. */
+    if (time_left(st) == 0)
+        return STORE_UNAVAILABLE;
+    s = store_connected(st);
 
     if (s != STORE_OK || st->prepared)
         return s;
     for (size_t i = 0; i < sizeof(statements) / sizeof(statements[0]); i++) {
-        PGresult *r = PQprepare(st->conn, statements[i].name, statements[i].sql,
-                                statements[i].nparams, NULL);
+        PGresult *r = PQsendPrepare(st->conn, statements[i].name, statements[i].sql,
+                                    statements[i].nparams, NULL)
+                          ? await_result(st, statements[i].name) : NULL;
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
             const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
             /* A missing table means the schema was never migrated: say so. */
@@ -265,13 +375,49 @@ store_status store_classify(struct store *st, PGresult *r, const char *what)
     return s;
 }
 
+/* The result of what was just sent (the last one, for several), waiting on
+ * the socket no longer than the deadline. NULL when the deadline passed or
+ * the connection failed: store_classify then drops the connection, which
+ * is the only way to abandon a statement without waiting for the server. */
+static PGresult *await_result(struct store *st, const char *what)
+{
+    PGresult *last = NULL, *r;
+    int f;
+
+    while ((f = PQflush(st->conn)) > 0)
+        if (wait_socket(st, 1) != 0)
+            goto timed_out;
+    if (f < 0)
+        goto failed;
+    for (;;) {
+        while (!PQisBusy(st->conn)) {
+            r = PQgetResult(st->conn);
+            if (r == NULL)
+                return last;
+            PQclear(last);
+            last = r;
+        }
+        if (wait_socket(st, 0) != 0)
+            goto timed_out;
+        if (!PQconsumeInput(st->conn))
+            goto failed;
+    }
+timed_out:
+    log_warn("database statement past the request deadline; abandoned", "statement=%s", what);
+failed:
+    PQclear(last);
+    return NULL;
+}
+
 /* Runs a prepared statement; text parameters except those flagged binary;
  * results in binary. */
 static PGresult *run(struct store *st, const char *name, int n, const char *const *params,
                      const int *lengths, const int *formats)
 {
     st->warned = 0;
-    return PQexecPrepared(st->conn, name, n, params, lengths, formats, 1);
+    if (!PQsendQueryPrepared(st->conn, name, n, params, lengths, formats, 1))
+        return NULL;
+    return await_result(st, name);
 }
 
 store_status store_new(const char *conninfo, struct store **out)
@@ -595,6 +741,24 @@ store_status store_audit(struct store *st, const struct store_audit_row *a)
     r = run(st, "sk_audit", 8, params, NULL, NULL);
     s = PQresultStatus(r) == PGRES_COMMAND_OK ? STORE_OK : store_classify(st, r, "sk_audit");
     s = durable(st, s, "sk_audit");
+    PQclear(r);
+    return s;
+}
+
+store_status store_audit_refusal(struct store *st, const struct store_refusal_row *a)
+{
+    char result_s[8];
+    const char *params[5] = { a->endpoint, result_s, a->request_id, a->claimed_client_id,
+                              a->claimed_request_id };
+    PGresult *r = NULL;
+    store_status s;
+
+    s = ensure_ready(st);
+    if (s != STORE_OK)
+        return s;
+    snprintf(result_s, sizeof(result_s), "%d", a->result);
+    r = run(st, "sk_audit_refusal", 5, params, NULL, NULL);
+    s = PQresultStatus(r) == PGRES_COMMAND_OK ? STORE_OK : store_classify(st, r, "sk_audit_refusal");
     PQclear(r);
     return s;
 }

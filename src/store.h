@@ -25,6 +25,19 @@ void store_free(struct store *st);
 /* Connects now if not connected (used at worker start and by /healthz). */
 store_status store_ping(struct store *st);
 
+/* For serving: every request must be answered within timeout_ms. The
+ * session gets server-side statement, lock and idle-in-transaction
+ * timeouts below it, and connects and statements wait on the socket, never
+ * past the deadline that store_set_deadline gives. */
+void store_set_timeout(struct store *st, int timeout_ms);
+/* The current request's deadline (CLOCK_MONOTONIC milliseconds, as
+ * store_now_ms gives). A statement still running then is abandoned: the
+ * connection is dropped and the call answers STORE_UNAVAILABLE, whatever
+ * the server later makes of it (a write may still commit: a 503 is "not
+ * acknowledged", and the provider's retry finds it). */
+void store_set_deadline(struct store *st, long long deadline_ms);
+long long store_now_ms(void);
+
 /* A share's identity within its client and kind: what Portal keys on.
  * backup_method is never empty ("UNKNOWN" for legacy shares); pair_id is ""
  * when there is none. */
@@ -111,6 +124,22 @@ struct store_audit_row {
 
 store_status store_audit(struct store *st, const struct store_audit_row *a);
 
+/* The audit row of a request answered before it proved anything (a 401 or
+ * 403, or a webhook refused before its secret was checked): what it claimed (the path's client id, its X-Request-Id) is kept as a
+ * claim, never in client_id or request_id, and the row commits without
+ * waiting for its WAL flush (synchronous_commit off for that transaction):
+ * a flood of refusals costs no fsync each, and a crash can lose at most the
+ * last fraction of a second of them. */
+struct store_refusal_row {
+    const char *endpoint;
+    int result;
+    const char *request_id;        /* our own id */
+    const char *claimed_client_id; /* NULL when none */
+    const char *claimed_request_id;
+};
+
+store_status store_audit_refusal(struct store *st, const struct store_refusal_row *a);
+
 /* ---- admin: whole-table work, run by sharekeep's admin commands --------- */
 
 struct store_record {
@@ -162,6 +191,42 @@ store_status store_import_record(struct store *st, const struct store_record *r,
 store_status store_begin(struct store *st);
 store_status store_commit(struct store *st);
 void store_rollback(struct store *st);
+
+/* ---- admin: retention (sharekeep prune) ----------------------------------
+ * Timestamps are ISO 8601 in UTC, as store_retention_cutoff writes them. */
+#define STORE_TIME_LEN 40
+
+/* The connection's user, and whether it is a member of sharekeep_admin:
+ * the only role sql/005 lets remove audit rows. */
+store_status store_admin_role(struct store *st, char user[64], int *member);
+
+/* now() minus days days: the cutoff of one prune run. */
+store_status store_retention_cutoff(struct store *st, int days, char cutoff[STORE_TIME_LEN]);
+
+/* One transaction, a retention run (sql/005): of the next `limit` audit
+ * rows after id after_id, in id order, removes those written before
+ * cutoff. *scanned rows were looked at, up to id *last_id; *removed of
+ * them are gone. */
+store_status store_prune_audit(struct store *st, const char *cutoff, long long after_id,
+                               int limit, int *scanned, long long *last_id, long long *removed);
+
+/* Removes up to limit webhook delivery ids received before cutoff, the
+ * oldest first; *removed of them. */
+store_status store_prune_deliveries(struct store *st, const char *cutoff, int limit,
+                                    long long *removed);
+
+/* The audit row of one prune run: what it removed, up to when, who ran it
+ * (the database user, in detail). */
+struct store_prune_row {
+    const char *endpoint;
+    int result;                    /* 200 done, 500 stopped by a failure */
+    const char *request_id;
+    const char *audit_before;
+    const char *delivery_before;
+    long long audit_removed;
+    long long deliveries_removed;
+};
+store_status store_audit_prune(struct store *st, const struct store_prune_row *p);
 
 /* Applies one migration file once, under an advisory lock, recording it in
  * schema_migration. *applied says whether it ran now. */

@@ -291,3 +291,173 @@ out:
     PQclear(r);
     return s;
 }
+
+/* ---- retention (sharekeep prune) ----------------------------------------- */
+
+store_status store_admin_role(struct store *st, char user[64], int *member)
+{
+    PGresult *r = NULL;
+    store_status s = store_connected(st);
+
+    *member = 0;
+    if (s != STORE_OK)
+        return s;
+    r = PQexecParams(st->conn,
+                     "SELECT current_user::text,"
+                     " pg_has_role(current_user, 'sharekeep_admin', 'MEMBER')::text",
+                     0, NULL, NULL, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        s = store_classify(st, r, "admin_role");
+        goto out;
+    }
+    if (store_copy_text(r, 0, 0, user, 64) != STORE_OK) {
+        s = STORE_ERROR;
+        goto out;
+    }
+    *member = strcmp(PQgetvalue(r, 0, 1), "true") == 0;
+out:
+    PQclear(r);
+    return s;
+}
+
+store_status store_retention_cutoff(struct store *st, int days, char cutoff[STORE_TIME_LEN])
+{
+    char days_s[12];
+    const char *params[1] = { days_s };
+    PGresult *r = NULL;
+    store_status s = store_connected(st);
+
+    if (s != STORE_OK)
+        return s;
+    snprintf(days_s, sizeof(days_s), "%d", days);
+    r = PQexecParams(st->conn,
+                     "SELECT to_char((now() - $1::integer * interval '1 day') AT TIME ZONE 'UTC',"
+                     " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+                     1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        s = store_classify(st, r, "retention_cutoff");
+        goto out;
+    }
+    if (store_copy_text(r, 0, 0, cutoff, STORE_TIME_LEN) != STORE_OK)
+        s = STORE_ERROR;
+out:
+    PQclear(r);
+    return s;
+}
+
+/* In id order rather than by time: audit_event has no index on `at`, and
+ * none is added, as every request writes a row. The rows a run removes are
+ * the oldest ids (`at` is the start of the row's own short transaction), so
+ * the caller walks ids until a batch holds nothing older than the cutoff. */
+store_status store_prune_audit(struct store *st, const char *cutoff, long long after_id,
+                               int limit, int *scanned, long long *last_id, long long *removed)
+{
+    char after_s[24], limit_s[12];
+    const char *params[3] = { after_s, limit_s, cutoff };
+    PGresult *r = NULL;
+    long long last = 0, gone = 0;
+    int seen = 0;
+    store_status s;
+
+    if ((s = store_begin(st)) != STORE_OK)
+        return s;
+    /* What sql/005's trigger asks of a DELETE on audit_event, besides the
+     * admin role and the row's age; for this transaction only. */
+    r = PQexecParams(st->conn, "SELECT set_config('sharekeep.retention', 'on', true)", 0, NULL,
+                     NULL, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        s = store_classify(st, r, "prune_audit retention run");
+        goto out;
+    }
+    PQclear(r);
+    snprintf(after_s, sizeof(after_s), "%lld", after_id);
+    snprintf(limit_s, sizeof(limit_s), "%d", limit);
+    r = PQexecParams(st->conn,
+                     "WITH batch AS ("
+                     "   SELECT id, at < $3::timestamptz AS old FROM audit_event"
+                     "    WHERE id > $1::bigint ORDER BY id LIMIT $2::integer),"
+                     " gone AS ("
+                     "   DELETE FROM audit_event a USING batch b"
+                     "    WHERE a.id = b.id AND b.old RETURNING 1)"
+                     " SELECT (SELECT count(*) FROM batch)::integer,"
+                     "        (SELECT coalesce(max(id), $1::bigint) FROM batch),"
+                     "        (SELECT count(*) FROM gone)",
+                     3, NULL, params, NULL, NULL, 1);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
+        PQgetlength(r, 0, 0) != 4 || PQgetlength(r, 0, 1) != 8 || PQgetlength(r, 0, 2) != 8) {
+        s = store_classify(st, r, "prune_audit");
+        goto out;
+    }
+    seen = (int)store_be32(PQgetvalue(r, 0, 0));
+    last = store_be64(PQgetvalue(r, 0, 1));
+    gone = store_be64(PQgetvalue(r, 0, 2));
+    s = store_commit(st);
+out:
+    PQclear(r);
+    if (s != STORE_OK) {
+        store_rollback(st);
+        return s;
+    }
+    *scanned = seen;
+    *last_id = last;
+    *removed = gone;
+    return STORE_OK;
+}
+
+/* webhook_delivery is keyed by delivery id: sql/005 indexes received_at
+ * for this. */
+store_status store_prune_deliveries(struct store *st, const char *cutoff, int limit,
+                                    long long *removed)
+{
+    char limit_s[12];
+    const char *params[2] = { cutoff, limit_s };
+    PGresult *r = NULL;
+    store_status s = store_connected(st);
+
+    if (s != STORE_OK)
+        return s;
+    snprintf(limit_s, sizeof(limit_s), "%d", limit);
+    r = PQexecParams(st->conn,
+                     "WITH gone AS ("
+                     "   DELETE FROM webhook_delivery WHERE delivery_id IN ("
+                     "     SELECT delivery_id FROM webhook_delivery"
+                     "      WHERE received_at < $1::timestamptz"
+                     "      ORDER BY received_at LIMIT $2::integer)"
+                     "   RETURNING 1)"
+                     " SELECT count(*) FROM gone",
+                     2, NULL, params, NULL, NULL, 1);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || PQgetlength(r, 0, 0) != 8) {
+        s = store_classify(st, r, "prune_deliveries");
+        goto out;
+    }
+    *removed = store_be64(PQgetvalue(r, 0, 0));
+out:
+    PQclear(r);
+    return s;
+}
+
+store_status store_audit_prune(struct store *st, const struct store_prune_row *p)
+{
+    char result_s[8], audit_s[24], deliveries_s[24];
+    const char *params[7] = { p->endpoint, result_s, p->request_id, p->audit_before,
+                              p->delivery_before, audit_s, deliveries_s };
+    PGresult *r = NULL;
+    store_status s = store_connected(st);
+
+    if (s != STORE_OK)
+        return s;
+    snprintf(result_s, sizeof(result_s), "%d", p->result);
+    snprintf(audit_s, sizeof(audit_s), "%lld", p->audit_removed);
+    snprintf(deliveries_s, sizeof(deliveries_s), "%lld", p->deliveries_removed);
+    r = PQexecParams(st->conn,
+                     "INSERT INTO audit_event (endpoint, result, request_id, detail)"
+                     " VALUES ($1, $2::smallint, $3, jsonb_build_object("
+                     "   'audit_before', $4::text, 'delivery_before', $5::text,"
+                     "   'audit_removed', $6::bigint, 'deliveries_removed', $7::bigint,"
+                     "   'db_user', session_user::text))",
+                     7, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        s = store_classify(st, r, "audit_prune");
+    PQclear(r);
+    return s;
+}

@@ -16,6 +16,12 @@ struct store {
     int prepared;        /* statements exist on this connection */
     long long last_attempt_ms;
     int warned;          /* the server sent a WARNING during the last statement */
+    /* Serving only (store_set_timeout): the session's server-side timeouts
+     * derive from timeout_ms, and every connect and statement gives up at
+     * deadline_ms (CLOCK_MONOTONIC; 0 = none, as for the admin commands,
+     * which block as libpq does). */
+    int timeout_ms;
+    long long deadline_ms;
 };
 
 /* Connects now if not connected (with the reconnect back-off). */

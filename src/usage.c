@@ -17,7 +17,7 @@ void usage_all(FILE *f)
             "                      defaults); SHAREKEEP_<KEY> variables override it\n"
             "  -V, --version       print the version\n"
             "  -h, --help          this text; 'sharekeep COMMAND --help' for one command\n"
-            "\nAdmin commands (status ... import) connect with admin_database\n"
+            "\nAdmin commands (status ... prune) connect with admin_database\n"
             "(default: database). See sharekeep(8).\n");
 }
 

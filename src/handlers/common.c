@@ -100,6 +100,7 @@ void handler_share_request(struct exchange *x, struct share_request *rq, const c
     rq->pair_id = pair_id;
     rq->endpoint = x->match->route->name;
     rq->request_id = x->req->request_id;
+    rq->max_versions = (uint32_t)x->app->cfg->max_versions;
 }
 
 void handler_share_failure(struct exchange *x, share_status s)
@@ -111,6 +112,13 @@ void handler_share_failure(struct exchange *x, share_status s)
     case SHARE_REPLAY:
         http_error(x->res, 409, "delivery_conflict",
                    "this delivery id was already used with a different body");
+        break;
+    case SHARE_VERSION_LIMIT:
+        /* 409, not 429: waiting does not help; the identity is full until
+         * the operator raises max_versions. */
+        http_error(x->res, 409, "version_limit",
+                   "this share already has the most versions allowed (max_versions); "
+                   "nothing was stored");
         break;
     case SHARE_UNAVAILABLE:
         http_error(x->res, 503, "unavailable", "storage is unavailable; retry later");

@@ -32,6 +32,7 @@ struct exchange {
     int audited;                           /* the outcome's audit row is written */
     uint32_t version;                      /* share version stored or served, 0 if none */
     int unopened;                          /* stored records that did not open */
+    int authenticated;                     /* its credential passed the route's auth */
 };
 
 /* The handlers the route table (router.c) names. */
