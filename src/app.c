@@ -2,6 +2,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "app.h"
 #include "metrics.h"
 
@@ -78,6 +80,7 @@ static int allowed(struct exchange *x, int body_read)
 int app_load(const char *config_path, struct app_loaded *out, char *err, size_t errlen)
 {
     extern char **environ;
+    uint8_t tag_key[32];
 
     memset(out, 0, sizeof(*out));
     if (config_load(config_path, environ, &out->cfg, err, errlen) != 0)
@@ -86,6 +89,9 @@ int app_load(const char *config_path, struct app_loaded *out, char *err, size_t 
         goto fail;
     if (auth_load(&out->cfg, &out->auth, err, errlen) != 0)
         goto fail;
+    if (keyring_log_tag_key(out->kr, tag_key) == KEYRING_OK)
+        log_set_tag_key(tag_key);
+    OPENSSL_cleanse(tag_key, sizeof(tag_key));
     return 0;
 fail:
     app_loaded_free(out);

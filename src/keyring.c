@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/hmac.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
@@ -282,6 +283,25 @@ keyring_status keyring_set_state(struct keyring *kr, uint32_t id, enum kek_state
 }
 
 /* ---- listings and messages ------------------------------------------- */
+
+keyring_status keyring_log_tag_key(const struct keyring *kr, uint8_t out[32])
+{
+    static const char label[] = "sharekeep log tag v1";
+    unsigned int len = 0;
+    size_t lowest = 0;
+
+    if (kr == NULL || kr->count == 0)
+        return KEYRING_ERR_ARG;
+    for (size_t i = 1; i < kr->count; i++)
+        if (kr->keys[i].id < kr->keys[lowest].id)
+            lowest = i;
+    if (HMAC(EVP_sha256(), kr->keys[lowest].key, (int)KEK_LEN, (const unsigned char *)label,
+             sizeof(label) - 1, out, &len) == NULL || len != 32) {
+        OPENSSL_cleanse(out, 32);
+        return KEYRING_ERR_CRYPTO;
+    }
+    return KEYRING_OK;
+}
 
 keyring_status keyring_key_info(const struct keyring *kr, size_t i, uint32_t *id,
                                 enum kek_state *state)

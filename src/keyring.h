@@ -110,6 +110,12 @@ keyring_status keyring_key_info(const struct keyring *kr, size_t i, uint32_t *id
 /* The state of KEK id, or KEYRING_ERR_UNKNOWN_KEK. */
 keyring_status keyring_state(const struct keyring *kr, uint32_t id, enum kek_state *state);
 
+/* A 32-byte key for tagging client ids in logs, derived from the KEK with
+ * the lowest id (HMAC-SHA256 of a fixed label): stable across restarts and
+ * rotations while that KEK stays in the file, and useless for anything but
+ * recognising a tag. */
+keyring_status keyring_log_tag_key(const struct keyring *kr, uint8_t out[32]);
+
 const char *keyring_strerror(keyring_status st);
 
 #endif

@@ -1,10 +1,13 @@
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "log.h"
 
@@ -85,13 +88,26 @@ void log_message(enum log_level lvl, const char *msg)
         emit_plain(lvl, msg);
 }
 
+static uint8_t tag_key[32];
+static int tag_key_set;
+
+void log_set_tag_key(const uint8_t key[32])
+{
+    OPENSSL_cleanse(tag_key, sizeof(tag_key));
+    tag_key_set = key != NULL;
+    if (key != NULL)
+        memcpy(tag_key, key, sizeof(tag_key));
+}
+
 void log_client_tag(const char *client_id, size_t len, char out[LOG_CLIENT_TAG_LEN])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
 
-    if (EVP_Digest(client_id, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 8) {
+    if (!tag_key_set || HMAC(EVP_sha256(), tag_key, (int)sizeof(tag_key),
+                             (const unsigned char *)client_id, len, md, &mdlen) == NULL ||
+        mdlen < 8) {
         memcpy(out, "-", 2);
         return;
     }
@@ -100,4 +116,5 @@ void log_client_tag(const char *client_id, size_t len, char out[LOG_CLIENT_TAG_L
         out[2 * i + 1] = hex[md[i] & 15];
     }
     out[16] = '\0';
+    OPENSSL_cleanse(md, sizeof(md));
 }

@@ -4,6 +4,7 @@
 #define SHAREKEEP_LOG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum log_level { LOG_LVL_DEBUG = 0, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
 
@@ -29,10 +30,15 @@ void log_message(enum log_level lvl, const char *msg);
 #define log_warn(...)  LOG_(LOG_LVL_WARN, __VA_ARGS__)
 #define log_error(...) LOG_(LOG_LVL_ERROR, __VA_ARGS__)
 
-/* A short, stable, non-reversible tag for a client id so that log lines of
- * one client can be correlated without the log holding the id itself.
- * out receives 16 hex chars + NUL. */
+/* A short, stable tag for a client id so that log lines of one client can
+ * be correlated without the log holding the id itself: the first 64 bits of
+ * HMAC-SHA256 under the key log_set_tag_key gave (keyring_log_tag_key), so
+ * that nobody without the keyring can test guessed ids against a log. Until
+ * a key is set (or if it could not be), "-". out receives 16 hex chars +
+ * NUL. */
 #define LOG_CLIENT_TAG_LEN 17
 void log_client_tag(const char *client_id, size_t len, char out[LOG_CLIENT_TAG_LEN]);
+/* Sets (key != NULL) or forgets the tag key; the copy is wiped on change. */
+void log_set_tag_key(const uint8_t key[32]);
 
 #endif

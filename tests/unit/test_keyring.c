@@ -17,10 +17,12 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "bounds.h"
 #include "keyring.h"
 #include "keyring_internal.h"
+#include "log.h"
 #include "unit.h"
 
 #define NOBODY_UID 65534
@@ -1041,6 +1043,50 @@ static void test_strerror(void)
     CU_ASSERT_PTR_NOT_NULL(keyring_strerror((keyring_status)99));
 }
 
+/* Log tags are keyed by the lowest-id KEK: HMAC-SHA256 under the derived
+ * key, so a guessed client id cannot be tested against a log without the
+ * keyring; they are the same for every worker and after a rotation. */
+static void test_log_tags_are_keyed(void)
+{
+    static const char label[] = "sharekeep log tag v1";
+    uint8_t k1[KEK_LEN], k2[KEK_LEN], key[32], key2[32], want_key[32], md[32];
+    char tag[LOG_CLIENT_TAG_LEN], tag2[LOG_CLIENT_TAG_LEN], hex[17];
+    struct keyring *kr = NULL, *kr2 = NULL;
+    unsigned int len = 0;
+
+    memset(k1, 0x21, sizeof(k1));
+    memset(k2, 0x42, sizeof(k2));
+    log_set_tag_key(NULL);
+    log_client_tag("client-1", 8, tag);
+    CU_ASSERT_STRING_EQUAL(tag, "-");
+    CU_ASSERT_EQUAL_FATAL(keyring_new(&kr), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_add(kr, 7, KEK_ACTIVE, k2, sizeof(k2)), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_add(kr, 3, KEK_DECRYPT, k1, sizeof(k1)), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_log_tag_key(kr, key), KEYRING_OK);
+    /* The lowest id (3), not the first added or the active one. */
+    HMAC(EVP_sha256(), k1, (int)sizeof(k1), (const unsigned char *)label, sizeof(label) - 1,
+         want_key, &len);
+    CU_ASSERT_EQUAL(memcmp(key, want_key, 32), 0);
+    log_set_tag_key(key);
+    log_client_tag("client-1", 8, tag);
+    HMAC(EVP_sha256(), key, 32, (const unsigned char *)"client-1", 8, md, &len);
+    for (int i = 0; i < 8; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    CU_ASSERT_STRING_EQUAL(tag, hex);
+    log_client_tag("client-2", 8, tag2);
+    CU_ASSERT_STRING_NOT_EQUAL(tag, tag2);
+    /* Another keyring, another tag for the same id. */
+    CU_ASSERT_EQUAL_FATAL(keyring_new(&kr2), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_add(kr2, 1, KEK_ACTIVE, k2, sizeof(k2)), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_log_tag_key(kr2, key2), KEYRING_OK);
+    log_set_tag_key(key2);
+    log_client_tag("client-1", 8, tag2);
+    CU_ASSERT_STRING_NOT_EQUAL(tag, tag2);
+    log_set_tag_key(NULL);
+    keyring_free(kr);
+    keyring_free(kr2);
+}
+
 int unit_register(void)
 {
     static const struct unit_test file_tests[] = {
@@ -1071,6 +1117,7 @@ int unit_register(void)
         { "wrap and unwrap by KEK state", test_wrap_unwrap },
         { "in-memory builder rules", test_in_memory_builder_rules },
         { "every status has a message", test_strerror },
+        { "log tags are keyed by the lowest-id KEK", test_log_tags_are_keyed },
         /* Last: it starts the secure heap, which no earlier test may. */
         { "only secure_heap_start starts the secure heap; keys live there",
           test_keys_live_in_secure_heap },
