@@ -175,6 +175,19 @@ int http_request_init(struct http_request *req, char *const *envp, struct http_r
         http_error(res, 400, "bad_request", "request path must start with '/'");
         return 400;
     }
+    /* nginx picked its location (and so what it adds or blanks, such as the
+     * trusted client header) by the decoded, normalised path it passes as
+     * DOCUMENT_URI; we route on the raw one. Where the two differ (an
+     * escaped '/' or '.', a "..", a doubled '/'), the request is not what
+     * either side thinks: refuse it rather than guess. */
+    {
+        const char *doc = http_param(envp, "DOCUMENT_URI");
+
+        if (doc != NULL && doc[0] != '\0' && strcmp(doc, req->path) != 0) {
+            http_error(res, 400, "bad_request", "request path must be in normal form");
+            return 400;
+        }
+    }
     req->content_type = http_param(envp, "CONTENT_TYPE");
     if (parse_content_length(http_param(envp, "CONTENT_LENGTH"), &req->content_length) != 0) {
         http_error(res, 400, "bad_request", "invalid Content-Length");
