@@ -128,6 +128,7 @@ int app_handle(struct app *app, char *const *envp, const struct http_io *io, con
                            (req.queued_ms < app->cfg->request_timeout * 1000LL
                                 ? req.queued_ms : app->cfg->request_timeout * 1000LL));
     snprintf(req.peer, sizeof(req.peer), "%s", peer ? peer : "");
+    res.head = strcmp(req.method, "HEAD") == 0;
     status = router_match(app->cfg->webhooks_root, req.method, req.path, &match, &allow);
     if (status == 404) {
         http_error(&res, 404, "not_found", "no such resource");

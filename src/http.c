@@ -468,7 +468,7 @@ int http_send(const struct http_io *io, const struct http_response *res, const c
     n += 2;
     if (io->write(io->ctx, head, (size_t)n) != 0)
         return -1;
-    if (res->body_len > 0 && io->write(io->ctx, res->body, res->body_len) != 0)
+    if (!res->head && res->body_len > 0 && io->write(io->ctx, res->body, res->body_len) != 0)
         return -1;
     return 0;
 }

@@ -50,6 +50,7 @@ struct http_response {
     const char *allow;               /* for 405 */
     const char *www_authenticate;    /* for 401 on Bearer routes */
     int retry_after;                 /* seconds, 0 = none */
+    int head;                        /* a HEAD request: headers only, Content-Length kept */
 };
 
 /* Fills method, path, content type/length and request id from envp.

@@ -47,9 +47,19 @@ static int match_pattern(const char *pattern, const char *root, const char *path
     return *s == '\0';
 }
 
+/* Appends ", name" (or "name" first) to the Allow list. */
+static void allow_add(struct route_match *m, const char *name)
+{
+    if (m->allow[0] != '\0')
+        strncat(m->allow, ", ", sizeof(m->allow) - strlen(m->allow) - 1);
+    strncat(m->allow, name, sizeof(m->allow) - strlen(m->allow) - 1);
+}
+
 int router_match(const char *webhooks_root, const char *method, const char *path,
                  struct route_match *m, const char **allow)
 {
+    /* HEAD is GET without the body (RFC 9110 9.3.2): it takes GET's row. */
+    const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
     int path_known = 0;
 
     memset(m, 0, sizeof(*m));
@@ -59,17 +69,18 @@ int router_match(const char *webhooks_root, const char *method, const char *path
 
         if (!match_pattern(router_routes[i].pattern, webhooks_root, path, param))
             continue;
-        if (strcmp(method, router_routes[i].method) == 0) {
+        if (strcmp(want, router_routes[i].method) == 0) {
             memset(m->allow, 0, sizeof(m->allow));
             m->route = &router_routes[i];
             m->index = i;
             memcpy(m->param, param, sizeof(param));
             return 0;
         }
-        /* Rows of one path are listed together, so this reads "GET, POST". */
-        if (path_known)
-            strncat(m->allow, ", ", sizeof(m->allow) - strlen(m->allow) - 1);
-        strncat(m->allow, router_routes[i].method, sizeof(m->allow) - strlen(m->allow) - 1);
+        /* Rows of one path are listed together, so this reads "GET, HEAD,
+         * POST". */
+        allow_add(m, router_routes[i].method);
+        if (strcmp(router_routes[i].method, "GET") == 0)
+            allow_add(m, "HEAD");
         path_known = 1;
     }
     if (!path_known)

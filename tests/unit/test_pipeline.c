@@ -673,7 +673,7 @@ static void test_client_path_allows_get_and_post(void)
 {
     pipe_open(SHARED, NULL);
     run(&(struct rq){ "DELETE", "/portal/clients/c1/backup", NULL, NULL, 0, NULL, { NULL } });
-    EXPECT_ERROR(405, "Allow: GET, POST\r\n", "method_not_allowed",
+    EXPECT_ERROR(405, "Allow: GET, HEAD, POST\r\n", "method_not_allowed",
                  "method not allowed for this resource");
     pipe_close();
 }
@@ -682,8 +682,28 @@ static void test_lowercase_method_is_not_a_method(void)
 {
     pipe_open(SHARED, NULL);
     run(&(struct rq){ "get", "/healthz", NULL, NULL, 0, NULL, { NULL } });
-    EXPECT_ERROR(405, "Allow: GET\r\n", "method_not_allowed",
+    EXPECT_ERROR(405, "Allow: GET, HEAD\r\n", "method_not_allowed",
                  "method not allowed for this resource");
+    pipe_close();
+}
+
+/* HEAD answers as GET would, headers only: the same status and
+ * Content-Length, no body. */
+static void test_head_is_get_without_the_body(void)
+{
+    const char *get, *head;
+    size_t getlen;
+
+    pipe_open(SHARED, NULL);
+    run(&(struct rq){ "GET", "/healthz", NULL, NULL, 0, NULL, { "HTTP_X_REQUEST_ID=h1" } });
+    get = fmt("%.*s", (int)P.io.out_len, P.io.out);
+    getlen = P.io.out_len;
+    run(&(struct rq){ "HEAD", "/healthz", NULL, NULL, 0, NULL, { "HTTP_X_REQUEST_ID=h1" } });
+    head = fmt("%.*s", (int)P.io.out_len, P.io.out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(strstr(get, "\r\n\r\n"));
+    CU_ASSERT_EQUAL(P.io.out_len, (size_t)(strstr(get, "\r\n\r\n") + 4 - get));
+    CU_ASSERT_EQUAL(strncmp(get, head, P.io.out_len), 0);
+    CU_ASSERT(getlen > P.io.out_len);
     pipe_close();
 }
 
@@ -1735,6 +1755,7 @@ int unit_register(void)
         { "a wrong method is 405 with Allow", test_wrong_method_is_405_with_allow },
         { "the client path allows GET and POST", test_client_path_allows_get_and_post },
         { "a lowercase method is not a method", test_lowercase_method_is_not_a_method },
+        { "HEAD is GET without the body", test_head_is_get_without_the_body },
         { "a request without a method is 400", test_missing_request_method_is_400 },
         { "an invalid X-Request-Id is replaced by a fresh one",
           test_invalid_request_id_is_replaced },

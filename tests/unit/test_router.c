@@ -103,19 +103,36 @@ static void test_wrong_method_on_backup_fetch_is_405_allow_post(void)
 
 static void test_wrong_method_on_client_backup_is_405_allow_get_post(void)
 {
-    expect_status(ROOT, "DELETE", "/portal/clients/abc/backup", 405, "GET, POST");
-    expect_status(ROOT, "PUT", "/portal/clients/abc/backup", 405, "GET, POST");
+    expect_status(ROOT, "DELETE", "/portal/clients/abc/backup", 405, "GET, HEAD, POST");
+    expect_status(ROOT, "PUT", "/portal/clients/abc/backup", 405, "GET, HEAD, POST");
 }
 
 static void test_wrong_method_on_healthz_is_405_allow_get(void)
 {
-    expect_status(ROOT, "POST", "/healthz", 405, "GET");
-    expect_status(ROOT, "HEAD", "/healthz", 405, "GET");
+    expect_status(ROOT, "POST", "/healthz", 405, "GET, HEAD");
+    expect_status(ROOT, "OPTIONS", "/healthz", 405, "GET, HEAD");
+}
+
+/* HEAD takes GET's row (the response then has no body); on a POST-only
+ * path it is a 405 like any other method. */
+static void test_head_takes_the_get_row(void)
+{
+    struct route_match m;
+    const char *allow = "sentinel";
+
+    CU_ASSERT_EQUAL(router_match(ROOT, "HEAD", "/healthz", &m, &allow), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m.route);
+    CU_ASSERT(m.route->handler == handle_health);
+    CU_ASSERT_EQUAL(router_match(ROOT, "HEAD", "/portal/clients/abc/backup", &m, &allow), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m.route);
+    CU_ASSERT(m.route->handler == handle_client_fetch);
+    CU_ASSERT_STRING_EQUAL(m.param, "abc");
+    expect_status(ROOT, "HEAD", "/webhook/backup", 405, "POST");
 }
 
 static void test_method_match_is_case_sensitive(void)
 {
-    expect_status(ROOT, "get", "/healthz", 405, "GET");
+    expect_status(ROOT, "get", "/healthz", 405, "GET, HEAD");
     expect_status(ROOT, "post", "/webhook/backup", 405, "POST");
 }
 
@@ -238,7 +255,7 @@ static void test_match_clears_previous_param(void)
 static void test_metrics_route_is_routed(void)
 {
     match_ok(ROOT, "GET", "/metrics", handle_metrics, "metrics", 0);
-    expect_status(ROOT, "POST", "/metrics", 405, "GET");
+    expect_status(ROOT, "POST", "/metrics", 405, "GET, HEAD");
 }
 
 /* What each row promises, checked row by row: share routes audit every
@@ -284,11 +301,12 @@ int unit_register(void)
           test_wrong_method_on_root_backup_is_405_allow_post },
         { "wrong method on backup/fetch is 405 Allow POST",
           test_wrong_method_on_backup_fetch_is_405_allow_post },
-        { "wrong method on client backup is 405 Allow GET, POST",
+        { "wrong method on client backup is 405 Allow GET, HEAD, POST",
           test_wrong_method_on_client_backup_is_405_allow_get_post },
-        { "wrong method on /healthz is 405 Allow GET",
+        { "wrong method on /healthz is 405 Allow GET, HEAD",
           test_wrong_method_on_healthz_is_405_allow_get },
         { "method match is case-sensitive", test_method_match_is_case_sensitive },
+        { "HEAD takes the GET row", test_head_takes_the_get_row },
         { NULL, NULL },
     };
     static const struct unit_test miss_tests[] = {
