@@ -48,20 +48,11 @@ static const struct statement statements[] = {
     /* $1 client, $2 kind, $3 version, $4 kek, $5 sealed, $6 delivery id,
      * $7 body sha256, $8 endpoint, $9 request id, $10 method, $11 pair.
      * Data-modifying CTEs all run, so the three rows commit or fail
-     * together. */
+     * together. A version that exists already (a concurrent writer took it)
+     * writes nothing and returns no row, rather than an error: the caller
+     * looks again, and PostgreSQL's log gets no unique-violation detail
+     * with the client id in it. */
     { "sk_put",
-      "WITH s AS (INSERT INTO share_record"
-      "   (client_id, kind, backup_method, pair_id, version, kek_id, sealed)"
-      "   VALUES ($1, $2::smallint, $10, $11, $3::integer, $4::bigint, $5::bytea)"
-      "   RETURNING version),"
-      " d AS (INSERT INTO webhook_delivery (delivery_id, body_sha256, client_id, version)"
-      "   SELECT $6::text, $7::bytea, $1, version FROM s WHERE $6::text IS NOT NULL),"
-      " a AS (INSERT INTO audit_event (endpoint, client_id, result, request_id, version,"
-      "   backup_method) SELECT $8, $1, 200, $9, version, $10 FROM s)"
-      " SELECT version FROM s", 11 },
-    /* sk_put for an identity's first version: a version 1 that exists
-     * already is no error (no row comes back) and the caller looks first. */
-    { "sk_put_first",
       "WITH s AS (INSERT INTO share_record"
       "   (client_id, kind, backup_method, pair_id, version, kek_id, sealed)"
       "   VALUES ($1, $2::smallint, $10, $11, $3::integer, $4::bigint, $5::bytea)"
@@ -549,7 +540,7 @@ store_status store_put(struct store *st, const struct store_write *w, uint32_t v
 store_status store_put_first(struct store *st, const struct store_write *w, uint32_t kek_id,
                              const uint8_t *sealed, size_t sealed_len)
 {
-    return put(st, "sk_put_first", w, 1, kek_id, sealed, sealed_len);
+    return put(st, "sk_put", w, 1, kek_id, sealed, sealed_len);
 }
 
 static store_status put(struct store *st, const char *stmt, const struct store_write *w,
@@ -578,7 +569,7 @@ static store_status put(struct store *st, const char *stmt, const struct store_w
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         s = store_classify(st, r, stmt);
     else
-        s = PQntuples(r) == 1 ? STORE_OK : STORE_CONFLICT;   /* sk_put_first: v1 exists */
+        s = PQntuples(r) == 1 ? STORE_OK : STORE_CONFLICT;   /* that version exists */
     s = durable(st, s, stmt);
     PQclear(r);
     return s;

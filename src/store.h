@@ -71,7 +71,9 @@ store_status store_lookup(struct store *st, const struct store_write *w, struct 
 void store_lookup_free(struct store_lookup *l);
 
 /* Inserts the share version, the delivery id (when given) and a 200 audit
- * row in one statement: all or nothing. Returns after COMMIT. */
+ * row in one statement: all or nothing. Returns after COMMIT;
+ * STORE_CONFLICT (nothing written) when that version exists already or the
+ * delivery id was used meanwhile. */
 store_status store_put(struct store *st, const struct store_write *w, uint32_t version,
                        uint32_t kek_id, const uint8_t *sealed, size_t sealed_len);
 

@@ -297,7 +297,7 @@ void store_lookup_free(struct store_lookup *l)
     memset(l, 0, sizeof(*l));
 }
 
-/* The three inserts of sk_put / sk_put_first: the record, the delivery id,
+/* The three inserts of sk_put: the record, the delivery id,
  * the 200 audit row; a unique violation on the record or the delivery id
  * (23505) is STORE_CONFLICT with nothing written. */
 static store_status put(struct store *st, enum fake_call c, const struct store_write *w,
