@@ -7,9 +7,11 @@
 #
 # Everything started here is recorded by pid and stopped by stack_stop
 # (installed as an EXIT trap by stack_init), even when the caller fails.
+# Processes, ports, PostgreSQL and nginx's config head come from
+# scripts/lib/common.sh, as for the tests and scripts/dev-up.
 
-PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
-NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
+# shellcheck source=../../scripts/lib/common.sh
+. "$ROOT/scripts/lib/common.sh"
 SHAREKEEP_BIN=${SHAREKEEP_BIN:-$ROOT/sharekeep}
 
 T=""            # temp dir
@@ -17,43 +19,21 @@ PG_PORT="" PG_SOCK="" PG_UP=0
 SK_PID="" SK_SOCK="" SK_CONF="" SK_LOG="" SK_SECRETS=""
 NGINX_PID="" NGINX_PORT="" LIMIT_PORT=""
 EXPRESS_PID="" EXPRESS_PORT=""
-_USED_PORTS=" "
 
 say() { printf '%s\n' "$*" >&2; }
 die() {
     printf 'bench: ERROR: %s\n' "$*" >&2
     exit 1
 }
-is_root() { [ "$(id -u)" -eq 0 ]; }
-as_pg() {
-    if is_root; then runuser -u postgres -- "$@"; else "$@"; fi
-}
 
-alive() {
-    local stat
-    [ -n "${1:-}" ] || return 1
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    [ "${stat%% *}" != "Z" ]
-}
-
-children_of() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' ' || true; }
-
-port_in_use() { [ -n "$(ss -Htan "( sport = :$1 )" 2>/dev/null)" ]; }
-port_listening() { [ -n "$(ss -Hltn "( sport = :$1 )" 2>/dev/null)" ]; }
-
-free_port() {
-    local p _
-    for _ in $(seq 1 200); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 20000))
-        case $_USED_PORTS in *" $p "*) continue ;; esac
-        if ! port_in_use "$p"; then
-            _USED_PORTS="$_USED_PORTS$p "
-            echo "$p"
-            return 0
-        fi
-    done
-    return 1
+# started PID TENTHS LOG WHAT CMD...: wait_for PID TENTHS CMD...; when it
+# fails, show the end of LOG and die: WHAT did not start.
+started() {
+    local pid=$1 n=$2 log=$3 what=$4
+    shift 4
+    wait_for "$pid" "$n" "$@" && return 0
+    tail -n 20 "$log" >&2
+    die "$what did not start"
 }
 
 # ---- temp dir + cleanup --------------------------------------------------
@@ -92,55 +72,26 @@ stack_stop() {
 
 # ---- PostgreSQL ------------------------------------------------------------
 pg_start() {
-    local pgdata=$T/pg
     PG_PORT=$(free_port) || die "no free port"
     PG_SOCK=$T/pgsock
-    mkdir -p "$pgdata" "$PG_SOCK"
-    : >"$T/pg.log"
-    if is_root; then chown postgres: "$pgdata" "$PG_SOCK" "$T/pg.log"; fi
-    chmod 0700 "$pgdata"
-    as_pg "$PG_BINDIR/initdb" -D "$pgdata" --auth=trust -U postgres -E UTF8 --no-locale \
-        --no-sync >"$T/initdb.log" 2>&1 || { cat "$T/initdb.log" >&2; die "initdb failed"; }
     # Durability as in production: every COMMIT waits for its WAL flush.
-    as_pg tee -a "$pgdata/postgresql.conf" >/dev/null <<EOF
-# sharekeep benchmark cluster
-listen_addresses = ''
-port = $PG_PORT
-unix_socket_directories = '$PG_SOCK'
-fsync = on
-synchronous_commit = on
-full_page_writes = on
-max_connections = 200
-shared_buffers = 128MB
-log_min_messages = warning
-log_connections = off
-EOF
-    as_pg "$PG_BINDIR/pg_ctl" -D "$pgdata" -l "$T/pg.log" -w -t 60 start >/dev/null ||
-        { tail -n 20 "$T/pg.log" >&2; die "pg_ctl start failed"; }
+    pg_init "$T/pg" "$PG_SOCK" "$PG_PORT" "$T/pg.log" "sharekeep benchmark cluster" \
+        "fsync = on" "synchronous_commit = on" "full_page_writes = on" "max_connections = 200" \
+        "shared_buffers = 128MB" "log_min_messages = warning" "log_connections = off" ||
+        die "initdb failed"
+    pg_up "$T/pg" "$T/pg.log" || die "pg_ctl start failed"
     PG_UP=1
+    pg_sharekeep_db || die "creating sharekeep's roles failed"
     psql_as postgres postgres "
-        CREATE ROLE sharekeep_owner LOGIN CREATEROLE;
-        CREATE ROLE sharekeep LOGIN;
         CREATE ROLE bench LOGIN;
-        CREATE DATABASE sharekeep OWNER sharekeep_owner;
         CREATE DATABASE bench_express OWNER bench;
-        CREATE DATABASE bench_pgbench OWNER bench;" >/dev/null || die "creating roles failed"
+        CREATE DATABASE bench_pgbench OWNER bench;" >/dev/null || die "creating the peers' roles failed"
 }
 
 pg_stop() {
     [ "$PG_UP" = 1 ] || return 0
-    as_pg "$PG_BINDIR/pg_ctl" -D "$T/pg" -m fast -w -t 60 stop >/dev/null 2>&1
+    pg_down "$T/pg" 2>/dev/null || true
     PG_UP=0
-}
-
-# psql_as USER DB SQL: unaligned tuples only.
-psql_as() {
-    printf '%s\n' "$3" | PGOPTIONS='-c client_min_messages=warning' "$PG_BINDIR/psql" -X -A -t -q \
-        -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$PG_PORT" -U "$1" -d "$2" -f -
-}
-
-pg_conninfo() {
-    echo "host=$PG_SOCK port=$PG_PORT dbname=${2:-sharekeep} user=${1:-sharekeep}"
 }
 
 # ---- sharekeep ---------------------------------------------------------------
@@ -152,19 +103,16 @@ sk_prepare() {
     SK_SECRETS=$T/sk/webhook-secrets
     : >"$SK_LOG"
     [ -x "$SHAREKEEP_BIN" ] || die "no sharekeep binary at $SHAREKEEP_BIN (run bash scripts/test --build-only)"
-    env -u SHAREKEEP_CONFIG "$SHAREKEEP_BIN" keygen "$T/sk/keyring" >>"$SK_LOG" 2>&1 ||
+    sk_env "$SHAREKEEP_BIN" keygen "$T/sk/keyring" >>"$SK_LOG" 2>&1 ||
         die "sharekeep keygen failed"
     (umask 077
      printf 'whsec_%s\n' "$(head -c 32 /dev/urandom | base64 -w0)" >"$SK_SECRETS"
-     head -c 48 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' >"$T/sk/jwt-secret")
+     rand_token 48 >"$T/sk/jwt-secret")
     sk_write_config "${SK_WORKERS:-4}"
-    env -u SHAREKEEP_CONFIG SHAREKEEP_DATABASE="$(pg_conninfo sharekeep_owner)" \
-        "$SHAREKEEP_BIN" -c "$SK_CONF" migrate >>"$SK_LOG" 2>&1 || {
+    sk_migrate_owner "$SHAREKEEP_BIN" -c "$SK_CONF" >>"$SK_LOG" 2>&1 || {
         tail -n 20 "$SK_LOG" >&2
         die "sharekeep migrate failed"
     }
-    psql_as sharekeep_owner sharekeep "GRANT sharekeep_runtime TO sharekeep;" >/dev/null ||
-        die "grant failed"
 }
 
 sk_write_config() {
@@ -190,58 +138,37 @@ EOF
 
 # sk_start WORKERS [WRAPPER...]: serve in the background (WRAPPER, e.g.
 # valgrind, goes in front of the binary).
+# _sk_ready WORKERS: listening, with all its workers forked.
+_sk_ready() {
+    unix_listening "$SK_SOCK" && [ "$(children_of "$SK_PID" | wc -l)" -ge "$1" ]
+}
+
 sk_start() {
-    local workers=$1 _
+    local workers=$1
     shift
     sk_write_config "$workers"
     echo "---- serve workers=$workers $(date +%T) ----" >>"$SK_LOG"
-    env -u SHAREKEEP_CONFIG "$@" "$SHAREKEEP_BIN" -c "$SK_CONF" serve </dev/null >>"$SK_LOG" 2>&1 &
+    # env itself, not sk_env (a function, which would fork): $! is sharekeep's pid
+    sk_env_unset
+    env "${SK_ENV_UNSET[@]}" "$@" "$SHAREKEEP_BIN" -c "$SK_CONF" serve </dev/null >>"$SK_LOG" 2>&1 &
     SK_PID=$!
-    for _ in $(seq 1 300); do
-        alive "$SK_PID" || break
-        if ss -Hlx 2>/dev/null | awk -v p="$SK_SOCK" '$5 == p { f = 1 } END { exit !f }' &&
-            [ "$(children_of "$SK_PID" | wc -l)" -ge "$workers" ]; then
-            sleep 0.2   # workers connect to PostgreSQL up front
-            return 0
-        fi
-        sleep 0.1
-    done
-    tail -n 20 "$SK_LOG" >&2
-    die "sharekeep did not start"
+    started "$SK_PID" 300 "$SK_LOG" sharekeep _sk_ready "$workers"
+    sleep 0.2   # workers connect to PostgreSQL up front
 }
 
-sk_stop() {
-    [ -n "$SK_PID" ] || return 0
-    local _
-    kill -TERM "$SK_PID" 2>/dev/null
-    for _ in $(seq 1 100); do alive "$SK_PID" || break; sleep 0.1; done
-    alive "$SK_PID" && kill -KILL "$SK_PID" 2>/dev/null
-    wait "$SK_PID" 2>/dev/null
-    SK_PID=""
-}
+sk_stop() { stop_child SK_PID TERM 100; }
 
 # ---- nginx -----------------------------------------------------------------
+_nginx_ready() { port_listening "$NGINX_PORT" && port_listening "$LIMIT_PORT"; }
+
 nginx_start() {
-    local n=$T/nginx _
+    local n=$T/nginx
     NGINX_PORT=$(free_port) || die "no free port"
     LIMIT_PORT=$(free_port) || die "no free port"
     cp /etc/nginx/fastcgi_params "$n/fastcgi_params"
     {
-        is_root && echo "user root;"
+        nginx_conf_head "$n" auto 4096 warn
         cat <<EOF
-worker_processes auto;
-daemon off;
-pid $n/nginx.pid;
-error_log $n/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log $n/access.log;
-    client_body_temp_path $n/tmp/body;
-    fastcgi_temp_path $n/tmp/fastcgi;
-    proxy_temp_path $n/tmp/proxy;
-    scgi_temp_path $n/tmp/scgi;
-    uwsgi_temp_path $n/tmp/uwsgi;
-    default_type application/octet-stream;
 
     upstream sharekeep { server unix:$SK_SOCK; }
 
@@ -267,24 +194,10 @@ EOF
         { cat "$n/test.out" >&2; die "nginx -t rejected the config"; }
     "$NGINX_BIN" -e "$n/error.log" -p "$n/" -c "$n/nginx.conf" </dev/null >>"$n/stdout.log" 2>&1 &
     NGINX_PID=$!
-    for _ in $(seq 1 100); do
-        alive "$NGINX_PID" || break
-        if port_listening "$NGINX_PORT" && port_listening "$LIMIT_PORT"; then return 0; fi
-        sleep 0.1
-    done
-    tail -n 20 "$n/error.log" >&2
-    die "nginx did not start"
+    started "$NGINX_PID" 100 "$n/error.log" nginx _nginx_ready
 }
 
-nginx_stop() {
-    [ -n "$NGINX_PID" ] || return 0
-    local _
-    kill -QUIT "$NGINX_PID" 2>/dev/null
-    for _ in $(seq 1 50); do alive "$NGINX_PID" || break; sleep 0.1; done
-    alive "$NGINX_PID" && kill -KILL "$NGINX_PID" 2>/dev/null
-    wait "$NGINX_PID" 2>/dev/null
-    NGINX_PID=""
-}
+nginx_stop() { stop_child NGINX_PID QUIT 50; }
 
 # ---- Express peer ------------------------------------------------------------
 express_deps() {
@@ -296,32 +209,25 @@ express_deps() {
     fi
 }
 
+_express_ready() { grep -q 'express peer:' "$T/express/express.log" 2>/dev/null; }
+
 express_start() {
-    local _
     EXPRESS_PORT=$(free_port) || die "no free port"
     PGHOST=$PG_SOCK PGPORT=$PG_PORT PGDATABASE=bench_express PGUSER=bench SETUP_SCHEMA=1 \
         PORT=$EXPRESS_PORT HOST=127.0.0.1 NODE_ENV=production \
         node "$BENCH/peers/express/server.js" </dev/null >"$T/express/express.log" 2>&1 &
     EXPRESS_PID=$!
-    for _ in $(seq 1 150); do
-        alive "$EXPRESS_PID" || break
-        if grep -q 'express peer:' "$T/express/express.log" 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    cat "$T/express/express.log" >&2
-    die "express peer did not start"
+    started "$EXPRESS_PID" 150 "$T/express/express.log" "express peer" _express_ready
 }
 
 express_stop() {
     [ -n "$EXPRESS_PID" ] || return 0
-    local kids k _
+    local kids k
     kids=$(children_of "$EXPRESS_PID")
-    kill -TERM "$EXPRESS_PID" 2>/dev/null
-    for _ in $(seq 1 50); do alive "$EXPRESS_PID" || break; sleep 0.1; done
-    alive "$EXPRESS_PID" && kill -KILL "$EXPRESS_PID" 2>/dev/null
-    for k in $kids; do alive "$k" && kill -KILL "$k" 2>/dev/null; done
-    wait "$EXPRESS_PID" 2>/dev/null
-    EXPRESS_PID=""
+    stop_child EXPRESS_PID TERM 50
+    for k in $kids; do
+        if alive "$k"; then kill -KILL "$k" 2>/dev/null; fi
+    done
 }
 
 # ---- memory ------------------------------------------------------------------

@@ -70,6 +70,15 @@ faults_init() {
     have openssl || skip "openssl not found"
 }
 
+# faults_setup WORKERS: faults_init, then lib.sh's sk_setup with WORKERS
+# workers, healthy before the test goes on; master is sharekeep's pid.
+faults_setup() {
+    faults_init
+    sk_setup "workers=$1"
+    master=$SK_PID
+    wait_healthy || die "sharekeep not healthy at start"
+}
+
 # on_cleanup CMD...: run CMD (eval'd) at exit, last registered first.
 on_cleanup() { FAULT_CLEANUP_HOOKS=("$*" "${FAULT_CLEANUP_HOOKS[@]}"); }
 
@@ -183,23 +192,12 @@ load_wait() {
     log "load: stopped, $(wc -l <"$LOAD_DIR/all.txt") requests recorded"
 }
 
-# kids PID: child pids of PID, without forking once per process in /proc
-# (lib.sh's children_of does, which is slow while the load runs).
-kids() {
-    local f=/proc/$1/task/$1/children
-    if [ -r "$f" ]; then
-        tr ' ' '\n' <"$f" | sed '/^$/d'
-    else
-        pgrep -P "$1"
-    fi
-}
-
 # Only at exit: stop loops we started, and their curl/openssl children.
 _load_kill() {
     local p c
     [ -n "$LOAD_DIR" ] && : >"$LOAD_DIR/stop" 2>/dev/null
     for p in "${LOAD_PIDS[@]}"; do
-        for c in $(kids "$p"); do kill -TERM "$c" 2>/dev/null; done
+        for c in $(children_of "$p"); do kill -TERM "$c" 2>/dev/null; done
         kill -TERM "$p" 2>/dev/null
     done
     for p in "${LOAD_PIDS[@]}"; do wait "$p" 2>/dev/null; done
@@ -359,10 +357,9 @@ SELECT s.cid,
 FROM fk_sent s ORDER BY s.cid;
 EOF
     } >"$2.sql"
-    # psql reads COPY data from the same stream as the commands.
-    PGCONNECT_TIMEOUT=5 PGOPTIONS='-c client_min_messages=warning -c default_transaction_read_only=off' \
-        "$PG_BINDIR/psql" -X -A -t -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$PG_PORT" \
-        -U sharekeep_owner -d sharekeep -f "$2.sql" >"$2" 2>"$2.err"
+    # psql reads the COPY data from the same stream as the commands.
+    PSQL_OPTIONS='-c default_transaction_read_only=off' \
+        psql_as sharekeep_owner sharekeep "$(<"$2.sql")" >"$2" 2>"$2.err"
 }
 
 FAULT_SENT=0 FAULT_ACKED=0 FAULT_FOUND=0 FAULT_LOST=0 FAULT_REFUSED=0
@@ -481,15 +478,8 @@ wait_healthy() {
 # sk_log_count REGEX: matching lines in sharekeep's log.
 sk_log_count() { grep -cE "$1" "$SK_LOG" 2>/dev/null || true; }
 
-# pg_ctl_as DIR ARGS...: pg_ctl as the postgres user on cluster DIR.
-pg_ctl_as() {
-    local dir=$1
-    shift
-    as_pg "$PG_BINDIR/pg_ctl" -D "$dir" "$@"
-}
-
 # pg_super SQL: run SQL as the superuser in database sharekeep.
-pg_super() { pg_psql_as postgres sharekeep "$1"; }
+pg_super() { psql_as postgres sharekeep "$1"; }
 
 # ---- primary + streaming standby ---------------------------------------------
 # pair_setup [sync|async]: the primary is lib.sh's cluster ($T/pg, PG1_PORT);
@@ -548,21 +538,20 @@ pair_setup() {
 }
 
 standby_start() {
-    pg_ctl_as "$PG2_DIR" -l "$T/pg2.log" -w -t 60 start >/dev/null ||
-        { tail -n 20 "$T/pg2.log"; die "standby did not start"; }
+    pg_up "$PG2_DIR" "$T/pg2.log" || die "standby did not start"
     PG2_UP=1
 }
 
 standby_stop() {
     [ "$PG2_UP" = 1 ] || return 0
-    pg_ctl_as "$PG2_DIR" -m fast -w -t 60 stop >/dev/null
+    pg_down "$PG2_DIR"
     PG2_UP=0
 }
 
 # primary_crash: pg_ctl stop -m immediate on the primary (no checkpoint,
 # no goodbye to clients).
 primary_crash() {
-    pg_ctl_as "$PG1_DIR" -m immediate -w -t 30 stop >/dev/null || die "stopping the primary failed"
+    pg_down "$PG1_DIR" immediate || die "stopping the primary failed"
     PG_UP=0
 }
 

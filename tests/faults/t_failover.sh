@@ -88,8 +88,7 @@ mark promoted
 check "the new primary had replayed past the old primary's LSN $lsn" \
     test "$(pg_super "SELECT pg_last_wal_replay_lsn() >= '$lsn'::pg_lsn")" = t
 
-wait_healthy 20
-check "healthz is 200 again within 20s of the promotion" test $? -eq 0
+check "healthz is 200 again within 20s of the promotion" wait_healthy 20
 mark healthy
 sleep 2.5
 wait_for_acks 40 20 || not_ok "stores are acknowledged by the new primary"

@@ -14,10 +14,7 @@
 WORKERS=4
 KILLS=${FAULT_KILLS:-10}
 
-faults_init
-sk_setup workers=$WORKERS
-master=$SK_PID
-wait_healthy || die "sharekeep not healthy at start"
+faults_setup "$WORKERS"
 
 load_start 8 250
 wait_for_acks 40 || not_ok "stores are acknowledged before the fault"
@@ -25,7 +22,7 @@ mark kill_start
 # live (not zombie) workers of the master
 live_list() {
     local w
-    for w in $(kids "$master"); do alive "$w" && echo "$w"; done
+    for w in $(children_of "$master"); do alive "$w" && echo "$w"; done
 }
 killed=0
 for ((k = 1; k <= KILLS; k++)); do

@@ -15,10 +15,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${SHAREKEEP_SRCDIR:-.}/tests/faults/lib_faults.sh"
 
-faults_init
-sk_setup workers=4
-master=$SK_PID
-wait_healthy || die "sharekeep not healthy at start"
+faults_setup 4
 
 load_start 6 400
 
@@ -30,22 +27,20 @@ mark down1
 sleep 2
 mark up1
 pg_start
-wait_healthy 20
-check "healthz is 200 again within 20s of the clean restart" test $? -eq 0
+check "healthz is 200 again within 20s of the clean restart" wait_healthy 20
 mark healthy1
 sleep 2.5
 wait_for_acks 20 15 || not_ok "stores are acknowledged again after the clean restart"
 
 # -- outage 2: crash ------------------------------------------------------------
 mark stop2
-pg_ctl_as "$T/pg" -m immediate -w -t 30 stop >/dev/null || die "pg_ctl stop -m immediate failed"
+pg_down "$T/pg" immediate || die "pg_ctl stop -m immediate failed"
 PG_UP=0
 mark down2
 sleep 2
 mark up2
 pg_start
-wait_healthy 30
-check "healthz is 200 again within 30s of the crash" test $? -eq 0
+check "healthz is 200 again within 30s of the crash" wait_healthy 30
 mark healthy2
 sleep 2.5
 wait_for_acks 20 15 || not_ok "stores are acknowledged again after the crash"

@@ -18,10 +18,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${SHAREKEEP_SRCDIR:-.}/tests/faults/lib_faults.sh"
 
-faults_init
-sk_setup workers=4
-master=$SK_PID
-wait_healthy || die "sharekeep not healthy at start"
+faults_setup 4
 on_cleanup 'pg_super "ALTER SYSTEM RESET default_transaction_read_only; SELECT pg_reload_conf()" >/dev/null'
 
 load_start 6 400
@@ -64,7 +61,8 @@ expect_window healthy+2 end 200 "stores after read-only was reverted"
 n=$(wc -l <"$T/ro-sample")
 exact=$(awk '$2 == 200 && $3 != "0"' "$T/ro-fetch" | wc -l)
 refused=$(awk '$2 == 503' "$T/ro-fetch" | wc -l)
-assert_eq "$n" "$((exact + refused))" "fetches while read-only are 200 byte-exact or 503 ($exact exact, $refused refused of $n)"
+check "fetches while read-only are 200 byte-exact or 503 ($exact exact, $refused refused of $n)" \
+    test "$n" -gt 0 -a "$n" -eq "$((exact + refused))"
 if [ "${FAULTS_READONLY_FETCH:-503}" = 200 ]; then
     assert_eq "$n" "$exact" "fetches keep working while the database is read-only"
 else

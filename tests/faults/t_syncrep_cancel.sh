@@ -45,6 +45,17 @@ keep_cancelling() {
 waiters() {
     pg_super "SELECT count(*) FROM pg_stat_activity WHERE usename = 'sharekeep' AND wait_event = 'SyncRep'"
 }
+# wait_waiters N: up to 10 s for N sessions to wait for the standby;
+# prints how many do.
+wait_waiters() {
+    local i n=0
+    for i in $(seq 1 100); do
+        n=$(waiters)
+        [ "$n" -ge "$1" ] && break
+        sleep 0.1
+    done
+    echo "$n"
+}
 
 faults_init
 pair_setup sync
@@ -62,12 +73,7 @@ assert_eq 32 "$(load_count 200)" "32 stores acknowledged with the standby up"
 standby_stop
 mark standby_down
 load_start "$HELD" 1
-held=0
-for i in $(seq 1 100); do
-    held=$(waiters)
-    [ "$held" -ge "$HELD" ] && break
-    sleep 0.1
-done
+held=$(wait_waiters "$HELD")
 assert_eq "$HELD" "$held" "$HELD stores wait in COMMIT for the synchronous standby"
 check "none of them has been answered yet" test "$(load_count)" -eq 32
 
@@ -96,12 +102,7 @@ if [ "$n" -gt 0 ]; then
         echo "$line" | _redeliver_worker "r$i" >"$T/retry.$i" &
         pids+=("$!")
     done <"$T/retry"
-    waiting=0
-    for i in $(seq 1 100); do
-        waiting=$(waiters)
-        [ "$waiting" -ge "$n" ] && break
-        sleep 0.1
-    done
+    waiting=$(wait_waiters "$n")
     assert_eq "$n" "$waiting" "the $n redeliveries wait for the standby too (a commit, not just a read, gates their answer)"
     keep_cancelling "${pids[@]}"
     for p in "${pids[@]}"; do wait "$p"; done
@@ -117,8 +118,7 @@ primary_crash
 standby_start
 promote
 mark promoted
-wait_healthy 20
-check "healthz is 200 again within 20s of the promotion" test $? -eq 0
+check "healthz is 200 again within 20s of the promotion" wait_healthy 20
 
 check "sharekeep was not restarted (same master, alive)" alive "$master"
 # The refused stores committed on the old primary only: on the new one they

@@ -34,8 +34,11 @@ SHAREKEEP_SRCDIR=$(cd "$SHAREKEEP_SRCDIR" 2>/dev/null && pwd) || {
     echo "SHAREKEEP_SRCDIR does not exist" >&2
     exit 99
 }
-NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
 SK_TEST_NAME=$(basename "${0%.sh}")
+# processes, ports, PostgreSQL, nginx's config head, tokens: shared with
+# the benchmark and scripts/dev-up
+# shellcheck source=../../scripts/lib/common.sh
+. "$SHAREKEEP_SRCDIR/scripts/lib/common.sh" || exit 99
 
 # ---- state -------------------------------------------------------------------
 T=""                 # private temp dir
@@ -58,7 +61,6 @@ PASSED=0
 FAILED=0
 CHECKS=0
 SKIP_REASON=""
-_USED_PORTS=" "
 _SOCK_BEFORE=""
 _AUTH_ARGS=()
 # Authentication (webhook secrets, client JWTs) is always on: sharekeep
@@ -99,29 +101,14 @@ skip() {
     SKIP_REASON=$*
     exit 77
 }
-have() { command -v "$1" >/dev/null 2>&1; }
-is_root() { [ "$(id -u)" -eq 0 ]; }
-
-# Run a PostgreSQL server binary: as the postgres user when we are root
-# (postgres refuses to run as root), as ourselves otherwise.
-as_pg() {
-    if is_root; then
-        runuser -u postgres -- "$@"
-    else
-        "$@"
-    fi
-}
 
 # sharekeep runs with every SHAREKEEP_* variable of ours removed; the
 # overrides a test wants are passed as NAME=value arguments:
 #   sk_run [SHAREKEEP_X=y ...] -- ARGS...
 # _sk_envargs fills SK_ENVARGS with the matching `env` arguments.
 _sk_envargs() {
-    SK_ENVARGS=()
-    local v
-    for v in $(compgen -e); do
-        case $v in SHAREKEEP_*) SK_ENVARGS+=(-u "$v") ;; esac
-    done
+    sk_env_unset
+    SK_ENVARGS=("${SK_ENV_UNSET[@]}")
     while [ $# -gt 0 ] && [ "$1" != "--" ]; do
         SK_ENVARGS+=("$1")
         shift
@@ -133,69 +120,6 @@ sk_run() {
     while [ $# -gt 0 ] && [ "$1" != "--" ]; do shift; done
     [ "${1:-}" = "--" ] && shift
     env "${SK_ENVARGS[@]}" "$SHAREKEEP_BIN" "$@"
-}
-
-# True while pid $1 exists and is not a zombie.
-alive() {
-    local stat
-    [ -n "${1:-}" ] || return 1
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    [ "${stat%% *}" != "Z" ]
-}
-
-# Child pids of $1 (sharekeep's prefork workers).
-children_of() {
-    local p ppid rest
-    for p in /proc/[0-9]*; do
-        rest=$(cat "$p/stat" 2>/dev/null) || continue
-        rest=${rest##*) }
-        set -- "$1" $rest
-        ppid=$3
-        [ "$ppid" = "$1" ] && echo "${p#/proc/}"
-    done
-}
-
-# ---- ports -------------------------------------------------------------------
-port_in_use() {
-    if have ss; then
-        [ -n "$(ss -Htan "( sport = :$1 )" 2>/dev/null)" ]
-    else
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-    fi
-}
-
-port_listening() {
-    if have ss; then
-        [ -n "$(ss -Hltn "( sport = :$1 )" 2>/dev/null)" ]
-    else
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-    fi
-}
-
-# True when a process listens on unix socket path $1.  Without ss, a socket
-# file newer than the one recorded in _SOCK_BEFORE has to do.
-unix_listening() {
-    if have ss; then
-        ss -Hlx 2>/dev/null | awk -v p="$1" '$5 == p { f = 1 } END { exit !f }'
-    else
-        [ -S "$1" ] && [ "$(stat -c %i "$1" 2>/dev/null)" != "${_SOCK_BEFORE:-}" ]
-    fi
-}
-
-# A random free TCP port in 20000-39999, never one this script already took.
-free_port() {
-    local p i
-    for i in $(seq 1 200); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 20000))
-        case $_USED_PORTS in *" $p "*) continue ;; esac
-        if ! port_in_use "$p"; then
-            _USED_PORTS="$_USED_PORTS$p "
-            echo "$p"
-            return 0
-        fi
-    done
-    return 1
 }
 
 # ---- temp dir and cleanup ------------------------------------------------
@@ -312,8 +236,9 @@ _watchdog() {
 }
 
 # ---- PostgreSQL ----------------------------------------------------------
-# pg_start: the first call runs initdb and creates role + database
-# "sharekeep"; later calls restart the same cluster (same socket and port).
+# pg_start: the first call makes the cluster ($T/pg, common.sh's pg_init)
+# and the roles and database "sharekeep" (pg_sharekeep_db); later calls
+# restart the same cluster (same socket and port).
 pg_start() {
     local pgdata=$T/pg
     if [ -z "$PG_PORT" ]; then
@@ -322,78 +247,31 @@ pg_start() {
         PG_PORT=$(free_port) || die "no free port"
         PG_SOCK=$T/pgsock
     fi
-    if [ ! -s "$pgdata/PG_VERSION" ]; then
-        mkdir -p "$pgdata" "$PG_SOCK"
-        : >"$T/pg.log"
-        : >"$T/initdb.log"
-        if is_root; then
-            chown postgres: "$pgdata" "$PG_SOCK" "$T/pg.log"
-        fi
-        chmod 0700 "$pgdata"
-        as_pg "$PG_BINDIR/initdb" -D "$pgdata" --auth=trust -U postgres \
-            -E UTF8 --no-locale --no-sync >"$T/initdb.log" 2>&1 ||
-            { cat "$T/initdb.log"; die "initdb failed"; }
-        as_pg tee -a "$pgdata/postgresql.conf" >/dev/null <<EOF
-# sharekeep integration test cluster
-listen_addresses = ''
-port = $PG_PORT
-unix_socket_directories = '$PG_SOCK'
-fsync = on
-max_connections = 40
-shared_buffers = 16MB
-log_min_messages = warning
-log_connections = off
-EOF
-        as_pg "$PG_BINDIR/pg_ctl" -D "$pgdata" -l "$T/pg.log" -w -t 60 start >/dev/null ||
-            { cat "$T/pg.log"; die "pg_ctl start failed"; }
+    if [ -s "$pgdata/PG_VERSION" ]; then
+        pg_up "$pgdata" "$T/pg.log" || die "pg_ctl start failed"
         PG_UP=1
-        # Roles as sql/002 expects them: migrations run as the database
-        # owner (it creates the NOLOGIN roles sharekeep_runtime/_admin, so
-        # it needs CREATEROLE); `serve` logs in as "sharekeep", which
-        # sk_migrate makes a member of sharekeep_runtime.
-        pg_psql_as postgres postgres \
-            "CREATE ROLE sharekeep_owner LOGIN CREATEROLE; CREATE ROLE sharekeep LOGIN;
-             CREATE DATABASE sharekeep OWNER sharekeep_owner;" >/dev/null ||
-            die "creating roles/database failed"
-    else
-        as_pg "$PG_BINDIR/pg_ctl" -D "$pgdata" -l "$T/pg.log" -w -t 60 start >/dev/null ||
-            { tail -n 20 "$T/pg.log"; die "pg_ctl start failed"; }
-        PG_UP=1
+        return 0
     fi
+    pg_init "$pgdata" "$PG_SOCK" "$PG_PORT" "$T/pg.log" "sharekeep integration test cluster" \
+        "fsync = on" "max_connections = 40" "shared_buffers = 16MB" \
+        "log_min_messages = warning" "log_connections = off" || die "initdb failed"
+    pg_up "$pgdata" "$T/pg.log" || die "pg_ctl start failed"
+    PG_UP=1
+    pg_sharekeep_db || die "creating roles/database failed"
 }
 
 pg_stop() {
     [ "$PG_UP" = 1 ] || return 0
-    as_pg "$PG_BINDIR/pg_ctl" -D "$T/pg" -m fast -w -t 60 stop >/dev/null
+    pg_down "$T/pg"
     PG_UP=0
 }
 
-# pg_conninfo [ROLE]: libpq conninfo; ROLE defaults to sharekeep (serve).
-pg_conninfo() {
-    echo "host=$PG_SOCK port=$PG_PORT dbname=sharekeep user=${1:-sharekeep} connect_timeout=3"
-}
-
-# pg_psql_as USER DB SQL [name=value ...]: run SQL, print unaligned tuples.
-# The name=value pairs become psql variables: use :'name' in SQL for a
-# safely quoted literal (psql only interpolates SQL read from a file/stdin,
-# which is why the SQL goes through stdin).
-pg_psql_as() {
-    local user=$1 db=$2 sql=$3
-    shift 3
-    local -a vars=()
-    local kv
-    for kv in "$@"; do vars+=(-v "$kv"); done
-    printf '%s\n' "$sql" |
-        PGCONNECT_TIMEOUT=5 PGOPTIONS='-c client_min_messages=warning' "$PG_BINDIR/psql" -X -A -t -q -v ON_ERROR_STOP=1 \
-            -h "$PG_SOCK" -p "$PG_PORT" -U "$user" -d "$db" "${vars[@]}" -f -
-}
-
-# pg_psql SQL [name=value ...]: in database sharekeep as its owner, which
-# sees every table whatever the runtime grants are.
+# pg_psql SQL [name=value ...]: common.sh's psql_as in database sharekeep
+# as its owner, which sees every table whatever the runtime grants are.
 pg_psql() {
     local sql=$1
     shift
-    pg_psql_as sharekeep_owner sharekeep "$sql" "$@"
+    psql_as sharekeep_owner sharekeep "$sql" "$@"
 }
 
 # ---- sharekeep -----------------------------------------------------------
@@ -429,21 +307,11 @@ _sk_auth_files() {
 }
 
 # ---- signing (used by req when SK_AUTH=1) -----------------------------------
-b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
-
 # webhook_sign ID TIMESTAMP FILE [KEY_HEX]: the v1 signature of FILE's bytes.
 webhook_sign() {
     local id=$1 ts=$2 file=$3 key=${4:-$SK_WEBHOOK_KEY_HEX}
     { printf '%s.%s.' "$id" "$ts"; cat "$file"; } |
         openssl dgst -sha256 -mac HMAC -macopt "hexkey:$key" -binary | base64 -w0
-}
-
-# jwt_hs256 PAYLOAD_JSON [SECRET] [HEADER_JSON]: a compact HS256 JWT.
-jwt_hs256() {
-    local payload=$1 secret=${2:-$SK_JWT_SECRET} header=${3:-'{"alg":"HS256","typ":"JWT"}'} si sig
-    si=$(printf '%s' "$header" | b64url).$(printf '%s' "$payload" | b64url)
-    sig=$(printf '%s' "$si" | openssl dgst -sha256 -mac HMAC -macopt "key:$secret" -binary | b64url)
-    printf '%s.%s' "$si" "$sig"
 }
 
 # client_token CLIENT_ID [TTL_SECONDS]: a valid token for that client.
@@ -535,12 +403,7 @@ sk_write_config() {
 sk_migrate_raw() {
     local -a args=("$@")
     [ ${#args[@]} -gt 0 ] || args=(-c "$SK_CONF")
-    sk_run SHAREKEEP_DATABASE="$(pg_conninfo sharekeep_owner)" -- "${args[@]}" migrate >>"$SK_LOG" 2>&1 || return 1
-    pg_psql "DO \$\$ BEGIN
-        IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'sharekeep_runtime') THEN
-            GRANT sharekeep_runtime TO sharekeep;
-        END IF;
-    END \$\$;" >/dev/null
+    sk_migrate_owner "$SHAREKEEP_BIN" "${args[@]}" >>"$SK_LOG" 2>&1
 }
 
 sk_migrate() {
@@ -548,19 +411,14 @@ sk_migrate() {
 }
 
 # Waits until sharekeep's FastCGI socket accepts connections.
-_sk_wait_ready() {
-    local i
-    for i in $(seq 1 100); do
-        alive "$SK_PID" || return 1
-        if [ "$SK_TRANSPORT" = unix ]; then
-            unix_listening "$SK_SOCK" && return 0
-        else
-            port_listening "$SK_PORT" && return 0
-        fi
-        sleep 0.1
-    done
-    return 1
+_sk_listening() {
+    if [ "$SK_TRANSPORT" = unix ]; then
+        unix_listening "$SK_SOCK" "$_SOCK_BEFORE"
+    else
+        port_listening "$SK_PORT"
+    fi
 }
+_sk_wait_ready() { wait_for "$SK_PID" 100 _sk_listening; }
 
 # sk_start [NAME=value ...]: start `sharekeep serve` in the background; the
 # optional NAME=value pairs are put in its environment (SHAREKEEP_* overrides).
@@ -584,14 +442,9 @@ sk_start() {
 # is then killed).
 sk_stop() {
     [ -n "$SK_PID" ] || return 0
-    local pid=$SK_PID rc=0 st w workers i
+    local pid=$SK_PID rc=0 st w workers
     workers=$(children_of "$pid")
-    kill -TERM "$pid" 2>/dev/null
-    for i in $(seq 1 100); do alive "$pid" || break; sleep 0.1; done
-    if alive "$pid"; then
-        echo "# sharekeep did not exit within 10s of SIGTERM; killing it"
-        kill -KILL "$pid" 2>/dev/null
-    fi
+    stop_grace "$pid" TERM 100 || echo "# sharekeep did not exit within 10s of SIGTERM; killed it"
     wait "$pid"
     st=$?
     SK_PID=""
@@ -600,8 +453,7 @@ sk_stop() {
         rc=1
     fi
     for w in $workers; do
-        for i in $(seq 1 50); do alive "$w" || break; sleep 0.1; done
-        if alive "$w"; then
+        if ! wait_gone "$w" 50; then
             echo "# sharekeep worker $w outlived its master"
             kill -KILL "$w" 2>/dev/null
             rc=1
@@ -645,23 +497,8 @@ _nginx_write_conf() {
         upstream="127.0.0.1:$SK_PORT"
     fi
     {
-        # The master runs as us; as root, workers would drop to "nobody" and
-        # could not use the temp dirs, so keep them root in this sandbox.
-        is_root && echo "user root;"
+        nginx_conf_head "$n" 1 128 notice
         cat <<EOF
-worker_processes 1;
-daemon off;
-pid $n/nginx.pid;
-error_log $n/error.log notice;
-events { worker_connections 128; }
-http {
-    access_log $n/access.log;
-    client_body_temp_path $n/tmp/body;
-    fastcgi_temp_path $n/tmp/fastcgi;
-    proxy_temp_path $n/tmp/proxy;
-    scgi_temp_path $n/tmp/scgi;
-    uwsgi_temp_path $n/tmp/uwsgi;
-    default_type application/octet-stream;
 
     upstream sharekeep { server $upstream; }
 $SK_NGINX_HTTP_EXTRA
@@ -675,9 +512,10 @@ EOF
     } >"$n/nginx.conf"
 }
 
+_nginx_ready() { port_listening "$NGINX_PORT" && [ -s "$T/nginx/nginx.pid" ]; }
 nginx_start() {
     [ -z "$NGINX_PID" ] || die "nginx_start: nginx already running"
-    local n=$T/nginx try i
+    local n=$T/nginx try
     for try in 1 2 3; do
         NGINX_PORT=$(free_port) || die "no free port"
         _nginx_write_conf
@@ -685,13 +523,7 @@ nginx_start() {
             { cat "$n/test.out"; die "nginx -t rejected the generated config"; }
         "$NGINX_BIN" -e "$n/error.log" -p "$n/" -c "$n/nginx.conf" </dev/null >>"$n/stdout.log" 2>&1 &
         NGINX_PID=$!
-        for i in $(seq 1 100); do
-            alive "$NGINX_PID" || break
-            if port_listening "$NGINX_PORT" && [ -s "$n/nginx.pid" ]; then
-                return 0
-            fi
-            sleep 0.1
-        done
+        wait_for "$NGINX_PID" 100 _nginx_ready && return 0
         # lost a race for the port? try another one
         kill -TERM "$NGINX_PID" 2>/dev/null
         wait "$NGINX_PID" 2>/dev/null
@@ -702,15 +534,7 @@ nginx_start() {
     die "nginx did not start"
 }
 
-nginx_stop() {
-    [ -n "$NGINX_PID" ] || return 0
-    kill -QUIT "$NGINX_PID" 2>/dev/null
-    local i
-    for i in $(seq 1 50); do alive "$NGINX_PID" || break; sleep 0.1; done
-    alive "$NGINX_PID" && kill -KILL "$NGINX_PID" 2>/dev/null
-    wait "$NGINX_PID" 2>/dev/null
-    NGINX_PID=""
-}
+nginx_stop() { stop_child NGINX_PID QUIT 50; }
 
 # ---- HTTP ------------------------------------------------------------------
 # json KEY VALUE [KEY VALUE ...]: a JSON object of string fields, e.g.
@@ -856,6 +680,15 @@ assert_jq() {
 # the tests' shares do not hold).
 fetch_body() { jq -cn '{backupShares: $ARGS.positional, backupShare: $ARGS.positional[0]}' --args "$@"; }
 
+# stored_body VERSION CREATED: the exact answer of a store.
+stored_body() { printf '{"ok":true,"version":%s,"created":%s}' "$1" "$2"; }
+
+# versions_of CLIENT KIND: that client's versions of that kind, "1,2,...".
+versions_of() {
+    pg_psql "SELECT string_agg(version::text, ',' ORDER BY version) FROM share_record
+             WHERE client_id = :'c' AND kind = $2" "c=$1" 2>&1
+}
+
 # assert_body EXPECTED DESC: the last response body is EXPECTED, byte for byte.
 assert_body() {
     local expected=$1 desc=$2
@@ -869,6 +702,10 @@ assert_body() {
         cmp "$T/expected.body" "$RESP_BODY" 2>&1 | sed 's/^/#   /'
     fi
 }
+
+# assert_stored VERSION CREATED DESC: the last response is that store
+# answer, byte for byte.
+assert_stored() { assert_body "$(stored_body "$1" "$2")" "$3"; }
 
 # assert_fetched SHARE DESC: the last response is a fetch that served SHARE
 # alone: status 200, body {"backupShares":[SHARE],"backupShare":SHARE}.
@@ -908,6 +745,65 @@ assert_error() {
         "$desc: body is {\"error\":{\"code\",\"message\"}}"
 }
 
+# assert_empty DESC TEXT: passes when TEXT is empty, else shows it.
+assert_empty() {
+    if [ -z "$2" ]; then
+        ok "$1"
+    else
+        not_ok "$1"
+        printf '%s\n' "$2" | head -n 5 | sed 's/^/#   /'
+    fi
+}
+
+# assert_absent DESC TEXT FILE...: no FILE holds TEXT (a fixed string).
+# Every FILE must exist: a log that was never written proves nothing.
+assert_absent() {
+    local desc=$1 text=$2 f
+    shift 2
+    for f in "$@"; do
+        [ -f "$f" ] || { not_ok "$desc: there is no $f to look in"; return; }
+    done
+    if grep -qF -- "$text" "$@"; then
+        not_ok "$desc"
+        grep -lF -- "$text" "$@" | sed 's/^/#   found in /'
+    else
+        ok "$desc"
+    fi
+}
+
+# not_revealed DESC TEXT: the last response body does not hold TEXT.
+not_revealed() { assert_absent "$1: the response reveals no share" "$2" "$RESP_BODY"; }
+
+# assert_refused DESC STATUS ERE [NAME=value ...] -- ARGS...: sharekeep ARGS
+# (with those SHAREKEEP_* overrides, stdin closed) exits with exactly
+# STATUS within 10 s, saying on stderr something that matches ERE.  A
+# crash (a signal), a hang or any other status fails.
+assert_refused() {
+    local desc=$1 want=$2 re=$3 st
+    shift 3
+    _sk_envargs "$@"
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do shift; done
+    shift
+    timeout 10 env "${SK_ENVARGS[@]}" "$SHAREKEEP_BIN" "$@" </dev/null >"$T/refused.out" 2>"$T/refused.err"
+    st=$?
+    cat "$T/refused.out" "$T/refused.err" >>"$SK_LOG"
+    if [ "$st" -eq "$want" ] && grep -Eq -- "$re" "$T/refused.err"; then
+        ok "$desc (exit $st: $(grep -Eo -- "$re" "$T/refused.err" | head -n1))"
+    else
+        not_ok "$desc: expected exit $want and stderr matching /$re/, got exit $st"
+        echo "#   stderr: $(head -c 300 "$T/refused.err")"
+    fi
+}
+
+# require DESC CMD...: a step of the test's own setup that later checks
+# rely on (a file it rewrote, a value it generated); dies when CMD fails.
+# Not counted as a check: it tests the test, not sharekeep.
+require() {
+    local desc=$1
+    shift
+    "$@" || die "setup: $desc"
+}
+
 # assert_sql SQL EXPECTED [DESC] [name=value ...]: SQL's output is EXPECTED.
 assert_sql() {
     local sql=$1 expected=$2 desc=${3:-"$1"} out
@@ -930,13 +826,4 @@ assert_sealed() {
         t "$desc: rows for $cid start with SKSR" "cid=$cid"
     assert_sql "SELECT bool_and(position(convert_to(:'share', 'UTF8') in sealed) = 0) FROM share_record WHERE client_id = :'cid' AND kind = $kind" \
         t "$desc: no row for $cid contains the plaintext share" "cid=$cid" "share=$share"
-}
-
-# rand_token N: N random characters from [A-Za-z0-9].
-rand_token() {
-    local s=""
-    while [ ${#s} -lt "$1" ]; do
-        s+=$(head -c 256 /dev/urandom | tr -dc 'A-Za-z0-9')
-    done
-    printf '%s' "${s:0:$1}"
 }

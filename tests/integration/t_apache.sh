@@ -111,16 +111,12 @@ EOF
         # group, which would otherwise be ours (and make's).
         setsid "$APACHE_BIN" -f "$AP_DIR/httpd.conf" -DFOREGROUND </dev/null >>"$AP_DIR/logs/stdout.log" 2>&1 &
         AP_PID=$!
-        for i in $(seq 1 100); do
-            alive "$AP_PID" || break
-            if port_listening "$AP_PORT" && [ -s "$AP_DIR/run/httpd.pid" ]; then
-                # req() and friends talk to 127.0.0.1:$NGINX_PORT; nginx is
-                # never started in this test.
-                NGINX_PORT=$AP_PORT
-                return 0
-            fi
-            sleep 0.1
-        done
+        if wait_for "$AP_PID" 100 _ap_ready; then
+            # req() and friends talk to 127.0.0.1:$NGINX_PORT; nginx is
+            # never started in this test.
+            NGINX_PORT=$AP_PORT
+            return 0
+        fi
         ap_stop
         grep -q 'Address already in use' "$AP_LOG" "$AP_DIR/logs/stdout.log" 2>/dev/null || break
     done
@@ -128,15 +124,9 @@ EOF
     die "apache2 did not start"
 }
 
-ap_stop() {
-    [ -n "$AP_PID" ] || return 0
-    local i
-    kill -TERM "$AP_PID" 2>/dev/null
-    for i in $(seq 1 100); do alive "$AP_PID" || break; sleep 0.1; done
-    alive "$AP_PID" && kill -KILL "$AP_PID" 2>/dev/null
-    wait "$AP_PID" 2>/dev/null
-    AP_PID=""
-}
+_ap_ready() { port_listening "$AP_PORT" && [ -s "$AP_DIR/run/httpd.pid" ]; }
+
+ap_stop() { stop_child AP_PID TERM 100; }
 
 _ap_cleanup() {
     local rc=$1
@@ -172,6 +162,26 @@ signed_post() {
     printf '%s' "$b" >"$T/signed.body"
     REQ_AUTH=0 req POST "$path" "$b" -H "webhook-id: $id" -H "webhook-timestamp: $ts" \
         -H "webhook-signature: v1,$(webhook_sign "$id" "$ts" "$T/signed.body" "$key")"
+}
+
+# through_apache LABEL CID SHARE [curl args...]: what every Apache mode
+# must do: a signed store of SHARE for CID (its first version) and its
+# fetch; the client share of ap-cli-1 ($c1, stored through CGI) with a
+# Bearer token (CGIPassAuth On), and a 401 without one (the curl args
+# go with that request).
+through_apache() {
+    local label=$1 cid=$2 share=$3
+    shift 3
+    signed_post /webhook/backup "$(json clientId "$cid" share "$share")" "msg_apache_$cid"
+    assert_status 200 "$label: signed store"
+    assert_stored 1 true "$label: store answer"
+    req POST /webhook/backup/fetch "$(json clientId "$cid")"
+    assert_fetched "$share" "$label: fetch returns the share exactly"
+    req GET /portal/clients/ap-cli-1/backup
+    assert_status 200 "$label: client fetch with a Bearer token (CGIPassAuth On)"
+    assert_client_got "$c1" "$label: client share"
+    REQ_AUTH=0 req GET /portal/clients/ap-cli-1/backup -- "$@"
+    assert_error 401 "$label: no token"
 }
 
 # own_secrets USER GROUP FILE...: the files sharekeep insists on, as it
@@ -218,7 +228,7 @@ assert_header X-Request-Id '^apache-probe\.1$' "the caller's X-Request-Id is ech
 
 # It runs as Apache's user: the keyring check (owner == euid) passed above;
 # a keyring owned by someone else makes the CGI refuse to serve.
-assert_eq "$AP_USER" "$(stat -c %U "$T/sk/keyring")" "the keyring belongs to Apache's user $AP_USER"
+require "the keyring belongs to Apache's user $AP_USER" test "$(stat -c %U "$T/sk/keyring")" = "$AP_USER"
 if is_root && [ "$AP_USER" != root ]; then
     chown root "$T/sk/keyring"
     req GET /healthz
@@ -330,11 +340,7 @@ assert_sealed ap-cust-1 1 "$s2" "custodian v2"
 assert_sealed ap-cli-1 2 "$c1" "client share"
 check "sharekeep's log lines reach Apache's error log" grep -q 'msg="request"' "$AP_LOG"
 for secret in "$s2" "$c1" "$s3"; do
-    if grep -qF -- "$secret" "$AP_LOG" "$AP_DIR/logs/access.log"; then
-        not_ok "a share appears in Apache's logs"
-    else
-        ok "no share in Apache's logs (${secret:0:8}...)"
-    fi
+    assert_absent "no share in Apache's logs (${secret:0:8}...)" "$secret" "$AP_LOG" "$AP_DIR/logs/access.log"
 done
 
 # ---- 2. CGI: event + mod_cgid --------------------------------------------------
@@ -410,16 +416,7 @@ FcgidProcessTableFile \"$AP_DIR/fcgid/shm\""
     AP_SERVER_EXTRA=""
     req GET /healthz
     assert_status 200 "mod_fcgid: healthz"
-    s6="fcgid-$(rand_token 32)"
-    signed_post /webhook/backup "$(json clientId ap-fcgid share "$s6")" msg_apache_fcgid_1
-    assert_status 200 "mod_fcgid: signed store"
-    req POST /webhook/backup/fetch "$(json clientId ap-fcgid)"
-    assert_fetched "$s6" "mod_fcgid: fetch"
-    req GET /portal/clients/ap-cli-1/backup
-    assert_status 200 "mod_fcgid: client fetch with a Bearer token (CGIPassAuth On)"
-    assert_client_got "$c1" "mod_fcgid: client share"
-    REQ_AUTH=0 req GET /portal/clients/ap-cli-1/backup
-    assert_error 401 "mod_fcgid: no token"
+    through_apache mod_fcgid ap-fcgid "fcgid-$(rand_token 32)"
     head -c 70000 /dev/zero | tr '\0' x >"$T/pad"
     req POST /webhook/backup "$(json clientId ap-big share "$(cat "$T/pad")")"
     assert_error 413 "mod_fcgid: a body over 64k: JSON 413 from Apache"
@@ -482,11 +479,9 @@ else
     _sk_wait_ready || die "sharekeep under spawn-fcgi did not come up"
     assert_eq "$FC_USER" "$(stat -c %U "/proc/$SK_PID")" "spawn-fcgi: sharekeep runs as $FC_USER"
     sleep 0.3
-    workers_ok=1
-    for w in $(children_of "$SK_PID"); do
-        [ "$(stat -c %U "/proc/$w")" = "$FC_USER" ] || workers_ok=0
-    done
-    check "spawn-fcgi: its workers run as $FC_USER too" test "$workers_ok" = 1
+    owners=$(for w in $(children_of "$SK_PID"); do stat -c %U "/proc/$w"; done | sort | uniq -c | tr -s ' \n' ' ')
+    # sharekeep.conf: workers = 2
+    assert_eq " 2 $FC_USER " "$owners" "spawn-fcgi: its 2 workers run as $FC_USER too"
     assert_eq "660 $AP_USER $AP_GROUP" "$(stat -c '%a %U %G' "$SK_SOCK")" \
         "spawn-fcgi: the socket is 0660, Apache's user and group"
 
@@ -498,18 +493,9 @@ else
     assert_status 200 "proxy_fcgi: healthz"
     assert_json .status ok "proxy_fcgi: healthz body"
     s5="proxied-$(rand_token 32)"
-    signed_post /webhook/backup "$(json clientId ap-fcgi share "$s5")" msg_apache_fcgi_1
-    assert_status 200 "proxy_fcgi: signed store"
-    assert_jq '.version == 1 and .created == true' "proxy_fcgi: store answer"
-    req POST /webhook/backup/fetch "$(json clientId ap-fcgi)"
-    assert_fetched "$s5" "proxy_fcgi: fetch returns the share exactly"
+    through_apache proxy_fcgi ap-fcgi "$s5" -H 'X-Sharekeep-Client: ap-cli-1'
     req POST /webhook/backup/fetch "$(json clientId ap-cust-1)"
     assert_fetched "$s2" "proxy_fcgi: a share stored through CGI reads back (same keyring, same database)"
-    req GET /portal/clients/ap-cli-1/backup
-    assert_status 200 "proxy_fcgi: client fetch with a Bearer token (CGIPassAuth On)"
-    assert_client_got "$c1" "proxy_fcgi: client share"
-    REQ_AUTH=0 req GET /portal/clients/ap-cli-1/backup -- -H 'X-Sharekeep-Client: ap-cli-1'
-    assert_error 401 "proxy_fcgi: no token"
     req GET /webhook/backup/fetch
     assert_error 405 "proxy_fcgi: GET on fetch"
     req POST /webhook/nope "$(json clientId ap-fcgi)"

@@ -29,9 +29,6 @@ nginx_with() {
     SK_NGINX_HTTP_EXTRA=${2:-}
     nginx_start
 }
-not_revealed() { # not_revealed DESC TOKEN: the last response does not hold TOKEN
-    if grep -qF -- "$2" "$RESP_BODY"; then not_ok "$1: response reveals the share"; else ok "$1: share not revealed"; fi
-}
 # from_sharekeep DESC: the last response was sharekeep's (it sets X-Request-Id;
 # nginx's own answers do not), not nginx's.
 from_sharekeep() {
@@ -69,18 +66,19 @@ assert_status 200 "shared-secret: fetch with the right secret"
 assert_fetched "$share" "shared-secret: fetch returns the share"
 
 b2=$(json clientId sh-2 share "$share")
-spost /webhook/backup "$b2"
-assert_error 401 "shared-secret: store without the header"
-spost /webhook/backup "$b2" -H "X-Webhook-Secret: $sec2"
-assert_error 401 "shared-secret: store with a wrong secret"
-spost /webhook/backup "$b2" -H "X-Webhook-Secret: ${sec1:0:20}"
-assert_error 401 "shared-secret: store with a prefix of the secret"
-spost /webhook/backup "$b2" -H "X-Webhook-Secret: ${sec1}x"
-assert_error 401 "shared-secret: store with the secret plus one character"
-spost /webhook/backup "$b2" -H "X-Webhook-Secret:"
-assert_error 401 "shared-secret: store with an empty header"
-spost /webhook/backup "$b2" -H "Authorization: Bearer $sec1"
-assert_error 401 "shared-secret: the secret in another header"
+# refused_store DESC [curl args...]: a store with these headers gets 401
+refused_store() {
+    local desc=$1
+    shift
+    spost /webhook/backup "$b2" "$@"
+    assert_error 401 "shared-secret: $desc"
+}
+refused_store "store without the header"
+refused_store "store with a wrong secret" -H "X-Webhook-Secret: $sec2"
+refused_store "store with a prefix of the secret" -H "X-Webhook-Secret: ${sec1:0:20}"
+refused_store "store with the secret plus one character" -H "X-Webhook-Secret: ${sec1}x"
+refused_store "store with an empty header" -H "X-Webhook-Secret:"
+refused_store "the secret in another header" -H "Authorization: Bearer $sec1"
 req POST /webhook/backup "$b2"
 assert_error 401 "shared-secret: a Standard Webhooks signature is not accepted in this mode"
 spost /webhook/backup/fetch "$(json clientId sh-1)" -H "X-Webhook-Secret: $sec2"
@@ -117,7 +115,7 @@ assert_error 401 "webhook_secret_header = X-Portal-Token: X-Webhook-Secret is no
 # default (what Portal sends), Standard Webhooks signatures are not accepted
 reconfigure webhook_secrets="$SHARED"
 sed -i '/^webhook_auth *=/d' "$SK_CONF"
-check "the config names no webhook_auth" bash -c "! grep -q '^webhook_auth' '$SK_CONF'"
+require "the config names no webhook_auth" bash -c "! grep -q '^webhook_auth' '$SK_CONF'"
 out=$(sk_run -- -c "$SK_CONF" check 2>&1)
 assert_eq 0 "$?" "check accepts a config without webhook_auth ($(head -c 100 <<<"$out"))"
 sk_stop || not_ok "sharekeep did not stop cleanly before a restart"
@@ -376,22 +374,12 @@ assert_status 200 "both keys: HS256 token"
 # ======================================================================
 reconfigure
 # cmd_fails DESC ERE [NAME=value ...] -- ARGS...: sharekeep ARGS, with those
-# SHAREKEEP_* overrides, exits non-zero (within 10 s) saying something that
-# matches ERE.
+# SHAREKEEP_* overrides, exits 1 (within 10 s) saying on stderr something
+# that matches ERE.
 cmd_fails() {
-    local desc=$1 re=$2 out st
+    local desc=$1 re=$2
     shift 2
-    _sk_envargs "$@"
-    while [ $# -gt 0 ] && [ "$1" != "--" ]; do shift; done
-    shift
-    out=$(timeout 10 env "${SK_ENVARGS[@]}" "$SHAREKEEP_BIN" "$@" </dev/null 2>&1)
-    st=$?
-    if [ "$st" -ne 0 ] && [ "$st" -ne 124 ] && grep -Eq -- "$re" <<<"$out"; then
-        ok "$desc (exit $st: $(grep -Eo -- "$re" <<<"$out" | head -n1))"
-    else
-        not_ok "$desc: expected failure matching /$re/ (exit $st)"
-        echo "#   output: $(head -c 300 <<<"$out")"
-    fi
+    assert_refused "$desc" 1 "$re" "$@"
 }
 
 out=$(sk_run -- -c "$SK_CONF" check 2>&1)
@@ -467,25 +455,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
 cp /etc/nginx/fastcgi_params "$S/fastcgi_params"
 # site_wrapper SITEFILE: an nginx.conf around SITEFILE (in the http context)
 site_wrapper() {
-    {
-        is_root && echo "user root;"
-        cat <<EOF
-worker_processes 1;
-daemon off;
-pid $S/nginx.pid;
-error_log $S/error.log notice;
-events { worker_connections 64; }
-http {
-    access_log $S/access.log;
-    client_body_temp_path $S/tmp/body;
-    fastcgi_temp_path $S/tmp/fastcgi;
-    proxy_temp_path $S/tmp/proxy;
-    scgi_temp_path $S/tmp/scgi;
-    uwsgi_temp_path $S/tmp/uwsgi;
-    include $1;
-}
-EOF
-    } >"$S/nginx.conf"
+    { nginx_conf_head "$S" 1 64 notice; printf '    include %s;\n}\n' "$1"; } >"$S/nginx.conf"
 }
 sed -e "s|/etc/ssl/certs/backup.example.com.pem|$S/cert.pem|" \
     -e "s|/etc/ssl/private/backup.example.com.key|$S/key.pem|" "$SITE" >"$S/site-t.conf"
@@ -504,7 +474,7 @@ sed -e "s|^\([[:space:]]*\)listen 80;|\1listen 127.0.0.1:$P80;|" \
     -e '/listen \[::\]/d' \
     -e "s|server unix:/run/sharekeep/sharekeep.sock;|server 127.0.0.1:$SK_PORT;|" \
     "$S/site-t.conf" >"$S/site-open.conf"
-check "live copy: listen ports and upstream rewritten" \
+require "live copy: listen ports and upstream rewritten" \
     test "$(grep -cE "127.0.0.1:($P80|$P443|$SK_PORT)" "$S/site-open.conf")" -eq 3
 # the allow-list switched on as its comment says (the '#' removed from its
 # four lines), with 127.0.0.2 standing in for one of Portal's addresses
@@ -513,7 +483,7 @@ sed -e 's|^\([[:space:]]*\)#\(allow 35\.203\.150\.117;\)|\1\2|' \
     -e 's|^\([[:space:]]*\)#\(allow 35\.185\.20\.23;\)|\1\2|' \
     -e 's|^\([[:space:]]*\)#\(deny  all;\)|\1allow 127.0.0.2;  # test: stands in for a Portal address\n\1\2|' \
     "$S/site-open.conf" >"$S/site-live.conf"
-check "live copy: the allow-list enabled (Portal's three addresses, 127.0.0.2, deny all)" \
+require "live copy: the allow-list enabled (Portal's three addresses, 127.0.0.2, deny all)" \
     test "$(grep -cE '^[[:space:]]*(allow (35\.203\.150\.117|104\.155\.171\.139|35\.185\.20\.23|127\.0\.0\.2)|deny  all);' "$S/site-live.conf")" -eq 5
 # start_site FILE: the example site from FILE
 start_site() {
@@ -521,14 +491,9 @@ start_site() {
     "$NGINX_BIN" -t -q -p "$S/" -c "$S/nginx.conf" >"$S/t.out" 2>&1 || { cat "$S/t.out"; die "nginx -t rejects ${1##*/}"; }
     "$NGINX_BIN" -p "$S/" -c "$S/nginx.conf" </dev/null >>"$S/stdout.log" 2>&1 &
     SITE_PID=$!
-    for i in $(seq 1 100); do port_listening "$P443" && break; sleep 0.1; done
-    port_listening "$P443" || { cat "$S/error.log"; die "example site did not start"; }
+    wait_for "$SITE_PID" 100 port_listening "$P443" || { cat "$S/error.log"; die "example site did not start"; }
 }
-stop_site() {
-    kill -QUIT "$SITE_PID" 2>/dev/null
-    wait "$SITE_PID" 2>/dev/null
-    for i in $(seq 1 50); do port_listening "$P443" || break; sleep 0.1; done
-}
+stop_site() { stop_child SITE_PID QUIT 50; }
 
 U=https://127.0.0.1:$P443
 # sreq METHOD URL [curl args...]: like req, against the example site
@@ -541,16 +506,23 @@ sreq() {
         --max-time 20 "$@" "$u") || STATUS=000
     BODY=$(cat "$RESP_BODY")
 }
+# site_store FILE [curl args...]: POST FILE to the example site's store
+# webhook, authenticated as req() would (REQ_AUTH=0: not).
+site_store() {
+    local f=$1
+    shift
+    _auth_args /webhook/backup "$f"
+    sreq POST "$U/webhook/backup" -H 'Content-Type: application/json' --data-binary "@$f" "${_AUTH_ARGS[@]}" "$@"
+}
 # as shipped (allow-list off): any address reaches sharekeep, which checks
 # the webhook credential itself
 start_site "$S/site-open.conf"
 wb0=$(json clientId site-0 share '{"share":"no-allow-list"}')
 printf '%s' "$wb0" >"$T/site0.body"
-_auth_args /webhook/backup "$T/site0.body"
-sreq POST "$U/webhook/backup" -H 'Content-Type: application/json' --data-binary "@$T/site0.body" "${_AUTH_ARGS[@]}"
+site_store "$T/site0.body"
 assert_status 200 "example site as shipped: a webhook from any address reaches sharekeep"
 check "example site as shipped: ... answered by sharekeep" test -n "$(header X-Request-Id)"
-sreq POST "$U/webhook/backup" -H 'Content-Type: application/json' --data-binary "@$T/site0.body"
+REQ_AUTH=0 site_store "$T/site0.body"
 assert_error 401 "example site as shipped: without the webhook credential, sharekeep refuses"
 assert_eq 1 "$(rows "client_id = 'site-0'")" "example site as shipped: one row stored"
 stop_site
@@ -571,13 +543,10 @@ assert_error 404 "example site: other paths get a JSON 404"
 
 wb=$(json clientId site-1 share '{"share":"from-the-example-site"}')
 printf '%s' "$wb" >"$T/site.body"
-_auth_args /webhook/backup "$T/site.body"
-sreq POST "$U/webhook/backup" -H 'Content-Type: application/json' --data-binary "@$T/site.body" "${_AUTH_ARGS[@]}"
+site_store "$T/site.body"
 assert_error 403 "example site: the webhook from an address not on the allow-list"
 check "example site: ... refused by nginx, not sharekeep" test -z "$(header X-Request-Id)"
-_auth_args /webhook/backup "$T/site.body"
-sreq POST "$U/webhook/backup" --interface 127.0.0.2 -H 'Content-Type: application/json' \
-    --data-binary "@$T/site.body" "${_AUTH_ARGS[@]}"
+site_store "$T/site.body" --interface 127.0.0.2
 assert_status 200 "example site: the webhook from an allowed address is stored"
 assert_eq 1 "$(rows "client_id = 'site-1'")" "example site: one row stored through the example site"
 

@@ -14,9 +14,6 @@ sk_setup
 
 put() { req POST "/portal/clients/$1/backup" "$(json backupShare "$2")"; }
 get() { req GET "/portal/clients/$1/backup"; }
-assert_stored() {  # assert_stored VERSION CREATED DESC: the exact store answer
-    assert_eq "{\"ok\":true,\"version\":$1,\"created\":$2}" "$BODY" "$3"
-}
 
 tok1=$(rand_token 120)
 tok2=$(rand_token 120)
@@ -45,7 +42,7 @@ assert_eq 1 "$(rows "client_id = 'client-1'")" "identical retry adds no version"
 put client-1 "$b2"
 assert_status 200 "store a new client share"
 assert_stored 2 true "a new share is version 2"
-assert_eq "1,2" "$(pg_psql "SELECT string_agg(version::text, ',' ORDER BY version) FROM share_record WHERE client_id = 'client-1' AND kind = 2")" \
+assert_eq "1,2" "$(versions_of client-1 2)" \
     "new share is version 2, version 1 is still there"
 get client-1
 assert_client_got "$b2" "get returns the newest share"
@@ -54,7 +51,7 @@ assert_client_got "$b2" "get returns the newest share"
 put client-1 "$b1"
 assert_status 200 "the older share A again after B"
 assert_stored 3 true "A after B is version 3, created true"
-assert_eq "1,2,3" "$(pg_psql "SELECT string_agg(version::text, ',' ORDER BY version) FROM share_record WHERE client_id = 'client-1' AND kind = 2")" \
+assert_eq "1,2,3" "$(versions_of client-1 2)" \
     "versions 1, 2 and 3 are all kept"
 get client-1
 assert_client_got "$b1" "get returns A, the newest (version 3)"
@@ -82,7 +79,7 @@ assert_client_got "$big" "60 KiB client share comes back byte for byte"
 req GET "/portal/clients/client-1/backup?x=1"
 assert_error 400 "get with an unknown query parameter"
 assert_json .error.code invalid_query "unknown query parameter: code invalid_query"
-if grep -qF -- "$tok1" "$RESP_BODY"; then not_ok "the 400 reveals the share"; else ok "the 400 reveals no share"; fi
+not_revealed "the 400" "$tok1"
 req GET "/portal/clients/client-1/backup?backupMethod=GDRIVE"
 assert_status 200 "get with ?backupMethod=GDRIVE (none stored: the UNKNOWN share)"
 jq -cn --arg s "$b1" '{backupMethod: "UNKNOWN", backupShare: $s, cipherText: $s}' | tr -d '\n' >"$T/expected.body"
@@ -109,16 +106,16 @@ check "nginx never buffered a body or response to a temp file" \
 
 # -- restart ----------------------------------------------------------------
 if sk_stop; then ok "sharekeep stops cleanly on SIGTERM"; else not_ok "sharekeep stops cleanly on SIGTERM"; fi
-check "nothing listens on the unix socket after stop" bash -c "! ss -Hlx | grep -qF ' $SK_SOCK '"
+if unix_listening "$SK_SOCK" "$_SOCK_BEFORE"; then
+    not_ok "something still listens on the unix socket after stop"
+else
+    ok "nothing listens on the unix socket after stop"
+fi
 sk_start
 get client-1
 assert_status 200 "get after restart"
 assert_client_got "$b1" "newest share (version 3) after restart"
 
 for s in "$tok1" "$tok2" "${big:0:64}"; do
-    if grep -qF -- "$s" "$SK_LOG" "$T/nginx/access.log" "$T/nginx/error.log" 2>/dev/null; then
-        not_ok "share ${s:0:8}... appears in a log"
-    else
-        ok "share ${s:0:8}... is in no log"
-    fi
+    assert_absent "share ${s:0:8}... is in no log" "$s" "$SK_LOG" "$T/nginx/access.log" "$T/nginx/error.log"
 done

@@ -66,8 +66,6 @@ backup() {
 EXTRA_CURL=()
 fetch() { req POST /webhook/backup/fetch "$(json clientId "$1")" "${EXTRA_CURL[@]}"; }
 
-stored_body() { printf '{"ok":true,"version":%s,"created":%s}' "$1" "$2"; }
-
 # assert_fetch CID DESC SHARE...: fetch answers 200 with exactly these shares.
 assert_fetch() {
     local cid=$1 desc=$2
@@ -92,10 +90,6 @@ metric() {  # metric NAME: its value in a fresh scrape, or 0
     awk -v m="$1" '$1 == m { print $2; found = 1 } END { if (!found) print 0 }' <<<"$b"
 }
 
-not_revealed() {  # not_revealed DESC TEXT: the last body does not hold TEXT
-    if grep -qF -- "$2" "$RESP_BODY"; then not_ok "$1: the response reveals a share"; else ok "$1: no share in the response"; fi
-}
-
 # AUDIT FIELDS of the request with X-Request-Id $1.
 audit_of() {
     pg_psql "SELECT coalesce(string_agg(endpoint || '|' || coalesce(client_id, 'NULL') || '|' || result || '|'
@@ -108,7 +102,7 @@ audit_of() {
 # 1. X-Webhook-Secret: the only credential, in any letter case
 # ============================================================================
 SEC=$SK_WEBHOOK_SECRET
-check "the test secret is 43 characters" test "${#SEC}" -eq 43
+require "the test secret is 43 characters, as Portal's" test "${#SEC}" -eq 43
 new_share s0 "pair-auth-$(rand_token 8)" SECP256K1
 REQ_AUTH=0 req POST /webhook/backup "$(body_json clientId portal-auth share "$s0" backupMethod PASSWORD-SECP256K1)"
 assert_error 401 "backup without X-Webhook-Secret"
@@ -162,7 +156,7 @@ for i in 0 1 2 3; do
     assert_eq "$expect_rows" "$(db_rows "$CID")" "rows after backup $((i + 1)): one per identity, pair id read from the share"
 done
 assert_header Content-Type '^application/json' "the fetch answers JSON"
-check "every share is a few KB ($(for s in "${S[@]}"; do printf '%s ' "${#s}"; done)bytes)" \
+require "every share is a few KB ($(for s in "${S[@]}"; do printf '%s ' "${#s}"; done)bytes)" \
     bash -c 'for n; do [ "$n" -ge 3000 ] || exit 1; done' _ "${#S[0]}" "${#S[1]}" "${#S[2]}" "${#S[3]}"
 jq -e --arg a "${S[3]}" --arg b "${S[2]}" --arg c "${S[1]}" --arg d "${S[0]}" \
     '. == {backupShares: [$a, $b, $c, $d], backupShare: $a} and (keys == ["backupShare", "backupShares"])' \

@@ -55,7 +55,7 @@ assert_audit() {
 # as ROLE SQL: run SQL in database sharekeep as login role ROLE; output
 # (stdout and stderr) in OUT, exit status in RC.
 as() {
-    OUT=$(pg_psql_as "$1" sharekeep "$2" 2>&1)
+    OUT=$(psql_as "$1" sharekeep "$2" 2>&1)
     RC=$?
 }
 # refused ROLE DESC SQL [ERE]: SQL fails for ROLE with a message matching
@@ -299,7 +299,7 @@ allowed sharekeep_owner "a KEK rewrap may UPDATE sealed" \
     "WITH u AS (UPDATE share_record SET sealed = sealed RETURNING 1) SELECT count(*) FROM u" "$nrows"
 
 # == an operator login in sharekeep_admin (rotation, audit review) ==============
-pg_psql_as postgres postgres "CREATE ROLE sharekeep_ops LOGIN IN ROLE sharekeep_admin" >/dev/null ||
+psql_as postgres postgres "CREATE ROLE sharekeep_ops LOGIN IN ROLE sharekeep_admin" >/dev/null ||
     die "creating role sharekeep_ops failed"
 allowed sharekeep_ops "the admin role reads the audit trail" "SELECT count(*) FROM audit_event" "$SENT"
 allowed sharekeep_ops "the admin role may rewrap (UPDATE kek_id)" \

@@ -161,8 +161,8 @@ for i in $(seq 1 100); do [ -S "$SK_SOCK" ] && break; sleep 0.1; done
 # SocketUser/SocketGroup/SocketMode
 if is_root; then chown "$RUN_USER:$SOCK_GROUP" "$SK_SOCK"; fi
 chmod "$SOCK_MODE" "$SK_SOCK"
-assert_eq "${SOCK_MODE#0} ${DIR_MODE#0}" "$(stat -c %a "$SK_SOCK") $(stat -c %a "$T/run/sharekeep")" \
-    "socket $SOCK_MODE in a directory $DIR_MODE, as the socket unit makes them"
+require "socket $SOCK_MODE in a directory $DIR_MODE, as the socket unit makes them" \
+    test "${SOCK_MODE#0} ${DIR_MODE#0}" = "$(stat -c %a "$SK_SOCK") $(stat -c %a "$T/run/sharekeep")"
 
 # Only the socket's group may connect (with python3 at hand to try).
 connect_as() { # connect_as USER: exit 0 when USER can connect to $SK_SOCK
@@ -275,28 +275,14 @@ if [ -n "$STRACE" ]; then
     for f in $families; do
         case $allowed_fam in *" $f "*) ;; *) bad="$bad $f" ;; esac
     done
-    if [ -z "$bad" ]; then
-        ok "RestrictAddressFamilies covers the sockets sharekeep made (${families:-none})"
-    else
-        not_ok "RestrictAddressFamilies lacks:$bad"
-    fi
+    assert_empty "RestrictAddressFamilies covers the sockets sharekeep made (${families:-none})" "$bad"
 
     wx=$(grep -E '^[0-9]+ +(mmap|mprotect|pkey_mprotect)\(' "$T/strace.sk" |
         grep -E 'PROT_WRITE\|PROT_EXEC|PROT_EXEC\|PROT_WRITE|^[0-9]+ +(pkey_)?mprotect\([^)]*PROT_EXEC' | head -n 3)
-    if [ -z "$wx" ]; then
-        ok "MemoryDenyWriteExecute: no writable+executable or re-protected executable memory"
-    else
-        not_ok "MemoryDenyWriteExecute would refuse:"
-        echo "$wx" | sed 's/^/#   /'
-    fi
+    assert_empty "MemoryDenyWriteExecute: no writable+executable or re-protected executable memory" "$wx"
 
     writes=$(grep -E '^[0-9]+ +(open|openat|creat)\(' "$T/strace.sk" |
         grep -E 'O_WRONLY|O_RDWR|O_CREAT|creat\(' | grep -v ' = -1 ' |
         grep -vE '"/dev/(null|u?random|tty)"' | head -n 3)
-    if [ -z "$writes" ]; then
-        ok "ProtectSystem=strict: sharekeep opened no file for writing"
-    else
-        not_ok "sharekeep opened files for writing:"
-        echo "$writes" | sed 's/^/#   /'
-    fi
+    assert_empty "ProtectSystem=strict: sharekeep opened no file for writing" "$writes"
 fi
