@@ -143,8 +143,6 @@ int http_request_init(struct http_request *req, char *const *envp, struct http_r
         http_error(res, 400, "bad_request", "no request method");
         return 400;
     }
-    /* Route on the raw request path: decoding is left to validation, so an
-     * encoded '/' or '..' can never turn into a different route. */
     uri = http_param(envp, "REQUEST_URI");
     /* The query as the gateway passed it (CGI's QUERY_STRING), else what
      * follows the path in REQUEST_URI. */
@@ -153,40 +151,38 @@ int http_request_init(struct http_request *req, char *const *envp, struct http_r
         req->query = strchr(uri, '?') + 1;
     if (req->query == NULL)
         req->query = "";
-    if (uri != NULL && uri[0] != '\0') {
-        n = strcspn(uri, "?#");
-        if (n > PATH_MAX_LEN) {
-            http_error(res, 404, "not_found", "no such resource");
-            return 404;
-        }
-        memcpy(req->path, uri, n);
-        req->path[n] = '\0';
-    } else {
-        const char *script = http_param(envp, "SCRIPT_NAME");
-        const char *info = http_param(envp, "PATH_INFO");
-        int w = snprintf(req->path, sizeof(req->path), "%s%s", script ? script : "",
-                         info ? info : "");
-        if (w < 0 || (size_t)w >= sizeof(req->path)) {
-            http_error(res, 404, "not_found", "no such resource");
-            return 404;
+    /* Route on the path nginx picked its location by (DOCUMENT_URI, decoded
+     * and normalised), so that what nginx adds or blanks for a location,
+     * such as the trusted client header, applies to the route we take: an
+     * escaped "/portal/clients/..%2F..%2Fwebhook/backup" is nginx's webhook
+     * location and our webhook route alike. Elsewhere (Apache, CGI) route
+     * on the raw path, whose escapes never decode into another route. */
+    {
+        const char *doc = http_param(envp, "DOCUMENT_URI");
+        const char *raw = doc != NULL && doc[0] != '\0' ? doc : uri;
+
+        if (raw != NULL && raw[0] != '\0') {
+            n = raw == doc ? strlen(raw) : strcspn(raw, "?#");
+            if (n > PATH_MAX_LEN) {
+                http_error(res, 404, "not_found", "no such resource");
+                return 404;
+            }
+            memcpy(req->path, raw, n);
+            req->path[n] = '\0';
+        } else {
+            const char *script = http_param(envp, "SCRIPT_NAME");
+            const char *info = http_param(envp, "PATH_INFO");
+            int w = snprintf(req->path, sizeof(req->path), "%s%s", script ? script : "",
+                             info ? info : "");
+            if (w < 0 || (size_t)w >= sizeof(req->path)) {
+                http_error(res, 404, "not_found", "no such resource");
+                return 404;
+            }
         }
     }
     if (req->path[0] != '/') {
         http_error(res, 400, "bad_request", "request path must start with '/'");
         return 400;
-    }
-    /* nginx picked its location (and so what it adds or blanks, such as the
-     * trusted client header) by the decoded, normalised path it passes as
-     * DOCUMENT_URI; we route on the raw one. Where the two differ (an
-     * escaped '/' or '.', a "..", a doubled '/'), the request is not what
-     * either side thinks: refuse it rather than guess. */
-    {
-        const char *doc = http_param(envp, "DOCUMENT_URI");
-
-        if (doc != NULL && doc[0] != '\0' && strcmp(doc, req->path) != 0) {
-            http_error(res, 400, "bad_request", "request path must be in normal form");
-            return 400;
-        }
     }
     req->content_type = http_param(envp, "CONTENT_TYPE");
     if (parse_content_length(http_param(envp, "CONTENT_LENGTH"), &req->content_length) != 0) {

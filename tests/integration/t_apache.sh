@@ -292,7 +292,7 @@ assert_error 405 "GET on the store route"
 assert_header Allow '^POST$' "405 names the allowed method"
 req DELETE /portal/clients/ap-cli-1/backup
 assert_error 405 "DELETE on the client route"
-assert_header Allow '^GET, POST$' "405 on the client route: Allow"
+assert_header Allow '^GET, HEAD, POST$' "405 on the client route: Allow"
 
 head -c 6000 /dev/zero | tr '\0' x >"$T/pad"
 req POST /webhook/backup "$(json clientId ap-big share "$(cat "$T/pad")")"

@@ -153,7 +153,7 @@ TH=(-H "X-Sharekeep-Client: th-1")
 REQ_AUTH=0 req GET /portal/clients/th-1/backup -- "${TH[@]}" -H "X-Request-Id: th-inject-get"
 assert_error 401 "snippet: a client-sent X-Sharekeep-Client is dropped by nginx"
 from_sharekeep "snippet: the injected header"
-assert_sql "SELECT result FROM audit_event WHERE request_id = 'th-inject-get'" 401 \
+assert_sql "SELECT result FROM audit_event WHERE claimed_request_id = 'th-inject-get' AND client_id IS NULL" 401 \
     "snippet: sharekeep saw the request and refused it (audit row)"
 REQ_AUTH=0 req POST /portal/clients/th-1/backup "$(json backupShare "$tshare")" "${TH[@]}"
 assert_error 401 "snippet: a store with an injected header is refused"
@@ -166,11 +166,20 @@ assert_eq 0 "$(rows "client_id = 'th-1'")" "snippet: nothing stored"
 # knows maps to a clientId, "tok-anon" passes without naming anyone.
 AUTH_PORT=$(free_port) || die "no free port"
 n=$(grep -c '^[[:space:]]*fastcgi_param HTTP_X_SHAREKEEP_CLIENT "";' "$SNIPPET")
-assert_eq 1 "$n" "the snippet sends HTTP_X_SHAREKEEP_CLIENT empty (once, in the client location)"
+nloc=$(grep -c '^location [=^~ ]*/' "$SNIPPET")
+assert_eq "$nloc" "$n" "the snippet sends HTTP_X_SHAREKEEP_CLIENT empty in every location ($nloc)"
 INC_AR=$T/nginx/sharekeep-auth-request.conf
-sed 's|^\([[:space:]]*\)fastcgi_param HTTP_X_SHAREKEEP_CLIENT "";|\1auth_request /_sharekeep_auth;\
-\1auth_request_set $sharekeep_client $upstream_http_x_authenticated_client;\
-\1fastcgi_param HTTP_X_SHAREKEEP_CLIENT $sharekeep_client;|' "$SNIPPET" >"$INC_AR"
+# The README's recipe: in the client location only, the blank header becomes
+# the one the auth service vouches for.
+awk '/^location \^~ \/portal\/clients\/ \{/ { c = 1 }
+     c && /^[[:space:]]*fastcgi_param HTTP_X_SHAREKEEP_CLIENT "";/ {
+         ind = $0; sub(/[^[:space:]].*/, "", ind)
+         print ind "auth_request /_sharekeep_auth;"
+         print ind "auth_request_set $sharekeep_client $upstream_http_x_authenticated_client;"
+         print ind "fastcgi_param HTTP_X_SHAREKEEP_CLIENT $sharekeep_client;"
+         next }
+     c && /^}/ { c = 0 }
+     { print }' "$SNIPPET" >"$INC_AR"
 cat >>"$INC_AR" <<EOF
 
 location = /_sharekeep_auth {

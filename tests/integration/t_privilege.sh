@@ -48,8 +48,21 @@ AUDIT_ROW="endpoint || '|' || coalesce(client_id, 'NULL') || '|' || result || '|
 assert_audit() {
     local desc=$1 expected=$2
     assert_eq "$RID" "$(header X-Request-Id)" "$desc: the response carries our X-Request-Id"
-    assert_sql "SELECT coalesce(string_agg($AUDIT_ROW, ' ; '), 'no row') FROM audit_event WHERE request_id = :'rid'" \
+    assert_sql "SELECT coalesce(string_agg($AUDIT_ROW, ' ; '), 'no row') FROM audit_event WHERE request_id = :'rid' OR claimed_request_id = :'rid'" \
         "$expected" "$desc: one audit row $expected" "rid=$RID"
+}
+
+# assert_refusal DESC "endpoint|claimed_client_id|result": a request that
+# proved nothing (no or a wrong credential) left exactly one audit row, and
+# what it claimed is kept as a claim: client_id NULL, its X-Request-Id in
+# claimed_request_id, request_id sharekeep's own.
+assert_refusal() {
+    local desc=$1 expected=$2
+    assert_eq "$RID" "$(header X-Request-Id)" "$desc: the response carries our X-Request-Id"
+    assert_sql "SELECT coalesce(string_agg(endpoint || '|' || coalesce(claimed_client_id, 'NULL') || '|' || result
+                    || '|' || (client_id IS NULL) || '|' || (request_id <> :'rid' AND request_id ~ '^[0-9a-f]{32}\$'), ' ; '), 'no row')
+                FROM audit_event WHERE request_id = :'rid' OR claimed_request_id = :'rid'" \
+        "$expected|true|true" "$desc: one refusal row $expected, client_id NULL, our own request_id" "rid=$RID"
 }
 
 # as ROLE SQL: run SQL in database sharekeep as login role ROLE; output
@@ -132,12 +145,12 @@ assert_audit "fetch for an unknown client" "custodian.fetch|priv-nobody|404|NULL
 # a refused webhook never names a client: its body is not trusted
 REQ_AUTH=0 areq POST /webhook/backup "$(json clientId priv-1 share "$s1")"
 assert_error 401 "unsigned store"
-assert_audit "unsigned store" "custodian.store|NULL|401|NULL|NULL|NULL"
+assert_refusal "unsigned store" "custodian.store|NULL|401"
 
 other_key=$(head -c 32 /dev/urandom | od -An -tx1 -v | tr -d ' \n')
 signed_post /webhook/backup/fetch "$(json clientId priv-1)" "msg_$(rand_token 12)" "$other_key"
 assert_error 401 "fetch signed with another key"
-assert_audit "fetch signed with another key" "custodian.fetch|NULL|401|NULL|NULL|NULL"
+assert_refusal "fetch signed with another key" "custodian.fetch|NULL|401"
 
 areq POST /webhook/backup "$(json clientId 'bad id!' share "$s1")"
 assert_error 422 "signed store with an invalid clientId"
@@ -192,16 +205,16 @@ assert_audit "client fetch, bad query" "client.fetch|priv-c1|400|NULL|NULL|NULL"
 # the path names the client even when the caller may not act for it
 REQ_AUTH=0 areq GET /portal/clients/priv-c1/backup -- -H "Authorization: Bearer $(client_token priv-other)"
 assert_error 403 "client fetch with another client's token"
-assert_audit "client fetch, token of another client" "client.fetch|priv-c1|403|NULL|NULL|NULL"
+assert_refusal "client fetch, token of another client" "client.fetch|priv-c1|403"
 
 REQ_AUTH=0 areq GET /portal/clients/priv-c1/backup --
 assert_error 401 "client fetch without a token"
-assert_audit "client fetch without a token" "client.fetch|priv-c1|401|NULL|NULL|NULL"
+assert_refusal "client fetch without a token" "client.fetch|priv-c1|401"
 
 REQ_AUTH=0 areq POST /portal/clients/priv-c2/backup "$(json backupShare "$sc")" \
     -H "Authorization: Bearer $(client_token priv-other)"
 assert_error 403 "client store with another client's token"
-assert_audit "client store, token of another client" "client.store|priv-c2|403|NULL|NULL|NULL"
+assert_refusal "client store, token of another client" "client.store|priv-c2|403"
 assert_eq 0 "$(rows "client_id = 'priv-c2'")" "the refused client store stored nothing"
 
 areq GET /portal/clients/priv-c9/backup --
