@@ -12,6 +12,7 @@
 #include <openssl/pem.h>
 
 #include "auth_jwt.h"
+#include "keyring.h"
 #include "auth_jwt_int.h"
 #include "errbuf.h"
 #include "file.h"
@@ -36,22 +37,6 @@ static int es256_key_ok(const EVP_PKEY *pkey)
     return nid == NID_X9_62_prime256v1;
 }
 
-static uint8_t *secure_copy(const uint8_t *p, size_t len)
-{
-    uint8_t *copy;
-
-    /* Falls back to ordinary memory when the secure heap is not set up or
-     * full; OPENSSL_secure_clear_free cleanses and frees either kind. */
-    (void)ERR_set_mark();
-    copy = OPENSSL_secure_malloc(len);
-    if (copy == NULL)
-        copy = OPENSSL_malloc(len);
-    (void)ERR_pop_to_mark();
-    if (copy != NULL)
-        memcpy(copy, p, len);
-    return copy;
-}
-
 int jwt_keys_from_memory(const uint8_t *hs_secret, size_t hs_len, EVP_PKEY *es_pub,
                          struct jwt_keys **out)
 {
@@ -71,7 +56,7 @@ int jwt_keys_from_memory(const uint8_t *hs_secret, size_t hs_len, EVP_PKEY *es_p
     if (k == NULL)
         goto out;
     if (hs_secret != NULL) {
-        k->hs = secure_copy(hs_secret, hs_len);
+        k->hs = secure_dup(hs_secret, hs_len);
         if (k->hs == NULL)
             goto out;
         k->hs_len = hs_len;

@@ -20,6 +20,7 @@
 #include "auth_webhook.h"
 #include "base64.h"
 #include "file.h"
+#include "keyring.h"
 
 #define MAC_LEN          32u   /* HMAC-SHA256 */
 #define MAC_B64_LEN      44u   /* padded base64 of MAC_LEN bytes */
@@ -45,24 +46,6 @@ static int is_blank(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* Copies len bytes into secure memory when the secure heap is started (main
- * calls secure_heap_start first thing), into ordinary memory otherwise, e.g.
- * in tests that do not start it; OPENSSL_secure_clear_free cleanses and frees
- * either kind. */
-static uint8_t *secure_copy(const uint8_t *p, size_t len)
-{
-    uint8_t *copy;
-
-    (void)ERR_set_mark();
-    copy = OPENSSL_secure_malloc(len);
-    if (copy == NULL)
-        copy = OPENSSL_malloc(len);
-    (void)ERR_pop_to_mark();
-    if (copy != NULL)
-        memcpy(copy, p, len);
-    return copy;
-}
-
 static int sha256(const void *p, size_t len, uint8_t out[MAC_LEN])
 {
     unsigned int outl = 0;
@@ -72,7 +55,7 @@ static int sha256(const void *p, size_t len, uint8_t out[MAC_LEN])
 
 static int add_secret(struct webhook_secrets *s, const uint8_t *p, size_t len)
 {
-    uint8_t *copy = secure_copy(p, len);
+    uint8_t *copy = secure_dup(p, len);
 
     if (copy == NULL)
         return -1;

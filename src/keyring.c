@@ -42,6 +42,22 @@ int secure_heap_start(void)
     return CRYPTO_secure_malloc_initialized();
 }
 
+uint8_t *secure_dup(const uint8_t *p, size_t len)
+{
+    uint8_t *copy;
+
+    /* A full (or unstarted) secure heap leaves an error on OpenSSL's queue
+     * that nothing should see: the fallback is by design. */
+    (void)ERR_set_mark();
+    copy = OPENSSL_secure_malloc(len);
+    if (copy == NULL)
+        copy = OPENSSL_malloc(len);
+    (void)ERR_pop_to_mark();
+    if (copy != NULL)
+        memcpy(copy, p, len);
+    return copy;
+}
+
 static int state_ok(enum kek_state state)
 {
     return state == KEK_ACTIVE || state == KEK_DECRYPT || state == KEK_RETIRED;

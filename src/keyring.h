@@ -59,6 +59,12 @@ struct keyring;
  * live in ordinary memory, still cleansed on free). */
 int secure_heap_start(void);
 
+/* A copy of len bytes of a secret in the secure heap, or in ordinary memory
+ * when the heap is not started or full; release with
+ * OPENSSL_secure_clear_free, which cleanses and frees either kind. NULL
+ * when out of memory. */
+uint8_t *secure_dup(const uint8_t *p, size_t len);
+
 /* Empty keyring, for building in memory (tests, keygen). */
 keyring_status keyring_new(struct keyring **out);
 /* Adds a copy of key (KEK_LEN bytes). Does not check the single-active rule;

@@ -100,9 +100,7 @@ void handle_client_fetch(struct exchange *x)
     }
     handler_share_request(x, &rq, client_id, SHARE_KIND_CLIENT, query[0], "");
     s = share_get_method(x->app->store, x->app->kr, &rq, &list, &r);
-    x->audited = r.audited;
-    x->version = r.version;
-    x->unopened = r.unopened;
+    handler_took(x, &r);
     if (s != SHARE_OK)
         handler_share_failure(x, s);
     else

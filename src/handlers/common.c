@@ -152,6 +152,13 @@ static void stored(struct exchange *x, const struct share_result *r)
     handler_answer(x, &w);
 }
 
+void handler_took(struct exchange *x, const struct share_result *r)
+{
+    x->audited = r->audited;
+    x->version = r->version;
+    x->unopened = r->unopened;
+}
+
 void handler_put_share(struct exchange *x, const struct share_request *rq, const char *share,
                        size_t share_len)
 {
@@ -159,8 +166,7 @@ void handler_put_share(struct exchange *x, const struct share_request *rq, const
     share_status s;
 
     s = share_put(x->app->store, x->app->kr, rq, (const uint8_t *)share, share_len, &r);
-    x->audited = r.audited;
-    x->version = r.version;
+    handler_took(x, &r);
     if (s != SHARE_OK)
         handler_share_failure(x, s);
     else

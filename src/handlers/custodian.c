@@ -75,9 +75,7 @@ void handle_custodian_fetch(struct exchange *x)
         goto out;
     handler_share_request(x, &rq, client_id, SHARE_KIND_CUSTODIAN, NULL, "");
     s = share_get_all(x->app->store, x->app->kr, &rq, &bounds, &list, &r);
-    x->audited = r.audited;
-    x->version = r.version;
-    x->unopened = r.unopened;
+    handler_took(x, &r);
     if (s != SHARE_OK)
         handler_share_failure(x, s);
     else

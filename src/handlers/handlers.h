@@ -66,6 +66,9 @@ int handler_client_id(struct exchange *x, const char *id, size_t len);
  * and pair_id ("" = none) name the identity. */
 void handler_share_request(struct exchange *x, struct share_request *rq, const char *client_id,
                            enum share_kind kind, const char *backup_method, const char *pair_id);
+/* Records what a share_* call did (audit row written, version, records
+ * that did not open) for the request's audit and log. */
+void handler_took(struct exchange *x, const struct share_result *r);
 /* Maps a failed share_* status to the response. */
 void handler_share_failure(struct exchange *x, share_status s);
 /* Stores the share and answers 200 {"ok":true,"version":N,"created":B} or
