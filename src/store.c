@@ -14,11 +14,8 @@
 #include "store.h"
 #include "store_int.h"
 
-/* A failed connect is not retried more often than this, so a database outage
- * costs each request one clock read, not one connect timeout. */
-#define RECONNECT_BACKOFF_MS 1000
-
-
+/* The runtime statements, prepared once per connection: stores, fetches,
+ * audit rows. The connection they run on is store_conn.c's. */
 struct statement {
     const char *name;
     const char *sql;
@@ -101,207 +98,6 @@ static const struct statement statements[] = {
       " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async", 5 },
 };
 
-/* First line of a libpq message, for one-line logs. */
-const char *store_first_line(const char *msg, char *buf, size_t len)
-{
-    size_t n = strcspn(msg, "\n");
-
-    if (n >= len)
-        n = len - 1;
-    memcpy(buf, msg, n);
-    buf[n] = '\0';
-    return buf;
-}
-
-long long store_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void store_set_timeout(struct store *st, int timeout_ms)
-{
-    st->timeout_ms = timeout_ms;
-}
-
-void store_set_deadline(struct store *st, long long deadline_ms)
-{
-    st->deadline_ms = deadline_ms;
-}
-
-/* Milliseconds left before the deadline: > 0, or 0 when it has passed; -1
- * when there is none. */
-static long long time_left(const struct store *st)
-{
-    long long left;
-
-    if (st->deadline_ms == 0)
-        return -1;
-    left = st->deadline_ms - store_now_ms();
-    return left > 0 ? left : 0;
-}
-
-/* Waits until the connection's socket can be read (or written), at most
- * until the deadline. 0 when ready, -1 when the deadline passed first (or
- * the socket is gone). */
-static int wait_socket(const struct store *st, int for_write)
-{
-    struct pollfd p = { PQsocket(st->conn), for_write ? POLLOUT : POLLIN, 0 };
-    long long left;
-    int r;
-
-    if (p.fd < 0)
-        return -1;
-    do {
-        left = time_left(st);
-        if (left == 0)
-            return -1;
-        r = poll(&p, 1, left < 0 ? -1 : (int)(left > INT32_MAX ? INT32_MAX : left));
-    } while (r < 0 && errno == EINTR);
-    return r > 0 ? 0 : -1;
-}
-
-const char *store_strerror(store_status s)
-{
-    switch (s) {
-    case STORE_OK: return "ok";
-    case STORE_NOT_FOUND: return "not found";
-    case STORE_CONFLICT: return "version conflict";
-    case STORE_UNAVAILABLE: return "database unavailable";
-    case STORE_ERROR: return "database error";
-    }
-    return "unknown";
-}
-
-static void disconnect(struct store *st)
-{
-    if (st->conn != NULL)
-        PQfinish(st->conn);
-    st->conn = NULL;
-    st->prepared = 0;
-}
-
-/* libpq notices (e.g. "relation already exists, skipping") would go to
- * stderr unstructured, so they are dropped, except that a WARNING is
- * remembered for the statement that caused it: a COMMIT whose wait for a
- * synchronous standby was cancelled succeeds with nothing but a WARNING
- * ("The transaction has already committed locally, but might not have been
- * replicated to the standby"). */
-static void notice_receiver(void *arg, const PGresult *r)
-{
-    struct store *st = arg;
-    const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
-
-    if (sev != NULL && strcmp(sev, "WARNING") == 0)
-        st->warned = 1;
-}
-
-/* A write that committed with a WARNING is not acknowledged: it may exist on
- * this server only. The caller answers 503, and a retry of the same
- * delivery is answered only after a later commit of ours (which waits for
- * the standby like any other) has gone through cleanly. Any WARNING counts:
- * a false alarm costs the provider a retry, a missed one a share. */
-static store_status durable(struct store *st, store_status s, const char *what)
-{
-    if (s == STORE_OK && st->warned) {
-        log_warn("write committed with a warning; not acknowledged", "statement=%s", what);
-        return STORE_UNAVAILABLE;
-    }
-    return s;
-}
-
-/* PQconnectdbParams, but never past the deadline: libpq's own
- * connect_timeout is per host and does not cover a server that accepts the
- * connection and then says nothing (a frozen postmaster). NULL or a
- * connection whose status says why it failed. */
-static PGconn *connect_by_deadline(struct store *st, const char *const *keys,
-                                   const char *const *vals, const char **why)
-{
-    PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
-
-    st->conn = PQconnectStartParams(keys, vals, 1);
-    if (st->conn == NULL || PQstatus(st->conn) == CONNECTION_BAD)
-        return st->conn;
-    while (ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED) {
-        if (wait_socket(st, ps == PGRES_POLLING_WRITING) != 0) {
-            *why = "no answer before the request deadline";
-            PQfinish(st->conn);
-            st->conn = NULL;
-            return NULL;
-        }
-        ps = PQconnectPoll(st->conn);
-    }
-    return st->conn;
-}
-
-static PGresult *await_result(struct store *st, const char *what);
-
-/* The server gives up before we do: a statement, a lock wait or an open
- * transaction that outlives the request is cancelled there, not only
- * abandoned here. The values are our own integers. */
-static int session_timeouts(struct store *st)
-{
-    char sql[192];
-    PGresult *r;
-    int ok;
-
-    snprintf(sql, sizeof(sql),
-             "SET statement_timeout = %d; SET lock_timeout = %d;"
-             " SET idle_in_transaction_session_timeout = %d",
-             st->timeout_ms * 3 / 4, st->timeout_ms / 2, st->timeout_ms);
-    if (PQsetnonblocking(st->conn, 1) != 0 || !PQsendQuery(st->conn, sql))
-        return -1;
-    r = await_result(st, "session timeouts");
-    ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    return ok ? 0 : -1;
-}
-
-static store_status connect_now(struct store *st)
-{
-    /* Our defaults come first so that the operator's conninfo, expanded from
-     * "dbname", overrides any of them. */
-    const char *const keys[] = {
-        "connect_timeout", "application_name", "keepalives", "keepalives_idle",
-        "keepalives_interval", "keepalives_count", "dbname", NULL
-    };
-    const char *const vals[] = { "5", "sharekeep", "1", "10", "5", "3", st->conninfo, NULL };
-    store_status rc = STORE_UNAVAILABLE;
-    const char *why = "out of memory";
-    char line[256];
-
-    st->last_attempt_ms = store_now_ms();
-    st->conn = st->timeout_ms > 0 ? connect_by_deadline(st, keys, vals, &why)
-                                  : PQconnectdbParams(keys, vals, 1);
-    if (st->conn == NULL || PQstatus(st->conn) != CONNECTION_OK) {
-        metrics_db_error();
-        log_warn("database connect failed", "error=\"%s\"",
-                 st->conn ? store_first_line(PQerrorMessage(st->conn), line, sizeof(line))
-                          : why);
-        goto out;
-    }
-    PQsetNoticeReceiver(st->conn, notice_receiver, st);
-    if (st->timeout_ms > 0 && session_timeouts(st) != 0)
-        goto out;
-    rc = STORE_OK;
-out:
-    if (rc != STORE_OK)
-        disconnect(st);
-    return rc;
-}
-
-store_status store_connected(struct store *st)
-{
-    if (st->conn != NULL && PQstatus(st->conn) == CONNECTION_OK)
-        return STORE_OK;
-    disconnect(st);
-    if (st->last_attempt_ms != 0 && store_now_ms() - st->last_attempt_ms < RECONNECT_BACKOFF_MS)
-        return STORE_UNAVAILABLE;
-    return connect_now(st);
-}
-
 /* Prepared once per connection; kept apart from connecting so that migrate
  * can connect to a database that has no tables yet. */
 static store_status ensure_ready(struct store *st)
@@ -309,7 +105,7 @@ static store_status ensure_ready(struct store *st)
     store_status s;
 
     /* Out of time before asking anything: answer now, keep the connection. */
-    if (time_left(st) == 0)
+    if (store_time_left(st) == 0)
         return STORE_UNAVAILABLE;
     s = store_connected(st);
 
@@ -318,7 +114,7 @@ static store_status ensure_ready(struct store *st)
     for (size_t i = 0; i < sizeof(statements) / sizeof(statements[0]); i++) {
         PGresult *r = PQsendPrepare(st->conn, statements[i].name, statements[i].sql,
                                     statements[i].nparams, NULL)
-                          ? await_result(st, statements[i].name) : NULL;
+                          ? store_await(st, statements[i].name) : NULL;
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
             const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
             /* A missing table means the schema was never migrated: say so. */
@@ -326,78 +122,13 @@ static store_status ensure_ready(struct store *st)
                       statements[i].name, state ? state : "-",
                       state && strcmp(state, "42P01") == 0 ? "run: sharekeep migrate" : "-");
             PQclear(r);
-            disconnect(st);
+            store_disconnect(st);
             return STORE_UNAVAILABLE;
         }
         PQclear(r);
     }
     st->prepared = 1;
     return STORE_OK;
-}
-
-/* Maps a failed result to a status. Connection-level and "try elsewhere"
- * failures drop the connection so the next request reconnects, which is how
- * a multi-host conninfo finds the new primary after a failover. */
-store_status store_classify(struct store *st, PGresult *r, const char *what)
-{
-    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    int drop = 0;
-    store_status s = STORE_ERROR;
-
-    if (PQstatus(st->conn) != CONNECTION_OK || state == NULL) {
-        s = STORE_UNAVAILABLE;
-        drop = 1;
-    } else if (strcmp(state, "23505") == 0) {
-        return STORE_CONFLICT;
-    } else if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
-               strcmp(state, "25006") == 0 /* read-only: we hit a standby */) {
-        s = STORE_UNAVAILABLE;
-        drop = 1;
-    } else if (strncmp(state, "53", 2) == 0 || strncmp(state, "58", 2) == 0 ||
-               strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
-               strcmp(state, "55P03") == 0) {
-        s = STORE_UNAVAILABLE;
-    }
-    metrics_db_error();
-    log_warn("database statement failed", "statement=%s sqlstate=%s result=%s", what,
-             state ? state : "-", store_strerror(s));
-    if (drop)
-        disconnect(st);
-    return s;
-}
-
-/* The result of what was just sent (the last one, for several), waiting on
- * the socket no longer than the deadline. NULL when the deadline passed or
- * the connection failed: store_classify then drops the connection, which
- * is the only way to abandon a statement without waiting for the server. */
-static PGresult *await_result(struct store *st, const char *what)
-{
-    PGresult *last = NULL, *r;
-    int f;
-
-    while ((f = PQflush(st->conn)) > 0)
-        if (wait_socket(st, 1) != 0)
-            goto timed_out;
-    if (f < 0)
-        goto failed;
-    for (;;) {
-        while (!PQisBusy(st->conn)) {
-            r = PQgetResult(st->conn);
-            if (r == NULL)
-                return last;
-            PQclear(last);
-            last = r;
-        }
-        if (wait_socket(st, 0) != 0)
-            goto timed_out;
-        if (!PQconsumeInput(st->conn))
-            goto failed;
-    }
-timed_out:
-    log_warn("database statement past the request deadline; abandoned", "statement=%s", what);
-failed:
-    PQclear(last);
-    return NULL;
 }
 
 /* Runs a prepared statement; text parameters except those flagged binary;
@@ -408,30 +139,7 @@ static PGresult *run(struct store *st, const char *name, int n, const char *cons
     st->warned = 0;
     if (!PQsendQueryPrepared(st->conn, name, n, params, lengths, formats, 1))
         return NULL;
-    return await_result(st, name);
-}
-
-store_status store_new(const char *conninfo, struct store **out)
-{
-    struct store *st = calloc(1, sizeof(*st));
-
-    if (st == NULL || (st->conninfo = strdup(conninfo)) == NULL) {
-        free(st);
-        return STORE_ERROR;
-    }
-    *out = st;
-    return STORE_OK;
-}
-
-void store_free(struct store *st)
-{
-    if (st == NULL)
-        return;
-    disconnect(st);
-    /* The conninfo may carry a password. */
-    OPENSSL_cleanse(st->conninfo, strlen(st->conninfo));
-    free(st->conninfo);
-    free(st);
+    return store_await(st, name);
 }
 
 store_status store_ping(struct store *st)
@@ -446,35 +154,6 @@ store_status store_ping(struct store *st)
     s = PQresultStatus(r) == PGRES_TUPLES_OK ? STORE_OK : store_classify(st, r, "sk_ping");
     PQclear(r);
     return s;
-}
-
-uint32_t store_be32(const char *p)
-{
-    uint32_t v;
-
-    memcpy(&v, p, 4);
-    return ntohl(v);
-}
-
-long long store_be64(const char *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | (uint8_t)p[i];
-    return (long long)v;
-}
-
-store_status store_copy_bytes(const PGresult *r, int row, int col, uint8_t **out, size_t *len)
-{
-    size_t n = (size_t)PQgetlength(r, row, col);
-
-    *out = malloc(n > 0 ? n : 1);
-    if (*out == NULL)
-        return STORE_ERROR;
-    memcpy(*out, PQgetvalue(r, row, col), n);
-    *len = n;
-    return STORE_OK;
 }
 
 store_status store_lookup(struct store *st, const struct store_write *w, struct store_lookup *out)
@@ -570,7 +249,7 @@ static store_status put(struct store *st, const char *stmt, const struct store_w
         s = store_classify(st, r, stmt);
     else
         s = PQntuples(r) == 1 ? STORE_OK : STORE_CONFLICT;   /* that version exists */
-    s = durable(st, s, stmt);
+    s = store_durable(st, s, stmt);
     PQclear(r);
     return s;
 }
@@ -592,7 +271,7 @@ store_status store_note(struct store *st, const struct store_write *w, uint32_t 
     snprintf(version_s, sizeof(version_s), "%u", version);
     r = run(st, "sk_note", 7, params, lengths, formats);
     s = PQresultStatus(r) == PGRES_COMMAND_OK ? STORE_OK : store_classify(st, r, "sk_note");
-    s = durable(st, s, "sk_note");
+    s = store_durable(st, s, "sk_note");
     PQclear(r);
     return s;
 }
@@ -606,18 +285,6 @@ void store_shares_free(struct store_share *s, size_t n)
         s[i].sealed = NULL;
     }
     free(s);
-}
-
-/* Copies a text column into a fixed buffer of cap bytes (NUL included). */
-store_status store_copy_text(const PGresult *r, int row, int col, char *out, size_t cap)
-{
-    size_t n = (size_t)PQgetlength(r, row, col);
-
-    if (n >= cap)
-        return STORE_ERROR;
-    memcpy(out, PQgetvalue(r, row, col), n);
-    out[n] = '\0';
-    return STORE_OK;
 }
 
 /* One row of the share reads (version, backup_method, pair_id, sealed). */
@@ -731,7 +398,7 @@ store_status store_audit(struct store *st, const struct store_audit_row *a)
     snprintf(unopened_s, sizeof(unopened_s), "%d", a->unopened);
     r = run(st, "sk_audit", 8, params, NULL, NULL);
     s = PQresultStatus(r) == PGRES_COMMAND_OK ? STORE_OK : store_classify(st, r, "sk_audit");
-    s = durable(st, s, "sk_audit");
+    s = store_durable(st, s, "sk_audit");
     PQclear(r);
     return s;
 }
@@ -754,16 +421,3 @@ store_status store_audit_refusal(struct store *st, const struct store_refusal_ro
     return s;
 }
 
-store_status store_exec(struct store *st, const char *sql, const char *what)
-{
-    PGresult *r = PQexec(st->conn, sql);
-    char line[256];
-    store_status s = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK
-                         ? STORE_OK : store_classify(st, r, what);
-
-    if (s != STORE_OK && st->conn != NULL)
-        log_error("migration statement failed", "step=%s error=\"%s\"", what,
-                  store_first_line(PQerrorMessage(st->conn), line, sizeof(line)));
-    PQclear(r);
-    return s;
-}

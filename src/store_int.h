@@ -24,6 +24,18 @@ struct store {
     long long deadline_ms;
 };
 
+/* Milliseconds left before the deadline: > 0, or 0 when it has passed; -1
+ * when there is none. */
+long long store_time_left(const struct store *st);
+/* The result of what was just sent (the last one, for several), no later
+ * than the deadline; NULL when it passed or the connection failed (and
+ * store_classify then drops the connection). */
+PGresult *store_await(struct store *st, const char *what);
+/* A write that committed with a WARNING is not acknowledged (see
+ * store_conn.c). */
+store_status store_durable(struct store *st, store_status s, const char *what);
+void store_disconnect(struct store *st);
+
 /* Connects now if not connected (with the reconnect back-off). */
 store_status store_connected(struct store *st);
 /* Maps a failed result to a status, logs it, and drops the connection when
