@@ -468,155 +468,6 @@ out:
     return st;
 }
 
-/* ---- the lock file ---------------------------------------------------- */
-
-/* An edit of the key file reads it, changes the keyring in memory and writes
- * it back (a temp file renamed over it). Two edits at once would both add
- * "the next id" to the same old file, and the last rename would win: a KEK
- * that rotate reported, and that records may already be sealed with, gone.
- * So every edit holds an exclusive flock() on "<keyring>.lock" from before
- * it reads until after the rename and the directory fsync.
- *
- * Not a lock on the key file itself: rename replaces its inode, and a lock
- * belongs to an inode. A writer that opened the path before the first
- * rename would wait on the old inode, one that opens it after would lock
- * the new inode at once, and both would then edit. The lock file is never
- * renamed nor removed (removing it would let two writers lock two inodes
- * by one name), so all writers meet on the same inode. keygen takes it too:
- * O_EXCL already lets only one of two keygens create the file, and under
- * the lock the other says "already exists" only once the file is whole.
- *
- * Readers (keyring_load: serve at start and on SIGHUP, the admin commands)
- * take no lock: rename is atomic, so they see the old key file or the new
- * one, never a mix. (keygen writes a new file in place; a reader racing it
- * may see a short file, which it refuses, never uses.)
- *
- * The lock file is empty and holds nothing secret, but it follows the key
- * file's rules (never through a symlink; a regular file owned by the
- * effective uid, no group/other bits): flock() needs only read access, and
- * a lock file another user could open is one they could hold forever. It is
- * never mistaken for a keyring: loaded as one, it has no active key.
- *
- * flock() has no timeout of its own. It is retried without blocking, for at
- * most KEYRING_LOCK_WAIT_MS, and then the edit fails naming the lock file:
- * a command stuck while holding it must not hang every later one. */
-
-#define LOCK_SUFFIX       ".lock"
-#define LOCK_POLL_MIN_MS  1
-#define LOCK_POLL_MAX_MS  25
-
-static long ms_since(const struct timespec *t0)
-{
-    struct timespec now;
-
-    (void)clock_gettime(CLOCK_MONOTONIC, &now);
-    return (long)(now.tv_sec - t0->tv_sec) * 1000L + (now.tv_nsec - t0->tv_nsec) / 1000000L;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* The lock file's type, owner and mode, on the open descriptor. */
-static keyring_status check_lock_file(int fd, const char *path, const char *lock, char *err,
-                                      size_t errlen)
-{
-    struct stat sb;
-
-    if (fstat(fd, &sb) != 0) {
-        errbuf_set(err, errlen, "keyring %s: cannot stat its lock file %s: %s", path, lock,
-                 strerror(errno));
-        return KEYRING_ERR_IO;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        errbuf_set(err, errlen, "keyring %s: lock file %s is not a regular file; remove it",
-                 path, lock);
-        return KEYRING_ERR_PERM;
-    }
-    if (sb.st_uid != geteuid()) {
-        errbuf_set(err, errlen, "keyring %s: lock file %s is owned by uid %lu, but sharekeep "
-                 "runs as uid %lu; chown it", path, lock, (unsigned long)sb.st_uid,
-                 (unsigned long)geteuid());
-        return KEYRING_ERR_PERM;
-    }
-    if ((sb.st_mode & 077) != 0) {
-        errbuf_set(err, errlen, "keyring %s: lock file %s: mode %04o is too open; chmod 600 it",
-                 path, lock, (unsigned)(sb.st_mode & 07777));
-        return KEYRING_ERR_PERM;
-    }
-    return KEYRING_OK;
-}
-
-/* Opens (creating it 0600 if need be) and exclusively locks path's lock file,
- * waiting at most wait_ms; *fd holds the lock until lock_release. */
-static keyring_status lock_acquire(const char *path, unsigned wait_ms, int *fd, char *err,
-                                   size_t errlen)
-{
-    char lock[PATH_BUF];
-    struct timespec t0;
-    long poll_ms = LOCK_POLL_MIN_MS, left;
-    keyring_status st;
-    int lfd;
-
-    *fd = -1;
-    if (snprintf(lock, sizeof(lock), "%s" LOCK_SUFFIX, path) >= (int)sizeof(lock)) {
-        errbuf_set(err, errlen, "keyring %s: path too long", path);
-        return KEYRING_ERR_IO;
-    }
-    /* O_NONBLOCK: a FIFO planted there is refused below, not waited on. */
-    lfd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
-    if (lfd < 0) {
-        if (errno == ELOOP || errno == EISDIR) {
-            errbuf_set(err, errlen, "keyring %s: lock file %s is %s; remove it", path, lock,
-                     errno == ELOOP ? "a symbolic link" : "not a regular file");
-            return KEYRING_ERR_PERM;
-        }
-        errbuf_set(err, errlen, "keyring %s: cannot open its lock file %s: %s", path, lock,
-                 strerror(errno));
-        return KEYRING_ERR_IO;
-    }
-    if ((st = check_lock_file(lfd, path, lock, err, errlen)) != KEYRING_OK)
-        goto fail;
-    (void)clock_gettime(CLOCK_MONOTONIC, &t0);
-    while (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
-        if (errno == EINTR)
-            continue;
-        if (errno != EWOULDBLOCK) {
-            st = KEYRING_ERR_IO;
-            errbuf_set(err, errlen, "keyring %s: cannot lock %s: %s", path, lock,
-                     strerror(errno));
-            goto fail;
-        }
-        left = (long)wait_ms - ms_since(&t0);
-        if (left <= 0) {
-            st = KEYRING_ERR_IO;
-            errbuf_set(err, errlen, "keyring %s: gave up after %u.%03u s waiting for the lock "
-                     "file %s: another keygen, rotate or retire is editing the key file, or "
-                     "is stuck holding it", path, wait_ms / 1000, wait_ms % 1000, lock);
-            goto fail;
-        }
-        sleep_ms(poll_ms < left ? poll_ms : left);
-        if (poll_ms < LOCK_POLL_MAX_MS)
-            poll_ms *= 2;
-    }
-    *fd = lfd;
-    return KEYRING_OK;
-fail:
-    (void)close(lfd);
-    return st;
-}
-
-/* Closing the descriptor drops the lock; the lock file stays (see above). */
-static void lock_release(int fd)
-{
-    if (fd >= 0)
-        (void)close(fd);
-}
-
 /* ---- edits ----------------------------------------------------------- */
 
 /* Adds a fresh random key with the next id. */
@@ -655,7 +506,7 @@ keyring_status keyring_file_create(const char *path, char *err, size_t errlen)
         errbuf_set(err, errlen, "keyring: no path given");
         return KEYRING_ERR_ARG;
     }
-    st = lock_acquire(path, KEYRING_LOCK_WAIT_MS, &lock, err, errlen);
+    st = keyring_lock_acquire(path, KEYRING_LOCK_WAIT_MS, &lock, err, errlen);
     if (st != KEYRING_OK)
         return st;
     st = keyring_new(&kr);
@@ -666,7 +517,7 @@ keyring_status keyring_file_create(const char *path, char *err, size_t errlen)
     else
         st = save(kr, path, 1, err, errlen);
     keyring_free(kr);
-    lock_release(lock);
+    keyring_lock_release(lock);
     return st;
 }
 
@@ -694,7 +545,7 @@ static keyring_status lock_key_file(const char *path, unsigned wait_ms, int *loc
             return st;
         /* Created since the lstat: the caller loads it again, under the lock. */
     }
-    return lock_acquire(path, wait_ms, lock, err, errlen);
+    return keyring_lock_acquire(path, wait_ms, lock, err, errlen);
 }
 
 keyring_status keyring_file_add_wait(const char *path, int make_active, unsigned lock_wait_ms,
@@ -724,7 +575,7 @@ keyring_status keyring_file_add_wait(const char *path, int make_active, unsigned
     st = save(kr, path, 0, err, errlen);
 out:
     keyring_free(kr);
-    lock_release(lock);
+    keyring_lock_release(lock);
     return st;
 }
 
@@ -762,6 +613,6 @@ keyring_status keyring_file_retire(const char *path, uint32_t id, char *err, siz
         st = save(kr, path, 0, err, errlen);
 out:
     keyring_free(kr);
-    lock_release(lock);
+    keyring_lock_release(lock);
     return st;
 }

@@ -25,4 +25,11 @@ keyring_status keyring_set_state(struct keyring *kr, uint32_t id, enum kek_state
 keyring_status keyring_file_add_wait(const char *path, int make_active, unsigned lock_wait_ms,
                                      uint32_t *new_id, char *err, size_t errlen);
 
+/* Takes the exclusive lock beside the key file at path, waiting at most
+ * wait_ms; *fd holds it until keyring_lock_release. KEYRING_ERR_IO (with
+ * err naming the lock file) when the wait ran out. */
+keyring_status keyring_lock_acquire(const char *path, unsigned wait_ms, int *fd, char *err,
+                                    size_t errlen);
+void keyring_lock_release(int fd);
+
 #endif
