@@ -89,6 +89,38 @@ static int parse_ulong(const char *s, int base, unsigned long long max, unsigned
     return 0;
 }
 
+/* A size in bytes, "k" or "m" suffix allowed, within the body limits. */
+static int parse_size(const char *value, unsigned long long *out)
+{
+    unsigned long long mult = 1, v;
+    char num[32];
+    size_t n = strlen(value);
+
+    if (n == 0 || n >= sizeof(num))
+        return -1;
+    memcpy(num, value, n + 1);
+    if (num[n - 1] == 'k' || num[n - 1] == 'K')
+        mult = 1024, num[n - 1] = '\0';
+    else if (num[n - 1] == 'm' || num[n - 1] == 'M')
+        mult = 1024 * 1024, num[n - 1] = '\0';
+    if (parse_ulong(num, 10, BODY_MAX_CEILING, &v) != 0 || v * mult < BODY_MAX_MIN ||
+        v * mult > BODY_MAX_CEILING)
+        return -1;
+    *out = v * mult;
+    return 0;
+}
+
+static int parse_bool(const char *value, int *out)
+{
+    if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
+        *out = 1;
+    else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
+        *out = 0;
+    else
+        return -1;
+    return 0;
+}
+
 /* Sets one key from a string value; where says "file:line" or "env NAME". */
 static int set_key(struct config *cfg, const struct key_def *k, const char *value,
                    const char *where, char *err, size_t errlen)
@@ -111,27 +143,14 @@ static int set_key(struct config *cfg, const struct key_def *k, const char *valu
         }
         *(int *)slot = (int)v;
         return 0;
-    case K_SIZE: {
-        unsigned long long mult = 1;
-        char num[32];
-        size_t n = strlen(value);
-
-        if (n > 0 && n < sizeof(num)) {
-            memcpy(num, value, n + 1);
-            if (num[n - 1] == 'k' || num[n - 1] == 'K')
-                mult = 1024, num[n - 1] = '\0';
-            else if (num[n - 1] == 'm' || num[n - 1] == 'M')
-                mult = 1024 * 1024, num[n - 1] = '\0';
-        }
-        if (n == 0 || n >= sizeof(num) || parse_ulong(num, 10, BODY_MAX_CEILING, &v) != 0 ||
-            v * mult < BODY_MAX_MIN || v * mult > BODY_MAX_CEILING) {
+    case K_SIZE:
+        if (parse_size(value, &v) != 0) {
             errbuf_set(err, errlen, "%s: %s must be a size from %u to %u bytes (k/m suffix allowed)",
                     where, k->name, BODY_MAX_MIN, BODY_MAX_CEILING);
             return -1;
         }
-        *(size_t *)slot = (size_t)(v * mult);
+        *(size_t *)slot = (size_t)v;
         return 0;
-    }
     case K_MODE:
         if (parse_ulong(value, 8, 0777, &v) != 0) {
             errbuf_set(err, errlen, "%s: %s must be an octal mode such as 0660", where, k->name);
@@ -148,12 +167,7 @@ static int set_key(struct config *cfg, const struct key_def *k, const char *valu
         *(long *)slot = (long)v;
         return 0;
     case K_BOOL:
-        if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
-            *(int *)slot = 1;
-        else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 ||
-                 strcmp(value, "0") == 0)
-            *(int *)slot = 0;
-        else {
+        if (parse_bool(value, (int *)slot) != 0) {
             errbuf_set(err, errlen, "%s: %s must be yes or no", where, k->name);
             return -1;
         }
