@@ -203,6 +203,30 @@ def template_re(p):
     return re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(p)) + "$")
 
 
+def routed_path(raw_path):
+    """The path sharekeep routes on behind nginx: its $document_uri (passed
+    as DOCUMENT_URI), i.e. %XX decoded, "//" merged, "." and ".." resolved.
+    None where nginx itself refuses the path (a ".." above the root)."""
+    dec = re.sub(rb"%([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]),
+                 raw_path.encode("latin-1", "replace"))
+    out = []
+    segs = re.sub(rb"/+", b"/", dec).split(b"/")
+    for i, seg in enumerate(segs[1:], 1):
+        last = i == len(segs) - 1
+        if seg == b".":
+            if last:
+                out.append(b"")
+        elif seg == b"..":
+            if not out:
+                return None
+            out.pop()
+            if last:
+                out.append(b"")
+        else:
+            out.append(seg)
+    return (b"/" + b"/".join(out)).decode("utf-8", "replace")
+
+
 def match_path(raw_path):
     for p in SPEC["paths"]:
         if template_re(p).match(raw_path):
@@ -477,10 +501,17 @@ def run_case(c):
     if c.get("probe") and "x-request-id" not in hdrs:
         # nginx's own answer (e.g. its 301 from /webhook to /webhook/), not sharekeep's
         return "%s %d (nginx)" % (method, status), []
-    tmpl = match_path(raw)
+    # sharekeep routes on nginx's decoded, normalised path (DOCUMENT_URI):
+    # /webhook/%62ackup is /webhook/backup, /portal/clients/x%2Fy/backup is
+    # /portal/clients/x/y/backup (no such path), //healthz is /healthz
+    route = routed_path(raw) or raw
+    tmpl = match_path(route)
     op = None
-    if tmpl is not None and method.lower() in SPEC["paths"][tmpl]:
-        op = SPEC["paths"][tmpl][method.lower()]
+    # HEAD is GET without the body (RFC 9110 9.3.2): a path that documents
+    # GET answers HEAD with GET's operation, and lists HEAD in Allow.
+    spec_method = "get" if method == "HEAD" else method.lower()
+    if tmpl is not None and spec_method in SPEC["paths"][tmpl]:
+        op = SPEC["paths"][tmpl][spec_method]
     if c.get("op") and (op is None or op.get("operationId") != c["op"]):
         probs.append("%s %s is not operation %s in the spec" % (method, raw, c["op"]))
     if op is not None:
@@ -523,7 +554,7 @@ def run_case(c):
             params = [resolve(x) for x in (SPEC["paths"][tmpl].get("parameters") or []) + (op.get("parameters") or [])]
             rx = template_re(tmpl)
             names = re.findall(r"\{([^}]+)\}", tmpl)
-            m = re.match("^" + re.sub(r"\\\{[^}]+\\\}", "([^/]+)", re.escape(tmpl)) + "$", raw)
+            m = re.match("^" + re.sub(r"\\\{[^}]+\\\}", "([^/]+)", re.escape(tmpl)) + "$", route)
             for name, value in zip(names, m.groups() if m else []):
                 for prm in params:
                     if prm.get("in") == "path" and prm.get("name") == name:
@@ -533,7 +564,9 @@ def run_case(c):
                         if not c["path_valid"] and not errs:
                             probs.append("sharekeep refuses path %s=%r (422), the spec's schema accepts it" % (name, value))
     elif tmpl is not None:
-        allow = SPEC["paths"][tmpl].get("x-allow") or []
+        allow = list(SPEC["paths"][tmpl].get("x-allow") or [])
+        if "GET" in allow:
+            allow.append("HEAD")
         if status != 405:
             probs.append("%s on %s (documented methods %s) answered %d, not 405" % (method, tmpl, allow, status))
         resp_obj = SPEC["components"]["x-method-not-allowed"]
@@ -937,9 +970,12 @@ def phase_up():
 def phase_shared():
     """webhook_auth left at its default: X-Webhook-Secret, as Portal sends it
     (the Standard Webhooks headers are ignored); the fetch bounded by
-    fetch_max_shares = 3 and fetch_max_bytes = 1k."""
+    fetch_max_shares = 3 and fetch_max_bytes = 1k; max_versions = 3, so a
+    4th version is a 409 version_limit on both store routes."""
     W, WF = "/webhook/backup", "/webhook/backup/fetch"
     sa, sb, sc = "oa-sa-" + RUN, "oa-sb-" + RUN, "oa-sc-" + RUN
+    sd = "oa-sd-" + RUN
+    K = "/portal/clients/%s/backup"
     big = "B" * 1500
     n400 = ["%d" % i + "n" * 399 for i in range(3)]
 
@@ -988,7 +1024,19 @@ def phase_shared():
         fe("shared secret: fetch without the secret", sa, expect=401, secret=None),
         fe("shared secret: fetch with a wrong secret", sa, expect=401, secret=WH_SHARED + "x"),
         st("shared secret: bad body still 422", sa, "", "X", expect=422, req_valid=False),
-    ]
+        # max_versions = 3 here: a 4th version of one identity is refused, the
+        # newest retried is still 200
+        st("max_versions: version 1", sd, "v1", "M", version=1, created=True),
+        st("max_versions: version 2", sd, "v2", "M", version=2, created=True),
+        st("max_versions: version 3", sd, "v3", "M", version=3, created=True),
+        st("max_versions: a 4th version is refused", sd, "v4", "M", expect=409,
+           check=expect_error("version_limit")),
+        st("max_versions: the newest again is a retry", sd, "v3", "M", version=3, created=False),
+    ] + [dict(name="max_versions: client version %d" % v, op="clientStore", method="POST",
+              path=K % sd, body=j({"backupMethod": "PASSKEY", "cipherText": "c%d" % v}),
+              token=jwt(sd), expect=200 if v <= 3 else 409, req_valid=True if v <= 3 else None,
+              check=expect_store(v, True) if v <= 3 else expect_error("version_limit"))
+         for v in (1, 2, 3, 4)]
     for c in cases:
         run_case(c)
 
@@ -1089,6 +1137,10 @@ MUTATIONS = {
     "no-shared-secret": lambda s: [s["paths"][p]["post"].update(security=[x for x in s["paths"][p]["post"]["security"]
                                                                          if "sharedSecret" not in x])
                                    for p in ("/webhook/backup", "/webhook/backup/fetch")],
+    # issue 12: max_versions
+    "client-store-no-409": lambda s: s["paths"]["/portal/clients/{clientId}/backup"]["post"]["responses"].pop("409"),
+    "no-version-limit-code": lambda s: s["components"]["schemas"]["ErrorCodes409"]["properties"]["error"]["properties"]["code"].update(
+        enum=["delivery_conflict"]),
     "shared-secret-header-renamed": lambda s: s["components"]["securitySchemes"]["sharedSecret"].update(name="X-Portal-Secret"),
 }
 

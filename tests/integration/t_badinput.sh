@@ -435,22 +435,28 @@ rows_unchanged "overlong input stored nothing"
 
 # ============================================================================
 # 10. Path traversal and encoded slashes in clientId.  nginx decodes and
-#     normalizes the URI only to pick a location; sharekeep routes on the raw
-#     REQUEST_URI and validates the clientId segment, so nothing ever lands
-#     on another client.  Depending on what nginx's normalized path matches,
-#     the client gets nginx's 404 (no sharekeep location), nginx's 400 (%00)
-#     or sharekeep's JSON 404/422.  (t_errors.sh has a%2Fb, a%20b, a.b, ...)
+#     normalizes the URI (%XX decoded, "//" merged, "." and ".." resolved)
+#     to pick a location, and passes that path as DOCUMENT_URI; sharekeep
+#     routes on the same path, so the route that answers is the one whose
+#     nginx location (and what it blanks) applied.  A traversal lands on
+#     another route, never on another client without that client's token.
+#     Depending on the normalized path the client gets nginx's 404 (no
+#     sharekeep location), nginx's 400 (%00) or sharekeep's answer for the
+#     route it names.  (t_errors.sh has a%2Fb, a%20b, a.b, ...)
 # ============================================================================
-trav() {   # METHOD PATH EXPECTED(404|422|nginx404) DESC
-    local method=$1 path=$2 want=$3 desc=$4
+trav() {   # METHOD PATH EXPECTED(404|422|403|nginx404|nginx400) DESC [TOKEN_ID]
+    local method=$1 path=$2 want=$3 desc=$4 tok=${5-}
+    local -a h=()
+    [ -z "$tok" ] || h=(-H "Authorization: Bearer $(client_token "$tok")")
     if [ "$method" = POST ]; then
-        req POST "$path" "$(json backupShare x clientId bi-trav share x)" --path-as-is
+        REQ_AUTH=${tok:+0} req POST "$path" "$(json backupShare x clientId bi-trav share x)" --path-as-is "${h[@]}"
     else
-        req GET "$path" -- --path-as-is
+        REQ_AUTH=${tok:+0} req GET "$path" -- --path-as-is "${h[@]}"
     fi
     case $want in
         nginx404) nginx_refusal 404 "$desc" ;;
         nginx400) nginx_refusal 400 "$desc" ;;
+        200) assert_status 200 "$desc" ;;
         *) assert_error "$want" "$desc" ;;
     esac
 }
@@ -458,40 +464,86 @@ trav POST '/portal/clients/..%2Fx/backup' nginx404 "..%2F: nginx normalizes to /
 trav GET '/portal/clients/..%2Fx/backup' nginx404 "GET ..%2F"
 trav POST '/portal/clients/%2e%2e/backup' nginx404 "%2e%2e: nginx normalizes to /portal/backup"
 trav POST '/portal/clients/%2E%2E%2Fbi-chunk/backup' nginx404 "%2E%2E%2F (upper case)"
-trav POST '/portal/clients/..%252Fx/backup' 422 "double-encoded ..%252F stays one invalid id"
-trav GET '/portal/clients/%252e%252e/backup' 422 "double-encoded %252e%252e"
-trav POST '/portal/clients/%2e/backup' 422 "%2e: the id '.' is invalid"
-trav POST '/portal/clients/./backup' 422 "./ (not normalized by curl): the id '.' is invalid"
-trav GET '/portal/clients/bi-chunk%2F..%2Fbi-nul/backup' 422 "bi-chunk%2F..%2Fbi-nul is one invalid id"
-trav GET '/portal/clients/bi-chunk/../bi-nul/backup' 404 "bi-chunk/../bi-nul: raw path has more segments"
+# decoded once, as nginx does: the id is "..%2Fx" (a token for it gets past
+# authentication, then the id itself is invalid)
+trav POST '/portal/clients/..%252Fx/backup' 422 "double-encoded ..%252F is the one invalid id '..%2Fx'" '..%2Fx'
+assert_json .error.code invalid_client_id "..%252F: code invalid_client_id"
+trav GET '/portal/clients/%252e%252e/backup' 422 "double-encoded %252e%252e is the invalid id '%2e%2e'" '%2e%2e'
+assert_json .error.code invalid_client_id "%252e%252e: code invalid_client_id"
+# "." segments are resolved: /portal/clients/backup names nothing
+trav POST '/portal/clients/%2e/backup' 404 "%2e is '.': routed as /portal/clients/backup"
+assert_json .error.code not_found "%2e: code not_found"
+trav POST '/portal/clients/./backup' 404 "./ (not normalized by curl): routed as /portal/clients/backup"
+assert_json .error.code not_found "./: code not_found"
+# ".." climbs to another client's route: bi-chunk's own token is no use there
+trav GET '/portal/clients/bi-chunk%2F..%2Fbi-nul/backup' 403 \
+    "bi-chunk%2F..%2Fbi-nul is bi-nul's route: bi-chunk's token is refused" bi-chunk
+assert_json .error.code forbidden "bi-chunk%2F..%2Fbi-nul: code forbidden"
+trav GET '/portal/clients/bi-chunk/../bi-nul/backup' 403 \
+    "bi-chunk/../bi-nul is bi-nul's route: bi-chunk's token is refused" bi-chunk
+assert_json .error.code forbidden "bi-chunk/../bi-nul: code forbidden"
+not_revealed "bi-chunk/../bi-nul" '\u0000'
 trav GET '/portal/clients/bi-chunk%00/backup' nginx400 "%00 in the path: nginx refuses it"
-trav GET '/portal/clients/bi-chunk%2fbackup' 404 "%2f instead of the last slash"
-trav GET '/portal/clients//backup' 404 "empty clientId"
-trav GET '//portal/clients/bi-chunk/backup' 404 "doubled leading slash (raw path is routed)"
-trav GET '/portal/clients/bi-chunk//backup' 404 "doubled slash before backup"
+# spellings of bi-chunk's own route are its route (with its token: its share)
+trav GET '/portal/clients/bi-chunk%2fbackup' 200 "%2f instead of the last slash is bi-chunk's route" bi-chunk
+assert_client_got "$cshare" "%2fbackup: bi-chunk's share"
+trav GET '//portal/clients/bi-chunk/backup' 200 "doubled leading slash is merged: bi-chunk's route" bi-chunk
+assert_client_got "$cshare" "//portal: bi-chunk's share"
+trav GET '/portal/clients/bi-chunk//backup' 200 "doubled slash before backup is merged: bi-chunk's route" bi-chunk
+assert_client_got "$cshare" "bi-chunk//backup: bi-chunk's share"
+trav GET '/portal/clients/bi-chunk/%62ackup' 200 "%62ackup (encoded 'b') is bi-chunk's route" bi-chunk
+assert_client_got "$cshare" "%62ackup: bi-chunk's share"
+trav GET '/portal/clients//backup' 404 "empty clientId (merged: /portal/clients/backup)"
 trav GET '/portal/clients/bi-chunk/backup/' 404 "trailing slash"
 trav GET '/portal/clients/bi-chunk/backup;x=1' 404 "path parameter"
-trav GET '/portal/clients/bi-chunk/%62ackup' 404 "%62ackup (encoded 'b')"
 trav GET '/PORTAL/clients/bi-chunk/backup' nginx404 "upper-case prefix: no nginx location"
-trav POST '/webhook/../webhook/backup' 404 "/webhook/../webhook/backup: routed on the raw path"
-trav POST '/webhook/./backup' 404 "/webhook/./backup"
-trav POST '/webhook/%62ackup' 404 "/webhook/%62ackup"
-trav POST '/webhook/backup%2Ffetch' 404 "/webhook/backup%2Ffetch"
-trav POST '/webhook/backup/fetch/..' 404 "/webhook/backup/fetch/.."
-# nginx decodes these to /webhook/backup and picks the webhook location, but
-# sharekeep routes on what was sent
-trav POST '/webhook%2Fbackup' 404 "/webhook%2Fbackup: nginx's location, sharekeep's 404"
-trav POST '/portal/clients/../../webhook/backup' 404 "../../webhook/backup from the client prefix"
-rows_unchanged "traversal attempts stored nothing"
+rows_unchanged "traversal attempts on the client prefix stored nothing"
+# Spellings of /webhook/backup are the store webhook (req() signs them: the
+# store is accepted, as a custodian share, kind 1).
+wstore() {   # PATH CLIENT_ID DESC
+    req POST "$1" "$(json clientId "$2" share x)" --path-as-is
+    assert_status 200 "$3 is the store webhook"
+    assert_stored 1 true "$3: the store webhook stored it"
+    assert_eq 1 "$(rows "client_id = '$2' AND kind = 1")" "$3: one custodian share for $2"
+    expect_rows=$((expect_rows + 1))
+}
+wstore '/webhook/../webhook/backup' bi-trav-w1 "/webhook/../webhook/backup"
+wstore '/webhook/./backup' bi-trav-w2 "/webhook/./backup"
+wstore '/webhook/%62ackup' bi-trav-w3 "/webhook/%62ackup"
+# /webhook%2Fbackup: nginx decodes it to /webhook/backup (its webhook
+# location), and that is the route; signed by hand (req() signs only paths
+# that start with /webhook/)
+printf '%s' "$(json clientId bi-trav-w4 share x)" >"$T/w4.json"
+auth_for /webhook/backup "$T/w4.json"
+curl_h
+REQ_AUTH=0 req_file POST '/webhook%2Fbackup' "$T/w4.json" "${CURL_H[@]}" --path-as-is
+assert_status 200 "/webhook%2Fbackup is the store webhook"
+assert_stored 1 true "/webhook%2Fbackup: the store webhook stored it"
+assert_eq 1 "$(rows "client_id = 'bi-trav-w4' AND kind = 1")" "/webhook%2Fbackup: one custodian share"
+expect_rows=$((expect_rows + 1))
+# /webhook/backup%2Ffetch is the fetch webhook
+req POST '/webhook/backup%2Ffetch' "$(json clientId bi-trav-w1)" --path-as-is
+assert_status 200 "/webhook/backup%2Ffetch is the fetch webhook"
+assert_fetched x "/webhook/backup%2Ffetch: bi-trav-w1's share"
+# a trailing ".." leaves /webhook/backup/, which names nothing
+trav POST '/webhook/backup/fetch/..' 404 "/webhook/backup/fetch/.. is /webhook/backup/"
+assert_json .error.code not_found "/webhook/backup/fetch/..: code not_found"
+# climbing out of the client prefix lands on the store webhook, which wants
+# its signature (a Bearer token is nothing there): 401, nothing stored
+trav POST '/portal/clients/../../webhook/backup' 401 "../../webhook/backup from the client prefix is the store webhook" bi-trav
+check "../../webhook/backup: a webhook 401 (no Bearer challenge)" \
+    bash -c "! grep -qi '^www-authenticate:' '$RESP_HEADERS'"
+rows_unchanged "traversal attempts stored only the webhook spellings' shares"
 
 # ============================================================================
 # 11. Methods.  sharekeep answers every other method on its paths with a JSON
 #     405 and Allow (t_errors.sh: GET/PUT on the store webhook, GET on fetch,
 #     DELETE on a client share, POST on /healthz).  nginx answers TRACE
-#     itself; HEAD gets sharekeep's 405 without a body.
+#     itself; HEAD on the client route answers like GET, elsewhere it gets
+#     sharekeep's 405; either way without a body.
 # ============================================================================
 for path in /webhook/backup /webhook/backup/fetch /portal/clients/bi-meth/backup; do
-    case $path in /portal/*) allow='^GET, POST$' ;; *) allow='^POST$' ;; esac
+    case $path in /portal/*) allow='^GET, HEAD, POST$' ;; *) allow='^POST$' ;; esac
     for m in PUT DELETE PATCH OPTIONS PROPFIND FOO SHAREKEEP; do
         case "$m $path" in "PUT /webhook/backup" | "DELETE /portal/"*) continue ;; esac
         req "$m" "$path" "$(json clientId bi-meth share x backupShare x)"
@@ -499,8 +551,16 @@ for path in /webhook/backup /webhook/backup/fetch /portal/clients/bi-meth/backup
         assert_header Allow "$allow" "$m $path: Allow"
     done
     req HEAD "$path" -- -I
-    assert_status 405 "HEAD $path"
-    assert_header Allow "$allow" "HEAD $path: Allow"
+    case $path in
+        /portal/*)   # HEAD answers like GET (nothing stored: 404), without a body
+            assert_status 404 "HEAD $path answers like GET"
+            assert_header Content-Type '^application/json' "HEAD $path: GET's content type"
+            ;;
+        *)
+            assert_status 405 "HEAD $path"
+            assert_header Allow "$allow" "HEAD $path: Allow"
+            ;;
+    esac
     check "HEAD $path: no body" bash -c "! grep -q '\"error\"' '$RESP_BODY'"
     req TRACE "$path"
     nginx_refusal 405 "TRACE $path"

@@ -97,17 +97,38 @@ for b in '{}' '{"clientId":7}' '{"clientId":"a b"}' "{\"clientId\":\"$long\"}"; 
     req POST /webhook/backup/fetch "$b"
     assert_error 422 "fetch with ${b:0:60}"
 done
-# An invalid clientId in the path is a 422.  The request is authentic:
-# req() sends a valid token whose "sub" is the path segment as sent, so
-# the token check (which runs first) passes and the clientId's own check
-# answers.
-for id in "$long" 'a%20b' 'a%2Fb' 'a%2fb' '%C3%BC' 'a.b' 'a+b'; do
-    req POST "/portal/clients/$id/backup" "$(json backupShare x)"
+# An invalid clientId in the path is a 422.  The request is authentic: it
+# carries a valid token whose "sub" is the clientId sharekeep routes on,
+# so the token check (which runs first) passes and the clientId's own check
+# answers.  Behind nginx sharekeep routes on the decoded path nginx matched
+# (DOCUMENT_URI), so the id of /portal/clients/a%20b/backup is "a b": the
+# token is for the decoded id (REQ_AUTH=0: req() would send one for the raw
+# segment).
+for id in "$long" 'a%20b' '%C3%BC' 'a.b' 'a+b' '%61%2Eb'; do
+    dec=$(printf '%b' "${id//%/\\x}")
+    hdr="Authorization: Bearer $(client_token "$dec")"
+    REQ_AUTH=0 req POST "/portal/clients/$id/backup" "$(json backupShare x)" -H "$hdr"
     assert_error 422 "client store with clientId '${id:0:40}'"
     assert_json .error.code invalid_client_id "client store with clientId '${id:0:40}': code invalid_client_id"
-    req GET "/portal/clients/$id/backup"
+    REQ_AUTH=0 req GET "/portal/clients/$id/backup" -- -H "$hdr"
     assert_error 422 "client get with clientId '${id:0:40}'"
     assert_json .error.code invalid_client_id "client get with clientId '${id:0:40}': code invalid_client_id"
+done
+# ... and a token for the raw segment "a%20b" is another client's: 403
+req POST "/portal/clients/a%20b/backup" "$(json backupShare x)"
+assert_error 403 "client store at a%20b with a token for the raw 'a%20b': the route's id is 'a b'"
+assert_json .error.code forbidden "a token for the raw segment: code forbidden"
+# An encoded '/' in the id is a '/' in the routed path:
+# /portal/clients/a%2Fb/backup is /portal/clients/a/b/backup, no route (404),
+# whatever token comes with it.
+for id in 'a%2Fb' 'a%2fb'; do
+    REQ_AUTH=0 req POST "/portal/clients/$id/backup" "$(json backupShare x)" \
+        -H "Authorization: Bearer $(client_token "a/b")"
+    assert_error 404 "client store with clientId '$id': routed as /portal/clients/a/b/backup"
+    assert_json .error.code not_found "client store with clientId '$id': code not_found"
+    req GET "/portal/clients/$id/backup"
+    assert_error 404 "client get with clientId '$id': routed as /portal/clients/a/b/backup"
+    assert_json .error.code not_found "client get with clientId '$id': code not_found"
 done
 for b in '{}' '{"backupShare":1}' '{"backupShare":null}' '{"backupShare":["x"]}' '{"share":"x"}' \
     '{"cipherText":1}' '{"cipherText":null}' '{"cipherText":""}' '{"backupShare":"x","cipherText":"y"}' \

@@ -111,7 +111,7 @@ oa_run "$SPEC" up "$OBS"
 
 # ---- webhook_auth left at its default (X-Webhook-Secret, what Portal sends),
 # the fetch bounded low enough to see the bounds ---------------------------------
-log "---- webhook_auth at its default: shared secret; fetch_max_shares 3, fetch_max_bytes 1k ----"
+log "---- webhook_auth at its default: shared secret; fetch_max_shares 3, fetch_max_bytes 1k, max_versions 3 ----"
 sk_stop || not_ok "sharekeep did not stop cleanly"
 cp "$SK_CONF" "$T/sharekeep.conf.standard"
 # the harness's shared-secret mode, then webhook_auth removed: the default
@@ -122,7 +122,7 @@ sed -i '/^webhook_auth *=/d; /^webhook_secret_header *=/d' "$SK_CONF"
 cp "$SK_CONF" "$T/sharekeep.conf.default"
 OA_WH_SHARED=$SK_WEBHOOK_SECRET
 export OA_WH_SHARED
-SHARED_ENV=(SHAREKEEP_FETCH_MAX_SHARES=3 SHAREKEEP_FETCH_MAX_BYTES=1k)
+SHARED_ENV=(SHAREKEEP_FETCH_MAX_SHARES=3 SHAREKEEP_FETCH_MAX_BYTES=1k SHAREKEEP_MAX_VERSIONS=3)
 sk_start "${SHARED_ENV[@]}"
 oa_run "$SPEC" shared "$OBS"
 sk_stop || not_ok "sharekeep did not stop cleanly"
