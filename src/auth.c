@@ -150,6 +150,12 @@ int auth_webhook(const struct auth *a, const struct http_request *req, struct ht
     if (st == WH_OK)
         return 0;
     log_warn("webhook refused", "reason=\"%s\" request_id=%s", wh_strerror(st), req->request_id);
+    /* Portal's mode says what it lacks in Portal's terms; the header name
+     * is the config's, not a secret. */
+    if (a->webhook_mode == WEBHOOK_SHARED)
+        return deny(res, 401, "unauthenticated",
+                    st == WH_MISSING ? "the webhook secret header is missing"
+                                     : "the webhook secret is not valid");
     switch (st) {
     case WH_MISSING:
         return deny(res, 401, "unauthenticated", "webhook signature headers are missing");

@@ -29,6 +29,8 @@
 #define JWT_SECRET    "pipeline-jwt-hs256-secret-0123456789abcdefgh"
 #define MSG_MISSING   "webhook signature headers are missing"
 #define MSG_BADSIG    "webhook signature is not valid"
+#define MSG_NO_SECRET  "the webhook secret header is missing"
+#define MSG_BAD_SECRET "the webhook secret is not valid"
 #define MSG_UNAVAIL   "storage is unavailable; retry later"
 #define MSG_NOTFOUND  "no backup share is stored for this client"
 #define MSG_INTERNAL  "the share could not be processed"
@@ -737,7 +739,7 @@ static void test_shared_secret_missing_is_401_and_audited(void)
 {
     pipe_open(SHARED, NULL);
     hook_raw("/backup", store_body("c1", "s", NULL), NULL, NULL, NULL);
-    EXPECT_ERROR(401, NULL, "unauthenticated", MSG_MISSING);
+    EXPECT_ERROR(401, NULL, "unauthenticated", MSG_NO_SECRET);
     /* The body was not parsed, so the row names no client. */
     EXPECT_REFUSAL("custodian.store", NULL, 401);
     CU_ASSERT_EQUAL(fake_store_nrecords(P.st), 0);
@@ -750,9 +752,9 @@ static void test_shared_secret_wrong_is_401(void)
     pipe_open(SHARED, NULL);
     hook_raw("/backup", store_body("c1", "s", NULL),
              "HTTP_X_WEBHOOK_SECRET=" SHARED_SECRET "x", NULL, NULL);
-    EXPECT_ERROR(401, NULL, "unauthenticated", MSG_BADSIG);
+    EXPECT_ERROR(401, NULL, "unauthenticated", MSG_BAD_SECRET);
     hook_raw("/backup/fetch", fetch_body("c1"), "HTTP_X_WEBHOOK_SECRET=", NULL, NULL);
-    EXPECT_ERROR(401, NULL, "unauthenticated", MSG_BADSIG);
+    EXPECT_ERROR(401, NULL, "unauthenticated", MSG_BAD_SECRET);
     EXPECT_REFUSAL("custodian.fetch", NULL, 401);
     CU_ASSERT_EQUAL(fake_store_nrecords(P.st), 0);
     pipe_close();
