@@ -135,7 +135,7 @@ static void roundtrip(const struct seal_context *ctx, const uint8_t *in, size_t 
     }
     FZ_ASSERT(st == SEAL_OK);
     FZ_ASSERT(rec_len == REC_OVERHEAD + len);
-    FZ_ASSERT(memcmp(rec, "SKSR\x01\x01", 6) == 0);
+    FZ_ASSERT(memcmp(rec, "SKSR\x02\x01", 6) == 0);
     FZ_ASSERT(seal_record_kek(rec, rec_len, &kek) == SEAL_OK && kek == 1);
     /* the ciphertext is not the plaintext */
     if (len >= 8)
