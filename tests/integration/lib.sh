@@ -513,6 +513,41 @@ EOF
 }
 
 _nginx_ready() { port_listening "$NGINX_PORT" && [ -s "$T/nginx/nginx.pid" ]; }
+# ---- conf/nginx/example-site.conf, run for real --------------------------------
+# example_site_dir DIR: a scratch dir for the example site: tmp/, a
+# throwaway certificate for the names the site uses, fastcgi_params.
+example_site_dir() {
+    local d=$1
+    mkdir -p "$d/tmp"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=backup.example.com -keyout "$d/key.pem" -out "$d/cert.pem" >>"$SK_LOG" 2>&1 ||
+        die "openssl req (self-signed certificate) failed"
+    cp /etc/nginx/fastcgi_params "$d/fastcgi_params"
+}
+
+# example_site_copy DIR OUT [P80 P443 SK_PORT]: example-site.conf with its
+# certificate paths pointed at DIR's; with ports, also listening on those
+# loopback ports only and passing to sharekeep on 127.0.0.1:SK_PORT.
+example_site_copy() {
+    local d=$1 out=$2
+    local -a live=()
+    if [ $# -ge 5 ]; then
+        live=(-e "s|^\([[:space:]]*\)listen 80;|\1listen 127.0.0.1:$3;|"
+            -e "s|^\([[:space:]]*\)listen 443 ssl http2;|\1listen 127.0.0.1:$4 ssl http2;|"
+            -e '/listen \[::\]/d'
+            -e "s|server unix:/run/sharekeep/sharekeep.sock;|server 127.0.0.1:$5;|")
+    fi
+    sed -e "s|/etc/ssl/certs/backup.example.com.pem|$d/cert.pem|" \
+        -e "s|/etc/ssl/private/backup.example.com.key|$d/key.pem|" "${live[@]}" \
+        "$SHAREKEEP_SRCDIR/conf/nginx/example-site.conf" >"$out"
+}
+
+# example_site_wrapper DIR SITEFILE: DIR/nginx.conf around SITEFILE (which
+# goes in the http context).
+example_site_wrapper() {
+    { nginx_conf_head "$1" 1 64 notice; printf '    include %s;\n}\n' "$2"; } >"$1/nginx.conf"
+}
+
 nginx_start() {
     [ -z "$NGINX_PID" ] || die "nginx_start: nginx already running"
     local n=$T/nginx try

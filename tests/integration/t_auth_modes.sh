@@ -457,17 +457,10 @@ check "example-site.conf: the real-IP settings are commented out" \
 
 # -- nginx -t with a throwaway certificate ----------------------------------------
 S=$T/site
-mkdir -p "$S/tmp"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-    -subj /CN=backup.example.com -keyout "$S/key.pem" -out "$S/cert.pem" >>"$SK_LOG" 2>&1 ||
-    die "openssl req (self-signed certificate) failed"
-cp /etc/nginx/fastcgi_params "$S/fastcgi_params"
+example_site_dir "$S"
 # site_wrapper SITEFILE: an nginx.conf around SITEFILE (in the http context)
-site_wrapper() {
-    { nginx_conf_head "$S" 1 64 notice; printf '    include %s;\n}\n' "$1"; } >"$S/nginx.conf"
-}
-sed -e "s|/etc/ssl/certs/backup.example.com.pem|$S/cert.pem|" \
-    -e "s|/etc/ssl/private/backup.example.com.key|$S/key.pem|" "$SITE" >"$S/site-t.conf"
+site_wrapper() { example_site_wrapper "$S" "$1"; }
+example_site_copy "$S" "$S/site-t.conf"
 site_wrapper "$S/site-t.conf"
 if "$NGINX_BIN" -t -q -p "$S/" -c "$S/nginx.conf" >"$S/t.out" 2>&1; then
     ok "nginx -t accepts example-site.conf (certificate paths replaced)"
@@ -478,11 +471,7 @@ fi
 
 # -- live: the same file on loopback ports, upstream = our sharekeep -----------
 P80=$(free_port) && P443=$(free_port) || die "no free port"
-sed -e "s|^\([[:space:]]*\)listen 80;|\1listen 127.0.0.1:$P80;|" \
-    -e "s|^\([[:space:]]*\)listen 443 ssl http2;|\1listen 127.0.0.1:$P443 ssl http2;|" \
-    -e '/listen \[::\]/d' \
-    -e "s|server unix:/run/sharekeep/sharekeep.sock;|server 127.0.0.1:$SK_PORT;|" \
-    "$S/site-t.conf" >"$S/site-open.conf"
+example_site_copy "$S" "$S/site-open.conf" "$P80" "$P443" "$SK_PORT"
 require "live copy: listen ports and upstream rewritten" \
     test "$(grep -cE "127.0.0.1:($P80|$P443|$SK_PORT)" "$S/site-open.conf")" -eq 3
 # the allow-list switched on as its comment says (the '#' removed from its

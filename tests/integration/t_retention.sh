@@ -256,38 +256,10 @@ assert_stored 4 true "with max_versions 4 the 4th version is stored"
 
 # == the example site: a rate limit per client id, from any address ===============
 S=$T/site
-mkdir -p "$S/tmp"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-    -subj /CN=backup.example.com -keyout "$S/key.pem" -out "$S/cert.pem" >>"$SK_LOG" 2>&1 ||
-    die "openssl req (self-signed certificate) failed"
-cp /etc/nginx/fastcgi_params "$S/fastcgi_params"
+example_site_dir "$S"
 P80=$(free_port) && P443=$(free_port) || die "no free port"
-sed -e "s|/etc/ssl/certs/backup.example.com.pem|$S/cert.pem|" \
-    -e "s|/etc/ssl/private/backup.example.com.key|$S/key.pem|" \
-    -e "s|^\([[:space:]]*\)listen 80;|\1listen 127.0.0.1:$P80;|" \
-    -e "s|^\([[:space:]]*\)listen 443 ssl http2;|\1listen 127.0.0.1:$P443 ssl http2;|" \
-    -e '/listen \[::\]/d' \
-    -e "s|server unix:/run/sharekeep/sharekeep.sock;|server 127.0.0.1:$SK_PORT;|" \
-    "$SHAREKEEP_SRCDIR/conf/nginx/example-site.conf" >"$S/site.conf"
-{
-    is_root && echo "user root;"
-    cat <<NGX
-worker_processes 1;
-daemon off;
-pid $S/nginx.pid;
-error_log $S/error.log notice;
-events { worker_connections 64; }
-http {
-    access_log $S/access.log;
-    client_body_temp_path $S/tmp/body;
-    fastcgi_temp_path $S/tmp/fastcgi;
-    proxy_temp_path $S/tmp/proxy;
-    scgi_temp_path $S/tmp/scgi;
-    uwsgi_temp_path $S/tmp/uwsgi;
-    include $S/site.conf;
-}
-NGX
-} >"$S/nginx.conf"
+example_site_copy "$S" "$S/site.conf" "$P80" "$P443" "$SK_PORT"
+example_site_wrapper "$S" "$S/site.conf"
 "$NGINX_BIN" -t -q -p "$S/" -c "$S/nginx.conf" >"$S/t.out" 2>&1 || { cat "$S/t.out"; die "nginx -t rejects example-site.conf"; }
 "$NGINX_BIN" -p "$S/" -c "$S/nginx.conf" </dev/null >>"$S/stdout.log" 2>&1 &
 SITE_PID=$!
