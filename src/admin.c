@@ -34,6 +34,7 @@ void admin_free(struct admin *a)
  * UPDATE share_record (rewrap) nor read everything they need. */
 int admin_open(const char *config_path, struct admin *a, int need_keyring, int need_db)
 {
+    struct keyring_token_config tc;
     char err[512];
 
     memset(a, 0, sizeof(*a));
@@ -42,7 +43,9 @@ int admin_open(const char *config_path, struct admin *a, int need_keyring, int n
         return -1;
     }
     log_set_level(a->cfg.log_level);
-    if (need_keyring && keyring_load(a->cfg.keyring, &a->kr, err, sizeof(err)) != KEYRING_OK) {
+    config_token(&a->cfg, &tc);
+    if (need_keyring &&
+        keyring_load_with(a->cfg.keyring, &tc, &a->kr, err, sizeof(err)) != KEYRING_OK) {
         fprintf(stderr, "sharekeep: %s\n", err);
         goto fail;
     }
@@ -324,9 +327,10 @@ int admin_status(const char *config_path, int argc, char **argv)
         for (size_t j = 0; j < n; j++)
             if (ids[j] == id)
                 used = counts[j];
-        printf("KEK %u: %s, %lld records\n", id,
+        printf("KEK %u: %s, %lld records, %s\n", id,
                state == KEK_ACTIVE ? "active" : state == KEK_DECRYPT ? "decrypt" : "retired",
-               used);
+               used, keyring_key_backend(a.kr, i) == KEK_BACKEND_PKCS11 ? "in the PKCS#11 token"
+                                                                         : "in the key file");
     }
     for (size_t j = 0; j < n; j++) {
         enum kek_state state;
@@ -353,25 +357,119 @@ out:
 
 /* ---- rotate / retire ----------------------------------------------------- */
 
+static int admin_parse_backend(int argc, char **argv, const char *cmd, int *pkcs11)
+{
+    static const struct option opts[] = {
+        { "backend", required_argument, NULL, 'B' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+
+    optind = 0;   /* GNU getopt: start over on the subcommand's own argv */
+    while ((c = getopt_long(argc, argv, "+B:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'B':
+            if (strcmp(optarg, "file") == 0) {
+                *pkcs11 = 0;
+            } else if (strcmp(optarg, "pkcs11") == 0) {
+                *pkcs11 = 1;
+            } else {
+                fprintf(stderr, "sharekeep: --backend must be file or pkcs11\n");
+                return -2;
+            }
+            break;
+        case 'h':
+            usage_command(stdout, cmd);
+            return -1;
+        default:
+            usage_command(stderr, cmd);
+            return -2;
+        }
+    }
+    return optind;
+}
+
+int admin_keygen(const char *config_path, int argc, char **argv)
+{
+    struct keyring_token_config tc;
+    struct config cfg;
+    char err[512];
+    uint32_t id = 0;
+    int rc = 1, pkcs11 = 0, first, have_cfg = 0;
+
+    first = admin_parse_backend(argc, argv, "keygen", &pkcs11);
+    if (first < 0)
+        return first == -1 ? 0 : 2;
+    if (first != argc - 1) {
+        usage_command(stderr, "keygen");
+        return 2;
+    }
+    /* A file KEK needs nothing but the path; a token KEK needs the token
+     * settings from the config. */
+    if (pkcs11) {
+        if (config_load(config_path, environ, &cfg, err, sizeof(err)) != 0) {
+            fprintf(stderr, "sharekeep: %s\n", err);
+            return 1;
+        }
+        have_cfg = 1;
+        if (cfg.pkcs11_uri[0] == '\0') {
+            fprintf(stderr, "sharekeep: keygen --backend pkcs11: pkcs11_uri is not set in the "
+                    "config\n");
+            goto out;
+        }
+        config_token(&cfg, &tc);
+    }
+    if (keyring_file_add_key(argv[first], pkcs11 ? &tc : NULL, 1, 1, &id, err, sizeof(err)) !=
+        KEYRING_OK) {
+        fprintf(stderr, "sharekeep: %s\n", err);
+        goto out;
+    }
+    printf(pkcs11 ? "wrote %s (one active KEK, id %u, generated inside the PKCS#11 token; "
+                    "mode 0600)\n"
+                  : "wrote %s (one active KEK, mode 0600)\n", argv[first], id);
+    rc = 0;
+out:
+    if (have_cfg)
+        config_free(&cfg);
+    return rc;
+}
+
 int admin_rotate(const char *config_path, int argc, char **argv)
 {
+    struct keyring_token_config tc;
     struct admin a;
     char err[512];
     uint32_t id = 0;
-    int rc = 1;
+    int rc = 1, pkcs11 = -1, first;
 
-    if (argc > 1) {
+    first = admin_parse_backend(argc, argv, "rotate", &pkcs11);
+    if (first < 0)
+        return first == -1 ? 0 : 2;
+    if (first != argc) {
         usage_command(stderr, "rotate");
         return 2;
     }
     if (admin_open(config_path, &a, 0, 0) != 0)
         return 1;
-    if (keyring_file_add(a.cfg.keyring, 1, &id, err, sizeof(err)) != KEYRING_OK) {
+    config_token(&a.cfg, &tc);
+    /* With a token configured, new KEKs are made in it unless asked not to:
+     * that is how a deployment moves into an HSM (rotate, then rewrap). */
+    if (pkcs11 < 0)
+        pkcs11 = a.cfg.pkcs11_uri[0] != '\0';
+    if (pkcs11 && a.cfg.pkcs11_uri[0] == '\0') {
+        fprintf(stderr, "sharekeep: rotate --backend pkcs11: pkcs11_uri is not set in the "
+                "config\n");
+        goto out;
+    }
+    if (keyring_file_add_key(a.cfg.keyring, pkcs11 ? &tc : NULL, 0, 1, &id, err, sizeof(err)) !=
+        KEYRING_OK) {
         fprintf(stderr, "sharekeep: %s\n", err);
         goto out;
     }
-    printf("rotate: KEK %u is now active in %s\n"
-           "next: reload sharekeep (SIGHUP), then run 'sharekeep rewrap'\n", id, a.cfg.keyring);
+    printf("rotate: KEK %u is now active in %s%s\n"
+           "next: reload sharekeep (SIGHUP), then run 'sharekeep rewrap'\n", id, a.cfg.keyring,
+           pkcs11 ? " (generated inside the PKCS#11 token)" : "");
     rc = 0;
 out:
     admin_free(&a);

@@ -8,6 +8,7 @@
 int admin_rewrap(const char *config_path, int argc, char **argv);
 int admin_verify(const char *config_path, int argc, char **argv);
 int admin_status(const char *config_path, int argc, char **argv);
+int admin_keygen(const char *config_path, int argc, char **argv);
 int admin_rotate(const char *config_path, int argc, char **argv);
 int admin_retire(const char *config_path, int argc, char **argv);
 int admin_export(const char *config_path, int argc, char **argv);

@@ -80,12 +80,14 @@ static int allowed(struct exchange *x, int body_read)
 int app_load(const char *config_path, struct app_loaded *out, char *err, size_t errlen)
 {
     extern char **environ;
+    struct keyring_token_config tc;
     uint8_t tag_key[32];
 
     memset(out, 0, sizeof(*out));
     if (config_load(config_path, environ, &out->cfg, err, errlen) != 0)
         goto fail;
-    if (keyring_load(out->cfg.keyring, &out->kr, err, errlen) != KEYRING_OK)
+    config_token(&out->cfg, &tc);
+    if (keyring_load_with(out->cfg.keyring, &tc, &out->kr, err, errlen) != KEYRING_OK)
         goto fail;
     if (auth_load(&out->cfg, &out->auth, err, errlen) != 0)
         goto fail;

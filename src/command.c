@@ -83,23 +83,6 @@ static int command_check(const char *config_path, int argc, char **argv)
     return 0;
 }
 
-static int command_keygen(const char *config_path, int argc, char **argv)
-{
-    char err[512];
-
-    (void)config_path;
-    if (argc != 2) {
-        usage_command(stderr, "keygen");
-        return 2;
-    }
-    if (keyring_file_create(argv[1], err, sizeof(err)) != KEYRING_OK) {
-        fprintf(stderr, "sharekeep: %s\n", err);
-        return 1;
-    }
-    printf("wrote %s (one active KEK, mode 0600)\n", argv[1]);
-    return 0;
-}
-
 const struct command commands[] = {
     { "serve", command_serve, "serve",
       "FastCGI server (the default command); one request when run as CGI",
@@ -113,9 +96,12 @@ const struct command commands[] = {
       "Applies each file of sql_dir once, in order, each in its own transaction,\n"
       "under an advisory lock; records them in schema_migration. Run it as the\n"
       "database owner (e.g. SHAREKEEP_DATABASE='... user=owner').\n" },
-    { "keygen", command_keygen, "keygen FILE",
+    { "keygen", admin_keygen, "keygen [--backend file|pkcs11] FILE",
       "write a new key file (mode 0600) with one active KEK",
-      "Refuses to overwrite an existing file. Use 'rotate' to add keys later.\n" },
+      "Refuses to overwrite an existing file. Use 'rotate' to add keys later.\n"
+      "With --backend pkcs11 the KEK is generated inside the token that the\n"
+      "config's pkcs11_uri names (never leaving it); the file then lists only\n"
+      "its id and state.\n" },
     { "check", command_check, "check",
       "load and validate the config, keyring and auth files, then exit",
       "Exits 0 when `serve` would start; otherwise prints what is wrong.\n" },
@@ -125,10 +111,13 @@ const struct command commands[] = {
       "counts records per kind and backupMethod, with the number of identities\n"
       "(client and backupSharePairId) they belong to, e.g.\n"
       "  custodian PASSWORD-SECP256K1: 12 records, 10 identities\n" },
-    { "rotate", admin_rotate, "rotate",
+    { "rotate", admin_rotate, "rotate [--backend file|pkcs11]",
       "add a new KEK to the key file and make it active",
       "The previous active KEK stays for decryption. Then reload the server\n"
-      "(SIGHUP) and run 'sharekeep rewrap'.\n" },
+      "(SIGHUP) and run 'sharekeep rewrap'. The new KEK is generated inside the\n"
+      "PKCS#11 token when the config sets pkcs11_uri (unless --backend file), so\n"
+      "rotate + rewrap move a key file deployment into the token, and\n"
+      "--backend file + rewrap move it back.\n" },
     { "rewrap", admin_rewrap, "rewrap [--batch N]",
       "move every record's data key to the active KEK",
       "N records (default 500) per transaction, without decrypting any share;\n"

@@ -9,6 +9,7 @@
 #include "bounds.h"
 #include "config.h"
 #include "file.h"
+#include "keyring.h"
 
 #define DEFAULT_LISTEN        "127.0.0.1:9000"
 #define DEFAULT_DATABASE      "dbname=sharekeep"
@@ -33,6 +34,9 @@ static const struct key_def keys[] = {
     { "database",      "SHAREKEEP_DATABASE",      K_STR,   OFF(database), 0 },
     { "admin_database", "SHAREKEEP_ADMIN_DATABASE", K_STR, OFF(admin_database), 0 },
     { "keyring",       "SHAREKEEP_KEYRING",       K_STR,   OFF(keyring), 0 },
+    { "pkcs11_module", "SHAREKEEP_PKCS11_MODULE", K_STR,   OFF(pkcs11_module), 0 },
+    { "pkcs11_uri",    "SHAREKEEP_PKCS11_URI",    K_STR,   OFF(pkcs11_uri), 0 },
+    { "pkcs11_pin_file", "SHAREKEEP_PKCS11_PIN_FILE", K_STR, OFF(pkcs11_pin_file), 0 },
     { "webhooks_root", "SHAREKEEP_WEBHOOKS_ROOT", K_STR,   OFF(webhooks_root), 0 },
     { "max_body",      "SHAREKEEP_MAX_BODY",      K_SIZE,  OFF(max_body), 0 },
     { "fetch_max_shares", "SHAREKEEP_FETCH_MAX_SHARES", K_INT, OFF(fetch_max_shares),
@@ -391,6 +395,16 @@ static int validate(const struct config *cfg, char *err, size_t errlen)
         errbuf_set(err, errlen, "keyring: '%.200s' must be an absolute path", cfg->keyring);
         return -1;
     }
+    if (cfg->pkcs11_uri[0] != '\0' &&
+        (cfg->pkcs11_module[0] != '/' || cfg->pkcs11_pin_file[0] != '/')) {
+        errbuf_set(err, errlen, "pkcs11_uri is set: pkcs11_module and pkcs11_pin_file must be "
+                   "absolute paths");
+        return -1;
+    }
+    if (cfg->pkcs11_uri[0] != '\0' && strncmp(cfg->pkcs11_uri, "pkcs11:", 7) != 0) {
+        errbuf_set(err, errlen, "pkcs11_uri: must start with 'pkcs11:' (RFC 7512)");
+        return -1;
+    }
     if (!valid_root(cfg->webhooks_root)) {
         errbuf_set(err, errlen, "webhooks_root: '%.200s' must start with '/', not end with '/', "
                 "and hold only letters, digits, '/', '_', '.', '-'", cfg->webhooks_root);
@@ -444,6 +458,9 @@ static int set_defaults(struct config *cfg)
         replace_str(&cfg->database, DEFAULT_DATABASE) != 0 ||
         replace_str(&cfg->admin_database, "") != 0 ||
         replace_str(&cfg->keyring, DEFAULT_KEYRING) != 0 ||
+        replace_str(&cfg->pkcs11_module, "") != 0 ||
+        replace_str(&cfg->pkcs11_uri, "") != 0 ||
+        replace_str(&cfg->pkcs11_pin_file, "") != 0 ||
         replace_str(&cfg->webhooks_root, DEFAULT_WEBHOOKS_ROOT) != 0 ||
         replace_str(&cfg->sql_dir, SHAREKEEP_SQLDIR) != 0 ||
         /* What Portal sends: its dashboard's secret in X-Webhook-Secret. */
@@ -462,6 +479,13 @@ static int set_defaults(struct config *cfg)
     cfg->webhook_tolerance = 300;
     cfg->jwt_leeway = 30;
     return 0;
+}
+
+void config_token(const struct config *cfg, struct keyring_token_config *tc)
+{
+    tc->module = cfg->pkcs11_module;
+    tc->uri = cfg->pkcs11_uri;
+    tc->pin_file = cfg->pkcs11_pin_file;
 }
 
 int config_load_text(const char *text, size_t len, const char *name, char *const *envp,

@@ -15,6 +15,9 @@ struct config {
     char *database;         /* libpq conninfo, passed through */
     char *admin_database;   /* conninfo for admin commands; "" = database */
     char *keyring;          /* key file path */
+    char *pkcs11_module;    /* PKCS#11 module of the token holding KEKs; "" = none */
+    char *pkcs11_uri;       /* pkcs11: URI naming that token; "" = no token */
+    char *pkcs11_pin_file;  /* the token's user PIN, a 0600 file */
     char *webhooks_root;    /* "/webhook": no trailing slash */
     size_t max_body;
     int fetch_max_shares;   /* custodian fetch: identities answered at most */
@@ -57,6 +60,10 @@ int config_load_text(const char *text, size_t len, const char *name, char *const
                      struct config *out, char *err, size_t errlen);
 
 void config_free(struct config *cfg);
+
+/* The token settings of cfg, for keyring_load_with (pointers into cfg). */
+struct keyring_token_config;
+void config_token(const struct config *cfg, struct keyring_token_config *tc);
 
 /* A number of days, "N" or "Nd", 1 to RETENTION_DAYS_MAX: the syntax of
  * audit_retention, delivery_retention and `prune --older-than`. 0 or -1. */

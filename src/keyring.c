@@ -1,6 +1,7 @@
 /* Key-encryption keys in memory: the keyring, its states, wrap/unwrap of
- * data keys with AES-256-KWP (RFC 5649), and the secure heap they live in.
- * The key file (parsing, durable writes) is keyring_file.c.
+ * data keys with AES-256-KWP (RFC 5649) or by the token that holds the KEK,
+ * and the secure heap they live in. The key file (parsing, durable writes)
+ * is keyring_file.c; the token is keyring_pkcs11.c.
  *
  * Key bytes live in OPENSSL_secure_malloc memory once secure_heap_start has
  * run, and are cleansed before they are released either way.
@@ -16,17 +17,22 @@
 #include "bounds.h"
 #include "keyring.h"
 #include "keyring_internal.h"
+#include "keyring_pkcs11.h"
+#include "log.h"
 
 struct kek {
     uint32_t id;
     enum kek_state state;
-    uint8_t *key;               /* KEK_LEN bytes, OPENSSL_secure_malloc */
+    enum kek_backend backend;
+    uint8_t *key;               /* KEK_LEN bytes, OPENSSL_secure_malloc; NULL in a token */
 };
 
 struct keyring {
     struct kek *keys;
     size_t count;
     size_t cap;
+    struct p11 *token;          /* NULL: no token configured */
+    uint8_t *tag_key;           /* 32 bytes computed by the token at load, or NULL */
 };
 
 int secure_heap_start(void)
@@ -102,33 +108,57 @@ keyring_status keyring_new(struct keyring **out)
     return KEYRING_OK;
 }
 
-keyring_status keyring_add(struct keyring *kr, uint32_t id, enum kek_state state,
-                           const uint8_t *key, size_t key_len)
+/* Room for one more key with a new id. */
+static keyring_status make_room(struct keyring *kr, uint32_t id, enum kek_state state)
 {
-    keyring_status st = KEYRING_ERR_ARG;
     struct kek *grown;
-    uint8_t *copy = NULL;
     size_t cap;
 
-    if (kr == NULL || key == NULL || key_len != KEK_LEN || id == 0 || !state_ok(state))
-        goto out;
-    if (find_kek(kr, id) != NULL) {
-        st = KEYRING_ERR_PARSE;
-        goto out;
-    }
+    if (kr == NULL || id == 0 || !state_ok(state))
+        return KEYRING_ERR_ARG;
+    if (find_kek(kr, id) != NULL)
+        return KEYRING_ERR_PARSE;
     if (kr->count >= KEYRING_KEYS_MAX)
-        goto out;
-    st = KEYRING_ERR_NOMEM;
+        return KEYRING_ERR_ARG;
     if (kr->count == kr->cap) {
         cap = kr->cap == 0 ? 4 : kr->cap * 2;
         if (cap > KEYRING_KEYS_MAX)
             cap = KEYRING_KEYS_MAX;
         grown = realloc(kr->keys, cap * sizeof(*grown));
         if (grown == NULL)
-            goto out;
+            return KEYRING_ERR_NOMEM;
         kr->keys = grown;
         kr->cap = cap;
     }
+    return KEYRING_OK;
+}
+
+keyring_status keyring_add_token_key(struct keyring *kr, uint32_t id, enum kek_state state)
+{
+    keyring_status st = make_room(kr, id, state);
+
+    if (st != KEYRING_OK)
+        return st;
+    kr->keys[kr->count].id = id;
+    kr->keys[kr->count].state = state;
+    kr->keys[kr->count].backend = KEK_BACKEND_PKCS11;
+    kr->keys[kr->count].key = NULL;
+    kr->count++;
+    return KEYRING_OK;
+}
+
+keyring_status keyring_add(struct keyring *kr, uint32_t id, enum kek_state state,
+                           const uint8_t *key, size_t key_len)
+{
+    keyring_status st = KEYRING_ERR_ARG;
+    uint8_t *copy = NULL;
+
+    if (key == NULL || key_len != KEK_LEN)
+        goto out;
+    st = make_room(kr, id, state);
+    if (st != KEYRING_OK)
+        goto out;
+    st = KEYRING_ERR_NOMEM;
     /* A secure heap that was not started, or is full (32 KiB is 1024 keys,
      * shared by every keyring alive, e.g. the old and new one during a
      * reload), falls back to ordinary memory; OPENSSL_secure_clear_free
@@ -143,6 +173,7 @@ keyring_status keyring_add(struct keyring *kr, uint32_t id, enum kek_state state
     memcpy(copy, key, KEK_LEN);
     kr->keys[kr->count].id = id;
     kr->keys[kr->count].state = state;
+    kr->keys[kr->count].backend = KEK_BACKEND_FILE;
     kr->keys[kr->count].key = copy;
     kr->count++;
     copy = NULL;
@@ -169,7 +200,11 @@ void keyring_free(struct keyring *kr)
     if (kr == NULL)
         return;
     for (i = 0; i < kr->count; i++)
-        OPENSSL_secure_clear_free(kr->keys[i].key, KEK_LEN);
+        if (kr->keys[i].key != NULL)
+            OPENSSL_secure_clear_free(kr->keys[i].key, KEK_LEN);
+    if (kr->tag_key != NULL)
+        OPENSSL_secure_clear_free(kr->tag_key, 32);
+    p11_free(kr->token);
     free(kr->keys);
     free(kr);
 }
@@ -188,11 +223,8 @@ size_t keyring_count(const struct keyring *kr)
     return kr == NULL ? 0 : kr->count;
 }
 
-/* AES-256-KWP of in (in_len bytes) into out; *out_len receives the length.
- * out must have room for in_len + 15 bytes when wrapping and in_len bytes
- * when unwrapping. */
-static keyring_status kwp(int enc, const uint8_t *kek, const uint8_t *in, size_t in_len,
-                          uint8_t *out, size_t *out_len)
+keyring_status keyring_aes_wrap(int padded, int enc, const uint8_t *kek, const uint8_t *in,
+                                size_t in_len, uint8_t *out, size_t *out_len)
 {
     keyring_status st = KEYRING_ERR_CRYPTO;
     EVP_CIPHER_CTX *cctx = NULL;
@@ -203,7 +235,8 @@ static keyring_status kwp(int enc, const uint8_t *kek, const uint8_t *in, size_t
     if (cctx == NULL)
         goto out;
     EVP_CIPHER_CTX_set_flags(cctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
-    if (EVP_CipherInit_ex(cctx, EVP_aes_256_wrap_pad(), NULL, kek, NULL, enc) != 1)
+    if (EVP_CipherInit_ex(cctx, padded ? EVP_aes_256_wrap_pad() : EVP_aes_256_wrap(), NULL, kek,
+                          NULL, enc) != 1)
         goto out;
     if (EVP_CipherUpdate(cctx, out, &outl, in, (int)in_len) != 1 || outl < 0)
         goto out;
@@ -217,21 +250,29 @@ out:
 }
 
 keyring_status keyring_wrap(const struct keyring *kr, const uint8_t *data_key,
-                            uint32_t *kek_id, uint8_t *wrapped)
+                            uint32_t *kek_id, uint8_t *scheme, uint8_t *wrapped)
 {
     keyring_status st = KEYRING_ERR_ARG;
     const struct kek *active;
     uint8_t buf[DATA_KEY_LEN + 16];
     size_t len = 0;
 
-    if (kr == NULL || data_key == NULL || kek_id == NULL || wrapped == NULL)
+    if (kr == NULL || data_key == NULL || kek_id == NULL || scheme == NULL || wrapped == NULL)
         goto out;
     *kek_id = 0;
     if (count_active(kr, &active) != 1) {
         st = KEYRING_ERR_NO_ACTIVE;
         goto out;
     }
-    st = kwp(1, active->key, data_key, DATA_KEY_LEN, buf, &len);
+    if (active->backend == KEK_BACKEND_PKCS11) {
+        st = kr->token != NULL ? p11_wrap(kr->token, active->id, data_key, scheme, wrapped)
+                               : KEYRING_ERR_UNKNOWN_KEK;
+        if (st == KEYRING_OK)
+            *kek_id = active->id;
+        goto out;
+    }
+    *scheme = KEYRING_SCHEME_FILE_KWP;
+    st = keyring_aes_wrap(1, 1, active->key, data_key, DATA_KEY_LEN, buf, &len);
     if (st != KEYRING_OK)
         goto out;
     if (len != WRAPPED_KEY_LEN) {
@@ -245,7 +286,7 @@ out:
     return st;
 }
 
-keyring_status keyring_unwrap(const struct keyring *kr, uint32_t kek_id,
+keyring_status keyring_unwrap(const struct keyring *kr, uint32_t kek_id, uint8_t scheme,
                               const uint8_t *wrapped, size_t wrapped_len,
                               uint8_t *data_key)
 {
@@ -265,7 +306,15 @@ keyring_status keyring_unwrap(const struct keyring *kr, uint32_t kek_id,
         st = KEYRING_ERR_RETIRED_KEK;
         goto out;
     }
-    st = kwp(0, k->key, wrapped, WRAPPED_KEY_LEN, buf, &len);
+    if (k->backend == KEK_BACKEND_PKCS11) {
+        st = kr->token != NULL ? p11_unwrap(kr->token, k->id, scheme, wrapped, data_key)
+                               : KEYRING_ERR_UNKNOWN_KEK;
+        goto out;
+    }
+    st = KEYRING_ERR_CRYPTO;
+    if (scheme != KEYRING_SCHEME_FILE_KWP)
+        goto out;
+    st = keyring_aes_wrap(1, 0, k->key, wrapped, WRAPPED_KEY_LEN, buf, &len);
     if (st != KEYRING_OK)
         goto out;
     if (len != DATA_KEY_LEN) {
@@ -283,6 +332,38 @@ out:
 const uint8_t *keyring_key_bytes(const struct keyring *kr, size_t i)
 {
     return kr != NULL && i < kr->count ? kr->keys[i].key : NULL;
+}
+
+void keyring_set_token(struct keyring *kr, struct p11 *token)
+{
+    p11_free(kr->token);
+    kr->token = token;
+}
+
+struct p11 *keyring_token(const struct keyring *kr)
+{
+    return kr != NULL ? kr->token : NULL;
+}
+
+keyring_status keyring_set_tag_key(struct keyring *kr, const uint8_t key[32])
+{
+    uint8_t *copy = secure_dup(key, 32);
+
+    if (copy == NULL)
+        return KEYRING_ERR_NOMEM;
+    if (kr->tag_key != NULL)
+        OPENSSL_secure_clear_free(kr->tag_key, 32);
+    kr->tag_key = copy;
+    return KEYRING_OK;
+}
+
+void keyring_connect(struct keyring *kr)
+{
+    char err[256];
+
+    if (kr != NULL && kr->token != NULL && p11_connect(kr->token, 0, err, sizeof(err)) !=
+        KEYRING_OK)
+        log_warn("token not reachable; requests answer 503 until it is", "error=\"%s\"", err);
 }
 
 keyring_status keyring_set_state(struct keyring *kr, uint32_t id, enum kek_state state)
@@ -308,9 +389,15 @@ keyring_status keyring_log_tag_key(const struct keyring *kr, uint8_t out[32])
 
     if (kr == NULL || kr->count == 0)
         return KEYRING_ERR_ARG;
+    if (kr->tag_key != NULL) {
+        memcpy(out, kr->tag_key, 32);
+        return KEYRING_OK;
+    }
     for (size_t i = 1; i < kr->count; i++)
         if (kr->keys[i].id < kr->keys[lowest].id)
             lowest = i;
+    if (kr->keys[lowest].key == NULL)
+        return KEYRING_ERR_UNKNOWN_KEK;
     if (HMAC(EVP_sha256(), kr->keys[lowest].key, (int)KEK_LEN, (const unsigned char *)label,
              sizeof(label) - 1, out, &len) == NULL || len != 32) {
         OPENSSL_cleanse(out, 32);
@@ -327,6 +414,11 @@ keyring_status keyring_key_info(const struct keyring *kr, size_t i, uint32_t *id
     *id = kr->keys[i].id;
     *state = kr->keys[i].state;
     return KEYRING_OK;
+}
+
+enum kek_backend keyring_key_backend(const struct keyring *kr, size_t i)
+{
+    return kr != NULL && i < kr->count ? kr->keys[i].backend : (enum kek_backend)0;
 }
 
 keyring_status keyring_state(const struct keyring *kr, uint32_t id, enum kek_state *state)
@@ -362,6 +454,10 @@ const char *keyring_strerror(keyring_status st)
         return "key wrap failed or wrapped key is corrupt";
     case KEYRING_ERR_NOMEM:
         return "out of memory";
+    case KEYRING_ERR_TOKEN:
+        return "the PKCS#11 token refused the settings, the login or the key";
+    case KEYRING_ERR_UNAVAILABLE:
+        return "the PKCS#11 token cannot be reached";
     }
     return "unknown keyring status";
 }

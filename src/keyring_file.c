@@ -10,6 +10,10 @@
  * base64 (base64.h). The read buffer, every decoded key and the rendered text
  * are cleansed before they are released.
  *
+ * A KEK that lives in a PKCS#11 token has the word "pkcs11" where a file
+ * KEK has its base64 bytes: the file then keeps only its id and state, the
+ * token the key (keyring_pkcs11.h).
+ *
  * Edits (keygen, rotate, retire) hold the lock file "<keyring>.lock" for
  * their whole read-modify-write; readers take no lock. See "the lock file".
  */
@@ -33,6 +37,7 @@
 #include "file.h"
 #include "keyring.h"
 #include "keyring_internal.h"
+#include "keyring_pkcs11.h"
 
 #define KEY_B64_LEN   44u   /* base64 of KEK_LEN bytes, with one '=' */
 #define LINE_TOKENS   4     /* kek <id> <state> <key> */
@@ -174,9 +179,11 @@ static keyring_status parse_line(struct keyring *kr, const char *line, size_t le
                 "decrypt or retired", path, lineno, (unsigned long)id);
         return st;
     }
-    st = parse_key(&tok[3], id, key, path, lineno, err, errlen);
-    if (st != KEYRING_OK)
-        goto out;
+    if (!tok_is(&tok[3], "pkcs11")) {
+        st = parse_key(&tok[3], id, key, path, lineno, err, errlen);
+        if (st != KEYRING_OK)
+            goto out;
+    }
     st = KEYRING_ERR_PARSE;
     if (keyring_state(kr, id, &existing) == KEYRING_OK) {
         errbuf_set(err, errlen, "keyring %s line %lu: duplicate kek id %lu",
@@ -188,7 +195,8 @@ static keyring_status parse_line(struct keyring *kr, const char *line, size_t le
                 path, lineno, KEYRING_KEYS_MAX);
         goto out;
     }
-    st = keyring_add(kr, id, state, key, KEK_LEN);
+    st = tok_is(&tok[3], "pkcs11") ? keyring_add_token_key(kr, id, state)
+                                   : keyring_add(kr, id, state, key, KEK_LEN);
     if (st != KEYRING_OK)
         errbuf_set(err, errlen, "keyring %s line %lu: cannot store kek %lu: %s",
                 path, lineno, (unsigned long)id, keyring_strerror(st));
@@ -264,7 +272,8 @@ static keyring_status from_file_status(file_status st)
     return KEYRING_ERR_IO;
 }
 
-keyring_status keyring_load(const char *path, struct keyring **out, char *err, size_t errlen)
+keyring_status keyring_parse_file(const char *path, struct keyring **out, char *err,
+                                  size_t errlen)
 {
     keyring_status st = KEYRING_ERR_ARG;
     struct keyring *kr = NULL;
@@ -301,6 +310,85 @@ out:
     return st;
 }
 
+/* Finds every token KEK of kr in its token and checks it, and lets the
+ * token compute the log tag key when the lowest KEK id is a token's. */
+static keyring_status check_token_keys(struct keyring *kr, const char *path,
+                                       const struct keyring_token_config *tc, char *err,
+                                       size_t errlen)
+{
+    keyring_status st = KEYRING_OK;
+    struct p11 *token = NULL;
+    uint32_t id, lowest = UINT32_MAX;
+    enum kek_state state;
+    uint8_t tag[32];
+    size_t ntoken = 0;
+
+    for (size_t i = 0; i < keyring_count(kr); i++) {
+        if (keyring_key_info(kr, i, &id, &state) != KEYRING_OK)
+            continue;
+        if (id < lowest)
+            lowest = id;
+        if (keyring_key_backend(kr, i) != KEK_BACKEND_PKCS11)
+            continue;
+        if (ntoken++ == 0 && (tc == NULL || tc->uri == NULL || tc->uri[0] == '\0')) {
+            errbuf_set(err, errlen, "keyring %s: kek %u is in a PKCS#11 token, but pkcs11_uri "
+                       "is not set", path, id);
+            return KEYRING_ERR_TOKEN;
+        }
+    }
+    if (tc == NULL || tc->uri == NULL || tc->uri[0] == '\0')
+        return KEYRING_OK;
+    st = p11_new(tc, &token, err, errlen);
+    if (st != KEYRING_OK)
+        return st;
+    keyring_set_token(kr, token);
+    if (ntoken == 0)
+        return KEYRING_OK;
+    st = p11_connect(token, 0, err, errlen);
+    for (size_t i = 0; st == KEYRING_OK && i < keyring_count(kr); i++)
+        if (keyring_key_backend(kr, i) == KEK_BACKEND_PKCS11 &&
+            keyring_key_info(kr, i, &id, &state) == KEYRING_OK && state != KEK_RETIRED)
+            st = p11_check_key(token, id, err, errlen);
+    for (size_t i = 0; st == KEYRING_OK && i < keyring_count(kr); i++) {
+        if (keyring_key_info(kr, i, &id, &state) != KEYRING_OK || id != lowest ||
+            keyring_key_backend(kr, i) != KEK_BACKEND_PKCS11)
+            continue;
+        st = p11_derive_tag(token, id, tag);
+        if (st == KEYRING_OK)
+            st = keyring_set_tag_key(kr, tag);
+        else
+            errbuf_set(err, errlen, "pkcs11: kek %u cannot compute the log tag key: %s", id,
+                       keyring_strerror(st));
+        OPENSSL_cleanse(tag, sizeof(tag));
+    }
+    p11_disconnect(token);
+    return st;
+}
+
+keyring_status keyring_load_with(const char *path, const struct keyring_token_config *tc,
+                                 struct keyring **out, char *err, size_t errlen)
+{
+    struct keyring *kr = NULL;
+    keyring_status st;
+
+    if (out == NULL)
+        return keyring_parse_file(path, NULL, err, errlen);
+    st = keyring_parse_file(path, &kr, err, errlen);
+    if (st == KEYRING_OK)
+        st = check_token_keys(kr, path, tc, err, errlen);
+    if (st == KEYRING_OK) {
+        *out = kr;
+        kr = NULL;
+    }
+    keyring_free(kr);
+    return st;
+}
+
+keyring_status keyring_load(const char *path, struct keyring **out, char *err, size_t errlen)
+{
+    return keyring_load_with(path, NULL, out, err, errlen);
+}
+
 /* ---- writing --------------------------------------------------------- */
 
 static int write_all(int fd, const char *p, size_t len)
@@ -324,7 +412,8 @@ static int write_all(int fd, const char *p, size_t len)
 static keyring_status render(const struct keyring *kr, char **out, size_t *out_len)
 {
     static const char header[] =
-        "# sharekeep keyring: one 'kek <id> <state> <base64 of 32 key bytes>' per line.\n"
+        "# sharekeep keyring: one 'kek <id> <state> <base64 of 32 key bytes>' per line,\n"
+        "# or 'kek <id> <state> pkcs11' for a KEK that lives in the PKCS#11 token.\n"
         "# state: active (seals new records; exactly one), decrypt (opens old records),\n"
         "# retired (refused). Keep this file mode 0600, owned by the sharekeep user.\n";
     static const char *const names[] = { "", "active", "decrypt", "retired" };
@@ -342,8 +431,14 @@ static keyring_status render(const struct keyring *kr, char **out, size_t *out_l
         uint32_t id;
         int n;
 
-        if (keyring_key_info(kr, i, &id, &state) != KEYRING_OK ||
-            EVP_EncodeBlock(b64, keyring_key_bytes(kr, i), (int)KEK_LEN) != (int)KEY_B64_LEN) {
+        if (keyring_key_info(kr, i, &id, &state) != KEYRING_OK) {
+            OPENSSL_secure_clear_free(text, cap);
+            return KEYRING_ERR_ARG;
+        }
+        if (keyring_key_backend(kr, i) == KEK_BACKEND_PKCS11)
+            memcpy(b64, "pkcs11", sizeof("pkcs11"));
+        else if (EVP_EncodeBlock(b64, keyring_key_bytes(kr, i), (int)KEK_LEN) !=
+                 (int)KEY_B64_LEN) {
             OPENSSL_secure_clear_free(text, cap);
             return KEYRING_ERR_CRYPTO;
         }
@@ -470,20 +565,42 @@ out:
 
 /* ---- edits ----------------------------------------------------------- */
 
-/* Adds a fresh random key with the next id. */
-static keyring_status add_random(struct keyring *kr, enum kek_state state, uint32_t *id)
+/* The id after the highest in kr. */
+static keyring_status next_id(const struct keyring *kr, uint32_t *id)
 {
-    uint8_t key[KEK_LEN];
     uint32_t next = 0, kid;
     enum kek_state kstate;
-    keyring_status st;
 
     for (size_t i = 0; i < keyring_count(kr); i++)
         if (keyring_key_info(kr, i, &kid, &kstate) == KEYRING_OK && kid > next)
             next = kid;
     if (next == UINT32_MAX)
         return KEYRING_ERR_ARG;
-    next++;
+    *id = next + 1;
+    return KEYRING_OK;
+}
+
+/* Demotes the active key (if any) to decrypt-only. */
+static void demote_active(struct keyring *kr)
+{
+    enum kek_state state;
+    uint32_t id;
+
+    for (size_t i = 0; i < keyring_count(kr); i++)
+        if (keyring_key_info(kr, i, &id, &state) == KEYRING_OK && state == KEK_ACTIVE)
+            (void)keyring_set_state(kr, id, KEK_DECRYPT);
+}
+
+/* Adds a fresh random key with the next id. */
+static keyring_status add_random(struct keyring *kr, enum kek_state state, uint32_t *id)
+{
+    uint8_t key[KEK_LEN];
+    uint32_t next = 0;
+    keyring_status st;
+
+    st = next_id(kr, &next);
+    if (st != KEYRING_OK)
+        return st;
     if (RAND_bytes(key, (int)sizeof(key)) != 1)
         return KEYRING_ERR_CRYPTO;
     st = keyring_add(kr, next, state, key, sizeof(key));
@@ -539,7 +656,7 @@ static keyring_status lock_key_file(const char *path, unsigned wait_ms, int *loc
         return KEYRING_ERR_ARG;
     }
     if (lstat(path, &sb) != 0 && errno == ENOENT) {
-        st = keyring_load(path, &kr, err, errlen);
+        st = keyring_parse_file(path, &kr, err, errlen);
         keyring_free(kr);
         if (st != KEYRING_OK)
             return st;
@@ -553,20 +670,16 @@ keyring_status keyring_file_add_wait(const char *path, int make_active, unsigned
 {
     struct keyring *kr = NULL;
     keyring_status st;
-    enum kek_state state;
-    uint32_t id;
     int lock = -1;
 
     st = lock_key_file(path, lock_wait_ms, &lock, err, errlen);
     if (st != KEYRING_OK)
         goto out;
-    st = keyring_load(path, &kr, err, errlen);
+    st = keyring_parse_file(path, &kr, err, errlen);
     if (st != KEYRING_OK)
         goto out;
     if (make_active)
-        for (size_t i = 0; i < keyring_count(kr); i++)
-            if (keyring_key_info(kr, i, &id, &state) == KEYRING_OK && state == KEK_ACTIVE)
-                (void)keyring_set_state(kr, id, KEK_DECRYPT);
+        demote_active(kr);
     st = add_random(kr, make_active ? KEK_ACTIVE : KEK_DECRYPT, new_id);
     if (st != KEYRING_OK) {
         errbuf_set(err, errlen, "keyring %s: cannot generate a key: %s", path, keyring_strerror(st));
@@ -595,7 +708,7 @@ keyring_status keyring_file_retire(const char *path, uint32_t id, char *err, siz
     st = lock_key_file(path, KEYRING_LOCK_WAIT_MS, &lock, err, errlen);
     if (st != KEYRING_OK)
         goto out;
-    st = keyring_load(path, &kr, err, errlen);
+    st = keyring_parse_file(path, &kr, err, errlen);
     if (st != KEYRING_OK)
         goto out;
     if (keyring_state(kr, id, &state) != KEYRING_OK) {
@@ -612,6 +725,67 @@ keyring_status keyring_file_retire(const char *path, uint32_t id, char *err, siz
     if (st == KEYRING_OK)
         st = save(kr, path, 0, err, errlen);
 out:
+    keyring_free(kr);
+    keyring_lock_release(lock);
+    return st;
+}
+
+keyring_status keyring_file_add_key(const char *path, const struct keyring_token_config *tc,
+                                    int create, int make_active, uint32_t *new_id, char *err,
+                                    size_t errlen)
+{
+    struct keyring *kr = NULL;
+    struct p11 *token = NULL;
+    keyring_status st;
+    uint32_t id = 0;
+    int lock = -1, generated = 0;
+
+    if (tc == NULL) {
+        if (!create)
+            return keyring_file_add(path, make_active, new_id, err, errlen);
+        st = keyring_file_create(path, err, errlen);
+        if (st == KEYRING_OK)
+            *new_id = 1;
+        return st;
+    }
+    if (create) {
+        if (path == NULL) {
+            errbuf_set(err, errlen, "keyring: no path given");
+            return KEYRING_ERR_ARG;
+        }
+        st = keyring_lock_acquire(path, KEYRING_LOCK_WAIT_MS, &lock, err, errlen);
+        if (st == KEYRING_OK)
+            st = keyring_new(&kr);
+    } else {
+        st = lock_key_file(path, KEYRING_LOCK_WAIT_MS, &lock, err, errlen);
+        if (st == KEYRING_OK)
+            st = keyring_parse_file(path, &kr, err, errlen);
+    }
+    if (st != KEYRING_OK)
+        goto out;
+    if ((st = next_id(kr, &id)) != KEYRING_OK) {
+        errbuf_set(err, errlen, "keyring %s: no KEK id left", path);
+        goto out;
+    }
+    if ((st = p11_new(tc, &token, err, errlen)) != KEYRING_OK)
+        goto out;
+    if ((st = p11_generate(token, id, err, errlen)) != KEYRING_OK)
+        goto out;
+    generated = 1;
+    if (create || make_active)
+        demote_active(kr);
+    st = keyring_add_token_key(kr, id, create || make_active ? KEK_ACTIVE : KEK_DECRYPT);
+    if (st == KEYRING_OK)
+        st = save(kr, path, create, err, errlen);
+    if (st != KEYRING_OK)
+        goto out;
+    generated = 0;
+    *new_id = id;
+out:
+    /* A token key the file does not list would only block this id later. */
+    if (generated)
+        (void)p11_destroy(token, id);
+    p11_free(token);
     keyring_free(kr);
     keyring_lock_release(lock);
     return st;

@@ -32,4 +32,26 @@ keyring_status keyring_lock_acquire(const char *path, unsigned wait_ms, int *fd,
                                     size_t errlen);
 void keyring_lock_release(int fd);
 
+struct p11;
+
+/* The keyring's token (owned: freed with the keyring), or NULL. */
+void keyring_set_token(struct keyring *kr, struct p11 *token);
+struct p11 *keyring_token(const struct keyring *kr);
+/* The log tag key a token KEK computed (keyring_log_tag_key returns it). */
+keyring_status keyring_set_tag_key(struct keyring *kr, const uint8_t key[32]);
+
+/* Adds KEK id that lives in the keyring's token (no bytes here). */
+keyring_status keyring_add_token_key(struct keyring *kr, uint32_t id, enum kek_state state);
+
+/* AES-256 key wrap by OpenSSL: RFC 5649 (padded) or RFC 3394; enc 1 wraps,
+ * 0 unwraps. out has room for in_len + 15 bytes when wrapping, in_len when
+ * unwrapping. The PKCS#11 known-answer test compares a token with it. */
+keyring_status keyring_aes_wrap(int padded, int enc, const uint8_t *kek, const uint8_t *in,
+                                size_t in_len, uint8_t *out, size_t *out_len);
+
+/* Parses a key file without touching any token (keyring_file.c's edits
+ * rewrite the file; they need its lines, not the token's keys). */
+keyring_status keyring_parse_file(const char *path, struct keyring **out, char *err,
+                                  size_t errlen);
+
 #endif

@@ -12,7 +12,9 @@
  * with CRYPTO_memcmp before any GCM decryption, so a record opens under
  * exactly one data key (key commitment, as in the AWS Encryption SDK v2
  * committing suites). The data key itself is wrapped by the active KEK with
- * AES-256-KWP (RFC 5649): 32 bytes in, 40 bytes out.
+ * AES-256-KWP (RFC 5649): 32 bytes in, 40 bytes out; a KEK inside a PKCS#11
+ * token wraps with RFC 5649 too, or RFC 3394 (also 40 bytes for a 32-byte
+ * key) where the token has no RFC 5649. The wrap scheme byte says which.
  *
  * Record layout, versions 1 and 2, suite 1 (all integers big-endian):
  *
@@ -22,8 +24,10 @@
  *     5      1    suite id = 1 (HKDF-SHA-512 commit + AES-256-GCM payload
  *                 + AES-256-KWP wrap)
  *     6      4    KEK id (uint32)
- *     10     2    wrapped key length (must be 40)
- *     12     40   wrapped data key (AES-256-KWP)
+ *     10     1    wrap scheme: 0 = RFC 5649 by sharekeep (key file KEK),
+ *                 1 = RFC 5649 by a PKCS#11 token, 2 = RFC 3394 by a token
+ *     11     1    wrapped key length (must be 40)
+ *     12     40   wrapped data key
  *     52     32   HKDF salt
  *     84     32   key commitment
  *     116    12   GCM nonce
@@ -45,8 +49,12 @@
  * version: it binds no method or pair id, so it is opened only under the
  * legacy identity (method "UNKNOWN", no pair id).
  *
- * The KEK id and the wrapped key are deliberately outside the GCM AAD so that
- * seal_rewrap can move a record to a new KEK without re-encrypting it. The
+ * Bytes 10-11 were one u16 length (0x0028) before the token backend; every
+ * such record reads as scheme 0, length 40, so none changed meaning.
+ *
+ * The KEK id, the wrap scheme and the wrapped key are deliberately outside
+ * the GCM AAD so that seal_rewrap can move a record to a new KEK, in the
+ * key file or in a token, without re-encrypting it. The
  * wrapped key is authenticated by KWP itself and bound to the payload through
  * the commitment (another data key derives another commitment).
  *
@@ -77,7 +85,8 @@
 #define OFF_VERSION        4u
 #define OFF_SUITE          5u
 #define OFF_KEK_ID         6u
-#define OFF_WRAPPED_LEN    10u
+#define OFF_SCHEME         10u
+#define OFF_WRAPPED_LEN    11u
 #define OFF_WRAPPED        12u
 #define OFF_SALT           52u
 #define OFF_COMMIT         84u
@@ -91,6 +100,7 @@
 #define AAD_LABEL_1        "sharekeep-aad-v1"
 #define AAD_LABEL          "sharekeep-aad-v2"
 
+_Static_assert(OFF_WRAPPED_LEN + 1u == OFF_WRAPPED, "length ends at wrapped key");
 _Static_assert(OFF_WRAPPED + WRAPPED_KEY_LEN == OFF_SALT, "wrapped key ends at salt");
 _Static_assert(OFF_SALT + SALT_LEN == OFF_COMMIT, "salt ends at commitment");
 _Static_assert(OFF_COMMIT + COMMIT_LEN == OFF_NONCE, "commitment ends at nonce");
@@ -108,6 +118,7 @@ _Static_assert(SHARE_MAX <= 0x7fffffffu - REC_OVERHEAD, "share length fits an in
 struct record_view {
     unsigned format;
     uint32_t kek_id;
+    uint8_t scheme;
     const uint8_t *wrapped;
     const uint8_t *salt;
     const uint8_t *commit;
@@ -120,11 +131,6 @@ struct record_view {
 static uint32_t get_u32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static uint16_t get_u16(const uint8_t *p)
-{
-    return (uint16_t)((unsigned)p[0] << 8 | (unsigned)p[1]);
 }
 
 static void put_u32(uint8_t *p, uint32_t v)
@@ -159,7 +165,7 @@ static seal_status parse_record(const uint8_t *rec, size_t len, struct record_vi
         return SEAL_ERR_SUITE;
     if (len < REC_OVERHEAD)
         return SEAL_ERR_FORMAT;
-    if (get_u16(rec + OFF_WRAPPED_LEN) != WRAPPED_KEY_LEN)
+    if (rec[OFF_WRAPPED_LEN] != WRAPPED_KEY_LEN || rec[OFF_SCHEME] > KEYRING_SCHEME_P11_KW)
         return SEAL_ERR_FORMAT;
     ct_len = get_u32(rec + OFF_CT_LEN);
     if (ct_len > SHARE_MAX || (size_t)ct_len != len - REC_OVERHEAD)
@@ -167,6 +173,7 @@ static seal_status parse_record(const uint8_t *rec, size_t len, struct record_vi
 
     v->format = rec[OFF_VERSION];
     v->kek_id = get_u32(rec + OFF_KEK_ID);
+    v->scheme = rec[OFF_SCHEME];
     v->wrapped = rec + OFF_WRAPPED;
     v->salt = rec + OFF_SALT;
     v->commit = rec + OFF_COMMIT;
@@ -258,6 +265,9 @@ static seal_status from_keyring(keyring_status ks, int unwrapping)
         return SEAL_ERR_NOMEM;
     case KEYRING_ERR_ARG:
         return SEAL_ERR_ARG;
+    case KEYRING_ERR_UNAVAILABLE:
+    case KEYRING_ERR_TOKEN:
+        return SEAL_ERR_UNAVAILABLE;
     default:
         return SEAL_ERR_CRYPTO;
     }
@@ -275,6 +285,7 @@ seal_status seal_share(const struct keyring *kr, const struct seal_context *ctx,
     uint8_t *rec = NULL;
     size_t aad_len = 0, rec_len = 0;
     uint32_t kek_id = 0;
+    uint8_t scheme = 0;
 
     if (record != NULL)
         *record = NULL;
@@ -303,7 +314,7 @@ seal_status seal_share(const struct keyring *kr, const struct seal_context *ctx,
     if (RAND_bytes(rec + OFF_NONCE, (int)NONCE_LEN) != 1)
         goto out;
 
-    st = from_keyring(keyring_wrap(kr, data_key, &kek_id, rec + OFF_WRAPPED), 0);
+    st = from_keyring(keyring_wrap(kr, data_key, &kek_id, &scheme, rec + OFF_WRAPPED), 0);
     if (st != SEAL_OK)
         goto out;
     st = seal_derive_keys(data_key, rec + OFF_SALT, aad, aad_len, payload_key, commit);
@@ -314,7 +325,8 @@ seal_status seal_share(const struct keyring *kr, const struct seal_context *ctx,
     rec[OFF_VERSION] = (uint8_t)REC_VERSION;
     rec[OFF_SUITE] = (uint8_t)REC_SUITE;
     put_u32(rec + OFF_KEK_ID, kek_id);
-    put_u16(rec + OFF_WRAPPED_LEN, (uint16_t)WRAPPED_KEY_LEN);
+    rec[OFF_SCHEME] = scheme;
+    rec[OFF_WRAPPED_LEN] = (uint8_t)WRAPPED_KEY_LEN;
     memcpy(rec + OFF_COMMIT, commit, COMMIT_LEN);
     put_u32(rec + OFF_CT_LEN, (uint32_t)share_len);
 
@@ -365,7 +377,8 @@ seal_status seal_open(const struct keyring *kr, const struct seal_context *ctx,
     }
     aad_len = build_aad(ctx, v.format, aad);
 
-    st = from_keyring(keyring_unwrap(kr, v.kek_id, v.wrapped, WRAPPED_KEY_LEN, data_key), 1);
+    st = from_keyring(keyring_unwrap(kr, v.kek_id, v.scheme, v.wrapped, WRAPPED_KEY_LEN,
+                                     data_key), 1);
     if (st != SEAL_OK)
         goto out;
     st = seal_derive_keys(data_key, v.salt, aad, aad_len, payload_key, commit);
@@ -409,6 +422,7 @@ seal_status seal_rewrap(const struct keyring *kr,
     uint8_t wrapped[WRAPPED_KEY_LEN];
     uint8_t *rec = NULL;
     uint32_t kek_id = 0;
+    uint8_t scheme = 0;
 
     if (out != NULL)
         *out = NULL;
@@ -420,10 +434,11 @@ seal_status seal_rewrap(const struct keyring *kr,
     st = parse_record(record, record_len, &v);
     if (st != SEAL_OK)
         goto out;
-    st = from_keyring(keyring_unwrap(kr, v.kek_id, v.wrapped, WRAPPED_KEY_LEN, data_key), 1);
+    st = from_keyring(keyring_unwrap(kr, v.kek_id, v.scheme, v.wrapped, WRAPPED_KEY_LEN,
+                                     data_key), 1);
     if (st != SEAL_OK)
         goto out;
-    st = from_keyring(keyring_wrap(kr, data_key, &kek_id, wrapped), 0);
+    st = from_keyring(keyring_wrap(kr, data_key, &kek_id, &scheme, wrapped), 0);
     if (st != SEAL_OK)
         goto out;
 
@@ -434,6 +449,7 @@ seal_status seal_rewrap(const struct keyring *kr,
     }
     memcpy(rec, record, record_len);
     put_u32(rec + OFF_KEK_ID, kek_id);
+    rec[OFF_SCHEME] = scheme;
     memcpy(rec + OFF_WRAPPED, wrapped, WRAPPED_KEY_LEN);
 
     *out = rec;
@@ -454,6 +470,16 @@ seal_status seal_record_format(const uint8_t *record, size_t record_len, unsigne
 
     if (format != NULL)
         *format = st == SEAL_OK ? v.format : 0;
+    return st;
+}
+
+seal_status seal_record_scheme(const uint8_t *record, size_t record_len, unsigned *scheme)
+{
+    struct record_view v;
+    seal_status st = scheme != NULL ? parse_record(record, record_len, &v) : SEAL_ERR_ARG;
+
+    if (scheme != NULL)
+        *scheme = st == SEAL_OK ? v.scheme : 0;
     return st;
 }
 
@@ -496,6 +522,8 @@ const char *seal_strerror(seal_status st)
         return "cryptographic library failure";
     case SEAL_ERR_NOMEM:
         return "out of memory";
+    case SEAL_ERR_UNAVAILABLE:
+        return "the PKCS#11 token holding the key-encryption key cannot be used now";
     }
     return "unknown seal status";
 }

@@ -43,6 +43,7 @@ typedef enum {
     SEAL_ERR_AUTH,       /* unwrap, commitment or GCM tag check failed */
     SEAL_ERR_CRYPTO,     /* OpenSSL failure while sealing */
     SEAL_ERR_NOMEM,
+    SEAL_ERR_UNAVAILABLE, /* the token that holds the KEK cannot be used now: retry (503) */
 } seal_status;
 
 /* Seals share (always in the newest format) under a fresh data key wrapped
@@ -70,6 +71,9 @@ seal_status seal_rewrap(const struct keyring *kr,
 
 /* Reads the KEK id from a record header without any key. */
 seal_status seal_record_kek(const uint8_t *record, size_t record_len, uint32_t *kek_id);
+
+/* The record's wrap scheme (KEYRING_SCHEME_*), without any key. */
+seal_status seal_record_scheme(const uint8_t *record, size_t record_len, unsigned *scheme);
 
 /* The record's format version (1 or 2), without any key. */
 seal_status seal_record_format(const uint8_t *record, size_t record_len, unsigned *format);

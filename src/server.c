@@ -21,6 +21,7 @@
 #include <fcgiapp.h>
 
 #include "app.h"
+#include "keyring.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
@@ -269,6 +270,9 @@ static void worker_main(int listen_fd, const struct app_loaded *l)
         worker_exit(1);
     }
     store_set_timeout(app.store, cfg->request_timeout * 1000);
+    /* This process's own token session (PKCS#11 sessions do not survive
+     * fork); a token that is down is retried on each request. */
+    keyring_connect(l->kr);
     /* Connect up front so the first request does not pay for it; a database
      * that is down now is retried on each request. */
     store_set_deadline(app.store, store_now_ms() + cfg->request_timeout * 1000LL);

@@ -46,7 +46,9 @@ static struct seal_context context_of(const char *client_id, enum share_kind kin
 }
 
 /* Whether the newest stored version already holds exactly these bytes: the
- * provider retries deliveries, and a retry must not mint a new version. */
+ * provider retries deliveries, and a retry must not mint a new version.
+ * -1 when the KEK's token cannot open it now: then nobody can tell, and
+ * the store waits for a retry rather than mint a version that may be one. */
 static int newest_equals(const struct keyring *kr, const struct seal_context *ctx,
                          const uint8_t *sealed, size_t sealed_len,
                          const uint8_t *share, size_t share_len)
@@ -57,6 +59,10 @@ static int newest_equals(const struct keyring *kr, const struct seal_context *ct
     int same = 0;
 
     ss = seal_open(kr, ctx, sealed, sealed_len, &plain, &plain_len);
+    if (ss == SEAL_ERR_UNAVAILABLE) {
+        same = -1;
+        goto out;
+    }
     if (ss != SEAL_OK) {
         /* Not fatal for a store: the new version is kept regardless. */
         log_warn("newest version did not open", "version=%u error=\"%s\"", ctx->version,
@@ -69,10 +75,12 @@ out:
     return same;
 }
 
-/* Seals share as ctx's version; *kek_id is the KEK that wrapped it. */
-static int seal_version(const struct keyring *kr, const struct seal_context *ctx,
-                        const uint8_t *share, size_t share_len, uint8_t **record,
-                        size_t *record_len, uint32_t *kek_id)
+/* Seals share as ctx's version; *kek_id is the KEK that wrapped it.
+ * STORE_UNAVAILABLE when the token holding the KEK cannot be used now (a
+ * 503 the provider retries), STORE_ERROR for any other failure. */
+static store_status seal_version(const struct keyring *kr, const struct seal_context *ctx,
+                                 const uint8_t *share, size_t share_len, uint8_t **record,
+                                 size_t *record_len, uint32_t *kek_id)
 {
     seal_status ss = seal_share(kr, ctx, share, share_len, record, record_len);
 
@@ -80,9 +88,9 @@ static int seal_version(const struct keyring *kr, const struct seal_context *ctx
         ss = seal_record_kek(*record, *record_len, kek_id);
     if (ss != SEAL_OK) {
         log_error("sealing failed", "error=\"%s\"", seal_strerror(ss));
-        return -1;
+        return ss == SEAL_ERR_UNAVAILABLE ? STORE_UNAVAILABLE : STORE_ERROR;
     }
-    return 0;
+    return STORE_OK;
 }
 
 static void answered(struct share_result *res, uint32_t version, int created)
@@ -116,8 +124,9 @@ static store_status put_version(struct put *p, uint32_t version, int first)
     store_status s;
 
     p->ctx.version = version;
-    if (seal_version(p->kr, &p->ctx, p->share, p->share_len, &record, &record_len, &kek_id) != 0)
-        return STORE_ERROR;
+    s = seal_version(p->kr, &p->ctx, p->share, p->share_len, &record, &record_len, &kek_id);
+    if (s != STORE_OK)
+        return s;
     s = first ? store_put_first(p->st, &p->w, kek_id, record, record_len)
               : store_put(p->st, &p->w, version, kek_id, record, record_len);
     seal_buf_free(record, record_len);
@@ -167,6 +176,7 @@ static share_status put_turn(struct put *p, int *again)
     struct store_lookup look = { 0 };
     share_status rc;
     store_status s;
+    int same;
 
     *again = 0;
     s = store_lookup(p->st, &p->w, &look);
@@ -179,8 +189,12 @@ static share_status put_turn(struct put *p, int *again)
         goto out;
     }
     p->ctx.version = look.latest_version;
-    if (look.has_latest &&
-        newest_equals(p->kr, &p->ctx, look.sealed, look.sealed_len, p->share, p->share_len)) {
+    same = look.has_latest ? newest_equals(p->kr, &p->ctx, look.sealed, look.sealed_len,
+                                           p->share, p->share_len) : 0;
+    if (same < 0) {
+        rc = SHARE_UNAVAILABLE;
+        goto out;
+    } else if (same) {
         s = put_retry(p, look.latest_version);
     } else if (look.latest_version >= p->rq->max_versions) {
         /* Refused, not rotated: every stored version stays. The caller's
@@ -266,8 +280,9 @@ static void unopenable(const struct share_request *rq, const struct store_share 
     res->unopened++;
 }
 
-/* Opens rec into the next item of out. 0, or -1 when it does not open (the
- * incident is recorded). */
+/* Opens rec into the next item of out. 0, -1 when it does not open (the
+ * incident is recorded), or -2 when the token holding its KEK cannot be
+ * used now (no incident: the record is fine, the request is a 503). */
 static int open_into(const struct keyring *kr, const struct share_request *rq,
                      const struct store_share *rec, struct share_list *out,
                      struct share_result *res)
@@ -279,6 +294,8 @@ static int open_into(const struct keyring *kr, const struct share_request *rq,
 
     memset(it, 0, sizeof(*it));
     ss = seal_open(kr, &ctx, rec->sealed, rec->sealed_len, &it->share, &it->len);
+    if (ss == SEAL_ERR_UNAVAILABLE)
+        return -2;
     if (ss != SEAL_OK) {
         unopenable(rq, rec, ss, res);
         return -1;
@@ -317,6 +334,7 @@ share_status share_get_all(struct store *st, const struct keyring *kr,
     long long total = 0;
     share_status rc;
     store_status s;
+    int opened;
 
     memset(out, 0, sizeof(*out));
     memset(res, 0, sizeof(*res));
@@ -340,7 +358,12 @@ share_status share_get_all(struct store *st, const struct keyring *kr,
 
         if (out->n > 0 && bytes + plain_len > bounds->max_bytes)
             break;
-        if (open_into(kr, rq, &recs[i], out, res) == 0)
+        opened = open_into(kr, rq, &recs[i], out, res);
+        if (opened == -2) {
+            rc = SHARE_UNAVAILABLE;
+            goto out;
+        }
+        if (opened == 0)
             bytes += out->items[out->n - 1].len;
     }
     out->dropped = (size_t)total - out->n - (size_t)res->unopened;
@@ -398,7 +421,10 @@ share_status share_get_method(struct store *st, const struct keyring *kr,
      * names to the list of methods (never their bytes). */
     for (size_t i = 0; i < nrecs; i++) {
         if (out->n == 0) {
-            (void)open_into(kr, rq, &recs[i], out, res);
+            if (open_into(kr, rq, &recs[i], out, res) == -2) {
+                rc = SHARE_UNAVAILABLE;
+                goto out;
+            }
             continue;
         }
         memcpy(out->items[out->n].backup_method, recs[i].backup_method,

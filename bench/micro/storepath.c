@@ -19,6 +19,8 @@
 #include "auth_webhook.h"
 #include "body.h"
 #include "keyring.h"
+
+static uint8_t wrap_scheme;
 #include "seal.h"
 
 static double now_ns(void)
@@ -116,7 +118,7 @@ int main(int argc, char **argv)
     BENCH("keyring_wrap (AES-256-KWP, 32 bytes)", n, {
         uint8_t dk[DATA_KEY_LEN] = { 1 }, w[WRAPPED_KEY_LEN];
         uint32_t id;
-        keyring_wrap(kr, dk, &id, w);
+        keyring_wrap(kr, dk, &id, &wrap_scheme, w);
     });
     BENCH("HKDF-SHA-512 via EVP_KDF, fetch per call", n, {
         uint8_t ikm[32] = { 1 }, salt[32] = { 2 }, out[32];

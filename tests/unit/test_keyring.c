@@ -23,6 +23,9 @@
 #include "keyring.h"
 #include "keyring_internal.h"
 #include "log.h"
+
+/* The scheme keyring_wrap reports; a file KEK always says RFC 5649 by us. */
+static uint8_t wrap_scheme;
 #include "unit.h"
 
 #define NOBODY_UID 65534
@@ -94,9 +97,9 @@ static void test_load_good_file(void)
     CU_ASSERT_EQUAL(keyring_validate(kr), KEYRING_OK);
 
     kek_bytes(0xa0, dk, sizeof(dk));
-    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, w), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, &wrap_scheme, w), KEYRING_OK);
     CU_ASSERT_EQUAL(id, 4294967295u);
-    CU_ASSERT_EQUAL(keyring_unwrap(kr, id, w, sizeof(w), back), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, id, KEYRING_SCHEME_FILE_KWP, w, sizeof(w), back), KEYRING_OK);
     CU_ASSERT_EQUAL(memcmp(back, dk, sizeof(dk)), 0);
     keyring_free(kr);
 
@@ -124,7 +127,7 @@ static void test_loaded_key_bytes_are_the_file_bytes(void)
                           KEYRING_OK);
     kek_bytes(0x33, kek, sizeof(kek));
     kek_bytes(0x05, dk, sizeof(dk));
-    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, w), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, &wrap_scheme, w), KEYRING_OK);
     CU_ASSERT_EQUAL(id, 9);
 
     /* Same bytes as a direct AES-256-KWP with the decoded key. */
@@ -428,48 +431,48 @@ static void test_wrap_unwrap(void)
     CU_ASSERT_EQUAL(keyring_validate(kr), KEYRING_OK);
     CU_ASSERT_EQUAL(keyring_active_id(kr), 2);
 
-    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, w), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, &wrap_scheme, w), KEYRING_OK);
     CU_ASSERT_EQUAL(id, 2);
     CU_ASSERT_NOT_EQUAL(memcmp(w, dk, sizeof(dk)), 0);
-    CU_ASSERT_EQUAL(keyring_unwrap(kr, 2, w, sizeof(w), back), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 2, KEYRING_SCHEME_FILE_KWP, w, sizeof(w), back), KEYRING_OK);
     CU_ASSERT_EQUAL(memcmp(back, dk, sizeof(dk)), 0);
     /* Deterministic: the same key wraps to the same bytes. */
-    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, w2), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, &wrap_scheme, w2), KEYRING_OK);
     CU_ASSERT_EQUAL(memcmp(w, w2, sizeof(w)), 0);
 
     /* Wrong KEK id: unknown, retired, or another key's bytes. */
-    CU_ASSERT_EQUAL(keyring_unwrap(kr, 4, w, sizeof(w), back), KEYRING_ERR_UNKNOWN_KEK);
-    CU_ASSERT_EQUAL(keyring_unwrap(kr, 0, w, sizeof(w), back), KEYRING_ERR_UNKNOWN_KEK);
-    CU_ASSERT_EQUAL(keyring_unwrap(kr, 3, w, sizeof(w), back), KEYRING_ERR_RETIRED_KEK);
-    CU_ASSERT_EQUAL(keyring_unwrap(kr, 1, w, sizeof(w), back), KEYRING_ERR_CRYPTO);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 4, KEYRING_SCHEME_FILE_KWP, w, sizeof(w), back), KEYRING_ERR_UNKNOWN_KEK);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 0, KEYRING_SCHEME_FILE_KWP, w, sizeof(w), back), KEYRING_ERR_UNKNOWN_KEK);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 3, KEYRING_SCHEME_FILE_KWP, w, sizeof(w), back), KEYRING_ERR_RETIRED_KEK);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 1, KEYRING_SCHEME_FILE_KWP, w, sizeof(w), back), KEYRING_ERR_CRYPTO);
 
     /* Wrong lengths. */
-    CU_ASSERT_EQUAL(keyring_unwrap(kr, 2, w, sizeof(w) - 1, back), KEYRING_ERR_ARG);
-    CU_ASSERT_EQUAL(keyring_unwrap(kr, 2, w, sizeof(w) - 8, back), KEYRING_ERR_ARG);
-    CU_ASSERT_EQUAL(keyring_unwrap(kr, 2, w, sizeof(w) + 8, back), KEYRING_ERR_ARG);
-    CU_ASSERT_EQUAL(keyring_unwrap(kr, 2, w, 0, back), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 2, KEYRING_SCHEME_FILE_KWP, w, sizeof(w) - 1, back), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 2, KEYRING_SCHEME_FILE_KWP, w, sizeof(w) - 8, back), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 2, KEYRING_SCHEME_FILE_KWP, w, sizeof(w) + 8, back), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 2, KEYRING_SCHEME_FILE_KWP, w, 0, back), KEYRING_ERR_ARG);
 
     /* Any flipped bit in the wrapped key fails the KWP integrity check. */
     for (i = 0; i < sizeof(w) * 8; i++) {
         w[i / 8] ^= (uint8_t)(1u << (i % 8));
-        if (keyring_unwrap(kr, 2, w, sizeof(w), back) != KEYRING_ERR_CRYPTO)
+        if (keyring_unwrap(kr, 2, KEYRING_SCHEME_FILE_KWP, w, sizeof(w), back) != KEYRING_ERR_CRYPTO)
             bad++;
         w[i / 8] ^= (uint8_t)(1u << (i % 8));
     }
     CU_ASSERT_EQUAL(bad, 0);
-    CU_ASSERT_EQUAL(keyring_unwrap(kr, 2, w, sizeof(w), back), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 2, KEYRING_SCHEME_FILE_KWP, w, sizeof(w), back), KEYRING_OK);
 
     /* A decrypt key opens what it wrapped while it was active. */
     keyring_free(kr);
     CU_ASSERT_EQUAL_FATAL(keyring_new(&kr), KEYRING_OK);
     CU_ASSERT_EQUAL(keyring_add(kr, 1, KEK_ACTIVE, k1, sizeof(k1)), KEYRING_OK);
-    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, w), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, &wrap_scheme, w), KEYRING_OK);
     CU_ASSERT_EQUAL(id, 1);
     keyring_free(kr);
     CU_ASSERT_EQUAL_FATAL(keyring_new(&kr), KEYRING_OK);
     CU_ASSERT_EQUAL(keyring_add(kr, 1, KEK_DECRYPT, k1, sizeof(k1)), KEYRING_OK);
     CU_ASSERT_EQUAL(keyring_add(kr, 2, KEK_ACTIVE, k2, sizeof(k2)), KEYRING_OK);
-    CU_ASSERT_EQUAL(keyring_unwrap(kr, 1, w, sizeof(w), back), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 1, KEYRING_SCHEME_FILE_KWP, w, sizeof(w), back), KEYRING_OK);
     CU_ASSERT_EQUAL(memcmp(back, dk, sizeof(dk)), 0);
     keyring_free(kr);
 }
@@ -487,7 +490,7 @@ static void test_in_memory_builder_rules(void)
     CU_ASSERT_EQUAL(keyring_count(kr), 0);
     CU_ASSERT_EQUAL(keyring_validate(kr), KEYRING_ERR_NO_ACTIVE);
     CU_ASSERT_EQUAL(keyring_active_id(kr), 0);
-    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, w), KEYRING_ERR_NO_ACTIVE);
+    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, &wrap_scheme, w), KEYRING_ERR_NO_ACTIVE);
     CU_ASSERT_EQUAL(id, 0);
 
     CU_ASSERT_EQUAL(keyring_add(kr, 1, KEK_ACTIVE, k, KEK_LEN - 1), KEYRING_ERR_ARG);
@@ -505,12 +508,12 @@ static void test_in_memory_builder_rules(void)
     CU_ASSERT_EQUAL(keyring_count(kr), 2);
     CU_ASSERT_EQUAL(keyring_validate(kr), KEYRING_ERR_NO_ACTIVE);
     CU_ASSERT_EQUAL(keyring_active_id(kr), 0);
-    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, w), KEYRING_ERR_NO_ACTIVE);
+    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, &wrap_scheme, w), KEYRING_ERR_NO_ACTIVE);
 
-    CU_ASSERT_EQUAL(keyring_wrap(NULL, dk, &id, w), KEYRING_ERR_ARG);
-    CU_ASSERT_EQUAL(keyring_wrap(kr, NULL, &id, w), KEYRING_ERR_ARG);
-    CU_ASSERT_EQUAL(keyring_unwrap(NULL, 1, w, sizeof(w), dk), KEYRING_ERR_ARG);
-    CU_ASSERT_EQUAL(keyring_unwrap(kr, 1, NULL, sizeof(w), dk), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_wrap(NULL, dk, &id, &wrap_scheme, w), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_wrap(kr, NULL, &id, &wrap_scheme, w), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_unwrap(NULL, 1, KEYRING_SCHEME_FILE_KWP, w, sizeof(w), dk), KEYRING_ERR_ARG);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 1, KEYRING_SCHEME_FILE_KWP, NULL, sizeof(w), dk), KEYRING_ERR_ARG);
     CU_ASSERT_EQUAL(keyring_validate(NULL), KEYRING_ERR_ARG);
     CU_ASSERT_EQUAL(keyring_count(NULL), 0);
     CU_ASSERT_EQUAL(keyring_active_id(NULL), 0);
@@ -554,8 +557,8 @@ static void test_file_create(void)
     CU_ASSERT_EQUAL(keyring_count(kr), 1);
     CU_ASSERT_EQUAL(keyring_active_id(kr), 1);
     kek_bytes(0x01, dk, sizeof(dk));
-    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, w), KEYRING_OK);
-    CU_ASSERT_EQUAL(keyring_unwrap(kr, id, w, sizeof(w), back), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, &wrap_scheme, w), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, id, KEYRING_SCHEME_FILE_KWP, w, sizeof(w), back), KEYRING_OK);
     CU_ASSERT_EQUAL(memcmp(back, dk, sizeof(dk)), 0);
     keyring_free(kr);
 
@@ -641,7 +644,7 @@ static void test_file_add_rotates_and_keeps_old_keys(void)
     CU_ASSERT_EQUAL_FATAL(keyring_file_create(p, err, sizeof(err)), KEYRING_OK);
     CU_ASSERT_EQUAL_FATAL(keyring_load(p, &kr, err, sizeof(err)), KEYRING_OK);
     kek_bytes(0x21, dk, sizeof(dk));
-    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, w), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, &wrap_scheme, w), KEYRING_OK);
     CU_ASSERT_EQUAL(id, 1);
     keyring_free(kr);
     kr = NULL;
@@ -653,7 +656,7 @@ static void test_file_add_rotates_and_keeps_old_keys(void)
     CU_ASSERT_EQUAL(state_in_file(p, 2), KEK_ACTIVE);
     CU_ASSERT_EQUAL_FATAL(keyring_load(p, &kr, err, sizeof(err)), KEYRING_OK);
     CU_ASSERT_EQUAL(keyring_count(kr), 2);
-    CU_ASSERT_EQUAL(keyring_unwrap(kr, 1, w, sizeof(w), back), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 1, KEYRING_SCHEME_FILE_KWP, w, sizeof(w), back), KEYRING_OK);
     CU_ASSERT_EQUAL(memcmp(back, dk, sizeof(dk)), 0);
     keyring_free(kr);
     kr = NULL;
@@ -698,7 +701,7 @@ static void test_file_retire(void)
     CU_ASSERT_EQUAL_FATAL(keyring_file_create(p, err, sizeof(err)), KEYRING_OK);
     CU_ASSERT_EQUAL_FATAL(keyring_load(p, &kr, err, sizeof(err)), KEYRING_OK);
     kek_bytes(0x42, dk, sizeof(dk));
-    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, w), KEYRING_OK);
+    CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &id, &wrap_scheme, w), KEYRING_OK);
     keyring_free(kr);
     kr = NULL;
 
@@ -715,7 +718,7 @@ static void test_file_retire(void)
     CU_ASSERT_EQUAL(state_in_file(p, 1), KEK_RETIRED);
     CU_ASSERT_EQUAL(state_in_file(p, 2), KEK_ACTIVE);
     CU_ASSERT_EQUAL_FATAL(keyring_load(p, &kr, err, sizeof(err)), KEYRING_OK);
-    CU_ASSERT_EQUAL(keyring_unwrap(kr, 1, w, sizeof(w), back), KEYRING_ERR_RETIRED_KEK);
+    CU_ASSERT_EQUAL(keyring_unwrap(kr, 1, KEYRING_SCHEME_FILE_KWP, w, sizeof(w), back), KEYRING_ERR_RETIRED_KEK);
     keyring_free(kr);
     /* Retiring twice is fine; the key is still listed. */
     CU_ASSERT_EQUAL(keyring_file_retire(p, 1, err, sizeof(err)), KEYRING_OK);

@@ -20,7 +20,8 @@
 #define R_VERSION     4
 #define R_SUITE       5
 #define R_KEK_ID      6
-#define R_WRAPPED_LEN 10
+#define R_SCHEME      10
+#define R_WRAPPED_LEN 11
 #define R_WRAPPED     12
 #define R_SALT        52
 #define R_COMMIT      84
@@ -223,8 +224,8 @@ static void test_record_layout(void)
     CU_ASSERT_EQUAL(rec[R_VERSION], 2);
     CU_ASSERT_EQUAL(rec[R_SUITE], 1);
     CU_ASSERT_EQUAL(be32(rec + R_KEK_ID), 1);
-    CU_ASSERT_EQUAL(rec[R_WRAPPED_LEN], 0);
-    CU_ASSERT_EQUAL(rec[R_WRAPPED_LEN + 1], 40);
+    CU_ASSERT_EQUAL(rec[R_SCHEME], 0);   /* RFC 5649 by sharekeep, a key file KEK */
+    CU_ASSERT_EQUAL(rec[R_WRAPPED_LEN], 40);
     CU_ASSERT_EQUAL(be32(rec + R_CT_LEN), 10);
     CU_ASSERT_EQUAL(seal_record_kek(rec, rec_len, &id), SEAL_OK);
     CU_ASSERT_EQUAL(id, 1);
@@ -355,8 +356,12 @@ static int flip_expected(size_t off, seal_status st)
         return st == SEAL_ERR_VERSION;
     if (off == R_SUITE)
         return st == SEAL_ERR_SUITE;
-    if (off < R_WRAPPED_LEN)
+    if (off < R_SCHEME)
         return st == SEAL_ERR_KEK || st == SEAL_ERR_AUTH;
+    /* Scheme 1 or 2 names a token wrap, which a file KEK refuses like a
+     * damaged wrap; 3 and up are no scheme at all. */
+    if (off == R_SCHEME)
+        return st == SEAL_ERR_AUTH || st == SEAL_ERR_FORMAT;
     if (off < R_WRAPPED)
         return st == SEAL_ERR_FORMAT;
     if (off >= R_CT_LEN && off < R_CT)
@@ -407,6 +412,7 @@ static void test_flip_each_field(void)
         { R_VERSION, SEAL_ERR_VERSION },
         { R_SUITE, SEAL_ERR_SUITE },
         { R_KEK_ID, SEAL_ERR_KEK },      /* 1 -> 0x01000001, unknown */
+        { R_SCHEME, SEAL_ERR_AUTH },     /* 0 -> 1: a token's RFC 5649, not this KEK's */
         { R_WRAPPED_LEN, SEAL_ERR_FORMAT },
         { R_WRAPPED + 20, SEAL_ERR_AUTH },
         { R_SALT + 5, SEAL_ERR_AUTH },
@@ -512,7 +518,10 @@ static uint8_t *v1_record(const char *client_id, enum share_kind kind, uint32_t 
     rec[R_VERSION] = 1;
     rec[R_SUITE] = 1;
     put_be32(rec + R_KEK_ID, 1);
-    rec[R_WRAPPED_LEN + 1] = 40;
+    /* Bytes 10-11 as every record before the token backend had them: the
+     * u16 length 40, which reads as scheme 0 and length 40. */
+    rec[R_SCHEME] = 0;
+    rec[R_WRAPPED_LEN] = 40;
     put_be32(rec + R_CT_LEN, (uint32_t)n);
     kek_bytes(0x10, kek);
     cc = EVP_CIPHER_CTX_new();
@@ -863,7 +872,7 @@ static void test_rewrap_moves_to_active_kek(void)
     CU_ASSERT_EQUAL(id, 2);
     /* Only KEK id and wrapped key changed; salt..tag are byte-identical. */
     CU_ASSERT_EQUAL(memcmp(moved, rec, R_KEK_ID), 0);
-    CU_ASSERT_EQUAL(memcmp(moved + R_WRAPPED_LEN, rec + R_WRAPPED_LEN, 2), 0);
+    CU_ASSERT_EQUAL(memcmp(moved + R_SCHEME, rec + R_SCHEME, 2), 0);
     CU_ASSERT_NOT_EQUAL(memcmp(moved + R_WRAPPED, rec + R_WRAPPED, 40), 0);
     CU_ASSERT_EQUAL(memcmp(moved + R_SALT, rec + R_SALT, rec_len - R_SALT), 0);
 
