@@ -82,6 +82,11 @@ SK_WEBHOOK_SHARED_FILE="" # file: the plain shared secret, 0600 (shared)
 SK_WEBHOOK_SECRET=""      # the plain shared secret (43 characters)
 SK_WEBHOOK_SECRET_HEADER=${SK_WEBHOOK_SECRET_HEADER:-X-Webhook-Secret}
 SK_JWT_SECRET_FILE=""     # file: HS256 secret, 0600
+# Where sk_keygen puts the KEK: "file" (the key file) or "pkcs11" (a
+# SoftHSM2 token served by p11-kit server to p11-kit-client.so, so the key
+# lives in another process as with a network HSM; lib_token.sh). With
+# pkcs11, sk_write_config names the token too.
+SK_KEK_BACKEND=${SK_KEK_BACKEND:-file}
 SK_JWT_SECRET=""
 
 # sharekeep reads SHAREKEEP_<KEY> overrides from its environment; the
@@ -277,8 +282,31 @@ pg_psql() {
 # ---- sharekeep -----------------------------------------------------------
 sk_keygen() {
     local f=${1:-$T/sk/keyring}
-    sk_run -- keygen "$f" >>"$SK_LOG" 2>&1 || die "sharekeep keygen $f failed"
+    if [ "$SK_KEK_BACKEND" = pkcs11 ]; then
+        sk_token_up
+        sk_run "${SK_TOKEN_ENV[@]}" -- keygen --backend pkcs11 "$f" >>"$SK_LOG" 2>&1 ||
+            die "sharekeep keygen --backend pkcs11 $f failed"
+    else
+        sk_run -- keygen "$f" >>"$SK_LOG" 2>&1 || die "sharekeep keygen $f failed"
+    fi
     [ -f "$f" ] || die "sharekeep keygen did not create $f"
+}
+
+# sk_token_up: once per test, a SoftHSM2 token and a p11-kit server for it
+# (lib_token.sh); SK_TOKEN_ENV / SK_TOKEN_CFG are the settings naming it,
+# as SHAREKEEP_* overrides and as config lines.
+SK_TOKEN_ENV=()
+SK_TOKEN_CFG=()
+sk_token_up() {
+    [ ${#SK_TOKEN_CFG[@]} -eq 0 ] || return 0
+    declare -F token_init >/dev/null ||
+        . "$SHAREKEEP_SRCDIR/tests/integration/lib_token.sh"
+    token_init
+    token_server_start
+    SK_TOKEN_CFG=("pkcs11_module=$TOKEN_MODULE_CLIENT" "pkcs11_uri=$TOKEN_URI"
+                  "pkcs11_pin_file=$TOKEN_PIN_FILE")
+    SK_TOKEN_ENV=("SHAREKEEP_PKCS11_MODULE=$TOKEN_MODULE_CLIENT" "SHAREKEEP_PKCS11_URI=$TOKEN_URI"
+                  "SHAREKEEP_PKCS11_PIN_FILE=$TOKEN_PIN_FILE")
 }
 
 # Creates the webhook secrets (a Standard Webhooks signing key and a plain
@@ -385,7 +413,7 @@ sk_write_config() {
         cfg[jwt_hs256_secret]=$SK_JWT_SECRET_FILE
     fi
     local kv
-    for kv in "$@"; do cfg[${kv%%=*}]=${kv#*=}; done
+    for kv in "${SK_TOKEN_CFG[@]}" "$@"; do cfg[${kv%%=*}]=${kv#*=}; done
     {
         echo "# written by $SK_TEST_NAME"
         for kv in listen workers database keyring webhooks_root max_body sql_dir socket_mode; do
