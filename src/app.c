@@ -117,6 +117,7 @@ int app_handle(struct app *app, char *const *envp, const struct http_io *io, con
                           .client_tag = "-" };
     const char *allow = NULL, *name;
     struct timespec t0;
+    long long deadline;
     double dur_ms;
     int status;
 
@@ -125,10 +126,11 @@ int app_handle(struct app *app, char *const *envp, const struct http_io *io, con
         goto respond;
     /* Answered within request_timeout of when the front end passed it on:
      * time spent queued for a worker counts. */
-    store_set_deadline(app->store,
-                       store_now_ms() + app->cfg->request_timeout * 1000LL -
-                           (req.queued_ms < app->cfg->request_timeout * 1000LL
-                                ? req.queued_ms : app->cfg->request_timeout * 1000LL));
+    deadline = store_now_ms() + app->cfg->request_timeout * 1000LL -
+               (req.queued_ms < app->cfg->request_timeout * 1000LL
+                    ? req.queued_ms : app->cfg->request_timeout * 1000LL);
+    store_set_deadline(app->store, deadline);
+    keyring_set_deadline(app->kr, deadline);
     snprintf(req.peer, sizeof(req.peer), "%s", peer ? peer : "");
     res.head = strcmp(req.method, "HEAD") == 0;
     status = router_match(app->cfg->webhooks_root, req.method, req.path, &match, &allow);

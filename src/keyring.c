@@ -357,13 +357,23 @@ keyring_status keyring_set_tag_key(struct keyring *kr, const uint8_t key[32])
     return KEYRING_OK;
 }
 
-void keyring_connect(struct keyring *kr)
+void keyring_set_deadline(const struct keyring *kr, long long deadline_ms)
 {
-    char err[256];
+    if (kr != NULL && kr->token != NULL)
+        p11_set_deadline(kr->token, deadline_ms);
+}
 
-    if (kr != NULL && kr->token != NULL && p11_connect(kr->token, 0, err, sizeof(err)) !=
-        KEYRING_OK)
-        log_warn("token not reachable; requests answer 503 until it is", "error=\"%s\"", err);
+int keyring_wedged(const struct keyring *kr)
+{
+    return kr != NULL && p11_wedged(kr->token);
+}
+
+void keyring_connect(struct keyring *kr, long long deadline_ms)
+{
+    if (kr == NULL || kr->token == NULL)
+        return;
+    p11_set_deadline(kr->token, deadline_ms);
+    (void)p11_connect_bounded(kr->token);
 }
 
 keyring_status keyring_set_state(struct keyring *kr, uint32_t id, enum kek_state state)

@@ -108,10 +108,19 @@ keyring_status keyring_load_with(const char *path, const struct keyring_token_co
                                  struct keyring **out, char *err, size_t errlen);
 
 /* Connects this process to the token now (a worker after fork), so the
- * first request does not pay for the login; a keyring without a token, or
- * a token that is down (requests then answer 503 until it is back), is not
- * an error here. */
-void keyring_connect(struct keyring *kr);
+ * first request does not pay for the login, waiting at most until
+ * deadline_ms (keyring_set_deadline); a keyring without a token, or a token
+ * that is down (requests then answer 503 until it is back), is not an error
+ * here. */
+void keyring_connect(struct keyring *kr, long long deadline_ms);
+
+/* The deadline (CLOCK_MONOTONIC ms, as store_now_ms; 0 = none) of the
+ * token operations that follow; a no-op without a token. A token that has
+ * not answered by then is given up on (KEYRING_ERR_UNAVAILABLE), and
+ * keyring_wedged turns true: that process must be replaced once it has
+ * answered, because the module may still be stuck in its own thread. */
+void keyring_set_deadline(const struct keyring *kr, long long deadline_ms);
+int keyring_wedged(const struct keyring *kr);
 
 /* Cleanses and frees; NULL is fine. */
 void keyring_free(struct keyring *kr);

@@ -2,8 +2,11 @@
  * p11-kit loads the module and parses the pkcs11: URI; this file only
  * speaks PKCS#11 to the one token the URI names.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -36,6 +39,20 @@ struct p11_key {
     CK_OBJECT_HANDLE handle;
 };
 
+/* One wrap or unwrap, owned by whoever waits for it: the caller, or the
+ * token thread once the caller gave up (see "bounded waits"). */
+enum job_kind { JOB_WRAP, JOB_UNWRAP, JOB_CONNECT };
+
+struct job {
+    uint32_t id;
+    enum job_kind kind;
+    uint8_t scheme;
+    uint8_t in[WRAPPED_KEY_LEN];
+    uint8_t out[WRAPPED_KEY_LEN];
+    keyring_status st;
+    int done;
+};
+
 struct p11 {
     char *module_path;
     char *pin_file;
@@ -52,6 +69,16 @@ struct p11 {
     enum { KW_NONE, KW_WRAPKEY, KW_ECB } kw;  /* how RFC 3394 is computed, if at all */
     struct p11_key keys[KEYRING_KEYS_MAX];
     size_t nkeys;
+
+    /* Bounded waits: the deadline of the current request (CLOCK_MONOTONIC
+     * ms, 0 = none), the token's own thread, the job it runs. */
+    long long deadline_ms;
+    int wedged;
+    pid_t thread_pid;            /* 0 = no thread in this process */
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct job *job;
 };
 
 static const CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
@@ -214,6 +241,10 @@ void p11_disconnect(struct p11 *p)
 void p11_free(struct p11 *p)
 {
     if (p == NULL)
+        return;
+    /* The token thread may be inside the module (or still be, wedged): it
+     * keeps p. A worker only frees its keyring when it exits anyway. */
+    if (p->thread_pid == getpid())
         return;
     p11_disconnect(p);
     if (p->uri != NULL)
@@ -723,24 +754,199 @@ static CK_RV op_unwrap(struct p11 *p, CK_OBJECT_HANDLE kek, void *arg)
     return rv;
 }
 
+static void run_job(struct p11 *p, struct job *j)
+{
+    struct wrap_arg w = { j->in, j->scheme, j->out };
+    char err[256] = "";
+
+    if (j->kind == JOB_CONNECT) {
+        j->st = p11_connect(p, 0, err, sizeof(err));
+        if (j->st != KEYRING_OK)
+            log_warn("token not reachable; requests answer 503 until it is", "error=\"%s\"", err);
+        return;
+    }
+    j->st = with_key(p, j->id, j->kind == JOB_UNWRAP ? op_unwrap : op_wrap, &w,
+                     j->kind == JOB_UNWRAP ? "unwrap" : "wrap");
+    j->scheme = w.scheme;
+}
+
+static void job_free(struct job *j)
+{
+    OPENSSL_cleanse(j, sizeof(*j));
+    free(j);
+}
+
+/* ---- bounded waits ----------------------------------------------------- */
+/* A token that stops answering without closing its connection (a stopped
+ * HSM client or p11-kit server) blocks whoever called into the module, and
+ * PKCS#11 has no timeout. So with a deadline set (a request's, see
+ * p11_set_deadline), the module is called from a thread of the token's
+ * own and the caller waits at most until the deadline. Past it, the token
+ * is wedged: the job is left to the thread, every later call answers
+ * KEYRING_ERR_UNAVAILABLE at once without touching the module, and
+ * p11_wedged tells the server to replace this worker once it has answered:
+ * a new process connects afresh. Without a deadline (admin commands, load)
+ * the caller calls the module itself. */
+
+static void *token_thread(void *arg)
+{
+    struct p11 *p = arg;
+    struct job *j;
+
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (p->job == NULL || p->job->done)
+            pthread_cond_wait(&p->cv, &p->mu);
+        j = p->job;
+        pthread_mutex_unlock(&p->mu);
+        run_job(p, j);
+        pthread_mutex_lock(&p->mu);
+        if (p->job != j) {
+            job_free(j);          /* its caller gave up on it */
+        } else {
+            j->done = 1;
+            pthread_cond_broadcast(&p->cv);
+        }
+    }
+    return NULL;
+}
+
+static int thread_start(struct p11 *p)
+{
+    pthread_condattr_t ca;
+    pthread_attr_t ta;
+    int ok = 0;
+
+    if (p->thread_pid == getpid())
+        return 0;
+    /* Threads do not survive fork: a thread_pid of the parent's means none. */
+    if (pthread_condattr_init(&ca) != 0)
+        return -1;
+    if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+        pthread_mutex_init(&p->mu, NULL) == 0) {
+        if (pthread_cond_init(&p->cv, &ca) == 0) {
+            p->job = NULL;
+            if (pthread_attr_init(&ta) == 0) {
+                ok = pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED) == 0 &&
+                     pthread_create(&p->thread, &ta, token_thread, p) == 0;
+                pthread_attr_destroy(&ta);
+            }
+            if (!ok)
+                pthread_cond_destroy(&p->cv);
+        }
+        if (!ok)
+            pthread_mutex_destroy(&p->mu);
+    }
+    pthread_condattr_destroy(&ca);
+    if (!ok)
+        return -1;
+    p->thread_pid = getpid();
+    return 0;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs j (heap-allocated) within the deadline. On KEYRING_ERR_UNAVAILABLE
+ * from a timeout, j belongs to the token thread: the caller must not touch
+ * or free it (*abandoned set). */
+static keyring_status run_bounded(struct p11 *p, struct job *j, int *abandoned)
+{
+    struct timespec until;
+    long long deadline = p->deadline_ms;
+    int rc = 0;
+
+    *abandoned = 0;
+    if (p->wedged)
+        return KEYRING_ERR_UNAVAILABLE;
+    if (deadline <= 0) {
+        run_job(p, j);
+        return j->st;
+    }
+    if (now_ms() >= deadline || thread_start(p) != 0)
+        return KEYRING_ERR_UNAVAILABLE;
+    until.tv_sec = (time_t)(deadline / 1000);
+    until.tv_nsec = (long)(deadline % 1000) * 1000000L;
+    pthread_mutex_lock(&p->mu);
+    p->job = j;
+    pthread_cond_broadcast(&p->cv);
+    while (!j->done && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&p->cv, &p->mu, &until);
+    if (!j->done) {
+        p->job = NULL;
+        p->wedged = 1;
+        *abandoned = 1;
+    }
+    p->job = NULL;
+    pthread_mutex_unlock(&p->mu);
+    if (*abandoned) {
+        log_error("token did not answer by the request deadline; this worker is replaced "
+                  "after answering");
+        return KEYRING_ERR_UNAVAILABLE;
+    }
+    return j->st;
+}
+
+void p11_set_deadline(struct p11 *p, long long deadline_ms)
+{
+    p->deadline_ms = deadline_ms;
+}
+
+int p11_wedged(const struct p11 *p)
+{
+    return p != NULL && p->wedged;
+}
+
+static keyring_status job_run(struct p11 *p, uint32_t id, enum job_kind kind, uint8_t scheme,
+                              const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len,
+                              uint8_t *scheme_out)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    keyring_status st;
+    int abandoned = 0;
+
+    if (j == NULL)
+        return KEYRING_ERR_NOMEM;
+    j->id = id;
+    j->kind = kind;
+    j->scheme = scheme;
+    if (in_len > 0)
+        memcpy(j->in, in, in_len);
+    st = run_bounded(p, j, &abandoned);
+    if (abandoned)
+        return st;
+    if (st == KEYRING_OK && out_len > 0) {
+        memcpy(out, j->out, out_len);
+        if (scheme_out != NULL)
+            *scheme_out = j->scheme;
+    }
+    job_free(j);
+    return st;
+}
+
 keyring_status p11_wrap(struct p11 *p, uint32_t id, const uint8_t *data_key, uint8_t *scheme,
                         uint8_t *wrapped)
 {
-    struct wrap_arg w = { data_key, 0, wrapped };
-    keyring_status st = with_key(p, id, op_wrap, &w, "wrap");
-
-    *scheme = w.scheme;
-    return st;
+    return job_run(p, id, JOB_WRAP, 0, data_key, DATA_KEY_LEN, wrapped, WRAPPED_KEY_LEN, scheme);
 }
 
 keyring_status p11_unwrap(struct p11 *p, uint32_t id, uint8_t scheme, const uint8_t *wrapped,
                           uint8_t *data_key)
 {
-    struct wrap_arg w = { wrapped, scheme, data_key };
-
     if (scheme != KEYRING_SCHEME_P11_KWP && scheme != KEYRING_SCHEME_P11_KW)
         return KEYRING_ERR_CRYPTO;
-    return with_key(p, id, op_unwrap, &w, "unwrap");
+    return job_run(p, id, JOB_UNWRAP, scheme, wrapped, WRAPPED_KEY_LEN, data_key, DATA_KEY_LEN,
+                   NULL);
+}
+
+keyring_status p11_connect_bounded(struct p11 *p)
+{
+    return job_run(p, 0, JOB_CONNECT, 0, NULL, 0, NULL, 0, NULL);
 }
 
 keyring_status p11_derive_tag(struct p11 *p, uint32_t id, uint8_t out[32])

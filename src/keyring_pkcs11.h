@@ -36,10 +36,12 @@
  * RFC 3394. Generated KEKs may wrap/unwrap and encrypt/decrypt, so a token
  * keeps working when it is later reached through p11-kit's client.
  *
- * Not bounded: a token that stops answering without closing its
- * connection (a stopped p11-kit server) blocks the worker in the module;
- * PKCS#11 has no timeout to give. A token that goes away is noticed at
- * once (the request answers 503, the next connects again).
+ * A token that goes away is noticed at once (the request answers 503, the
+ * next connects again). One that stops answering without closing its
+ * connection would block the caller in the module forever (PKCS#11 has no
+ * timeout), so during a request the module is called from a thread of its
+ * own and the request waits only until its deadline (p11_set_deadline;
+ * "bounded waits" in keyring_pkcs11.c).
  */
 #ifndef SHAREKEEP_KEYRING_PKCS11_H
 #define SHAREKEEP_KEYRING_PKCS11_H
@@ -82,6 +84,15 @@ keyring_status p11_unwrap(struct p11 *p, uint32_t id, uint8_t scheme, const uint
 keyring_status p11_generate(struct p11 *p, uint32_t id, char *err, size_t errlen);
 /* Destroys KEK id: only to undo a p11_generate whose key file write failed. */
 keyring_status p11_destroy(struct p11 *p, uint32_t id);
+
+/* The deadline (CLOCK_MONOTONIC ms; 0 = none) of the wraps and unwraps
+ * that follow: a token that has not answered by then is given up on, the
+ * call answers KEYRING_ERR_UNAVAILABLE, and p11_wedged turns true for good
+ * (the process should be replaced once it has answered). */
+void p11_set_deadline(struct p11 *p, long long deadline_ms);
+int p11_wedged(const struct p11 *p);
+/* p11_connect (read-only) within the deadline, logging why when it fails. */
+keyring_status p11_connect_bounded(struct p11 *p);
 
 /* 32 bytes that only this token's KEK id can produce, the same on every
  * call: SHA-256 of KEK id's wrap of a fixed label. For the log tag key. */

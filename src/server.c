@@ -272,7 +272,7 @@ static void worker_main(int listen_fd, const struct app_loaded *l)
     store_set_timeout(app.store, cfg->request_timeout * 1000);
     /* This process's own token session (PKCS#11 sessions do not survive
      * fork); a token that is down is retried on each request. */
-    keyring_connect(l->kr);
+    keyring_connect(l->kr, store_now_ms() + cfg->request_timeout * 1000LL);
     /* Connect up front so the first request does not pay for it; a database
      * that is down now is retried on each request. */
     store_set_deadline(app.store, store_now_ms() + cfg->request_timeout * 1000LL);
@@ -297,6 +297,13 @@ static void worker_main(int listen_fd, const struct app_loaded *l)
         peer_name(req.ipcFd, peer, sizeof(peer));
         (void)app_handle(&app, req.envp, &io, peer);
         FCGX_Finish_r(&req);
+        if (keyring_wedged(l->kr)) {
+            /* Its token thread is stuck inside the PKCS#11 module; the
+             * master starts a worker that connects afresh. */
+            log_error("worker leaves: its token connection is stuck");
+            code = 1;
+            break;
+        }
     }
     FCGX_Free(&req, 0);
     store_free(app.store);

@@ -7,7 +7,9 @@
 #      the old file KEK is retired; and it moves back out the same way;
 #   2. rotate inside the token under load, then verify;
 #   3. the token going away is 503 with Retry-After, and service comes back
-#      by itself when the token does (no restart);
+#      by itself when the token does (no restart); a token that stops
+#      answering (its p11-kit server side SIGSTOPped) is 503 by the request
+#      deadline, and the stuck worker is replaced by one that connects anew;
 #   4. start is refused, with a message naming the key, for a KEK the token
 #      does not hold and for an extractable one;
 #   5. a scan of a worker's whole memory finds no byte of the KEK (a known,
@@ -27,7 +29,9 @@ sk_token_up       # the token and its p11-kit server; SK_TOKEN_CFG names them
 TOKEN_CFG=("${SK_TOKEN_CFG[@]}")
 SK_TOKEN_CFG=()   # ... but start on a key file, as an existing deployment
 
-sk_setup
+# A short deadline, so that the stopped-token case is quick to see.
+DEADLINE=3
+sk_setup request_timeout=$DEADLINE
 ADMIN_DB=$(pg_conninfo sharekeep_owner)
 admin() { sk_run SHAREKEEP_ADMIN_DATABASE="$ADMIN_DB" -- -c "$SK_CONF" "$@"; }
 show() { sed 's/^/#   /' <<<"$out"; }
@@ -63,7 +67,7 @@ all_fetch_back() {
 # ---- 1. file -> token, with Portal storing meanwhile ---------------------------
 put 20 before
 assert_eq "0:20" "$(scheme_counts)" "the key file KEK wrapped the first 20 (scheme 0)"
-sk_write_config "${TOKEN_CFG[@]}"   # the operator adds the token settings
+sk_write_config request_timeout=$DEADLINE "${TOKEN_CFG[@]}"   # the operator adds the token settings
 kill -HUP "$SK_PID"
 sleep 0.5
 load=$T/load.txt
@@ -152,6 +156,37 @@ SHARE[gone-1]='{"share":"while the token is away"}'
 fetch before-1
 assert_status 200 "... and so is a fetch"
 all_fetch_back "after the token came back"
+
+# A token that stops answering without closing its connection: every
+# p11-kit-remote (one per connected worker) is stopped. Each worker's next
+# request waits for the token only until its deadline, answers 503, and the
+# worker leaves; its replacement connects afresh (a new p11-kit-remote)
+# and serves.
+stopped=$(token_server_children)
+[ -n "$stopped" ] || die "no p11-kit-remote to stop"
+for c in $stopped; do kill -STOP "$c"; done
+slow=0
+n503=0
+first200=""
+for i in $(seq 1 8); do
+    t0=$EPOCHREALTIME
+    store "stuck-$i" '{"share":"while the token is stuck"}'
+    ms=$(( (${EPOCHREALTIME/./} - ${t0/./}) / 1000 ))
+    [ "$ms" -le $((DEADLINE * 1000 + 500)) ] || slow=$((slow + 1))
+    echo "# store stuck-$i: HTTP $STATUS in $ms ms"
+    if [ "$STATUS" = 200 ]; then
+        SHARE[stuck-$i]='{"share":"while the token is stuck"}'
+        first200=${first200:-$i}
+    elif [ "$STATUS" = 503 ]; then
+        n503=$((n503 + 1))
+    fi
+done
+assert_eq 0 "$slow" "with the token stuck, every answer came within the deadline + 0.5 s"
+check "the stuck token cost at most one 503 per worker ($n503)" test "$n503" -ge 1 -a "$n503" -le 2
+check "then stores are 200 again, from fresh workers, the old token side still stopped"     test -n "$first200"
+check "the stuck workers left and were replaced" grep -q "worker leaves: its token connection is stuck" "$SK_LOG"
+for c in $stopped; do kill -CONT "$c" 2>/dev/null; done
+all_fetch_back "after the stuck token"
 
 # ---- 4. keys the token does not hold, or would let go ------------------------------
 check_with() { sk_run -- -c "$1" check 2>&1; }

@@ -307,7 +307,7 @@ static void test_fork_opens_own_session(void)
                           KEYRING_OK);
     kr = load_ok();
     CU_ASSERT_PTR_NOT_NULL_FATAL(kr);
-    keyring_connect(kr);      /* the parent connected before the fork */
+    keyring_connect(kr, 0);   /* the parent connected before the fork */
     CU_ASSERT_EQUAL(keyring_wrap(kr, dk, &kid, &scheme, w), KEYRING_OK);
     pid = fork();
     if (pid == 0) {
