@@ -6,8 +6,12 @@
 # signed / authorized where that is needed to get past authentication, so
 # it is the input check that answers.  Whoever answers, the test asserts
 # what the client really gets: sharekeep's answers are its JSON errors (the
-# README's table); nginx's own refusals (400, 404, 405, 414, 501) are HTML,
-# and a body that never completes gets no answer at all (nginx logs 408).
+# README's table); nginx's own refusals before it picks a location (400,
+# 404, 405, 414, 501) are HTML, since the harness includes only the snippet
+# (sharekeep-errors.conf makes them JSON: t_nginx_errors.sh), those in
+# sharekeep's locations (a broken chunked body) are JSON in sharekeep's
+# shape, and a body that never completes gets no answer at all (nginx logs
+# 408).
 # No refused request may store anything: share_record's row count is
 # checked after every group.  t_errors.sh has the basic 400/404/405/413/415/422
 # cases; this file does not repeat them.
@@ -113,6 +117,16 @@ nginx_refusal() {
     else
         ok "$desc: answered by nginx"
     fi
+}
+
+# nginx_json_refusal STATUS CODE DESC: nginx itself answered, in one of
+# sharekeep's locations: its JSON error (error_page), with an X-Request-Id
+# of nginx's own (sharekeep's request count is checked by the caller).
+nginx_json_refusal() {
+    local st=$1 code=$2 desc=$3
+    assert_error "$st" "$desc"
+    assert_json .error.code "$code" "$desc: code $code"
+    assert_header X-Request-Id '^[0-9a-f]{32}$' "$desc: nginx's own X-Request-Id"
 }
 
 # fill N: N filler characters (rand_token is too slow for kilobytes).
@@ -231,11 +245,11 @@ before=$(sk_requests)
 printf 'ZZ\r\n%s\r\n0\r\n\r\n' "$fetch" >"$T/chunks.bad"
 raw_request POST /webhook/backup/fetch "$T/chunks.bad" "Content-Type: application/json" \
     "Transfer-Encoding: chunked" "${AUTH_H[@]}"
-nginx_refusal 400 "chunk size that is not hex"
+nginx_json_refusal 400 bad_request "chunk size that is not hex"
 printf '%x\r\n%s\r\n0\r\n\r\n' $((${#fetch} + 2)) "$fetch" >"$T/chunks.long"
 raw_request POST /webhook/backup/fetch "$T/chunks.long" "Content-Type: application/json" \
     "Transfer-Encoding: chunked" "${AUTH_H[@]}"
-nginx_refusal 400 "chunk longer than announced runs into the next chunk line"
+nginx_json_refusal 400 bad_request "chunk longer than announced runs into the next chunk line"
 printf '%x\r\n%s' "${#fetch}" "$fetch" >"$T/chunks.cut"
 RAW_WAIT=6 raw_request POST /webhook/backup/fetch "$T/chunks.cut" \
     "Content-Type: application/json" "Transfer-Encoding: chunked" "${AUTH_H[@]}"
