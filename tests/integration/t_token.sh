@@ -137,6 +137,10 @@ assert_eq 0 "$(rows "kek_id <> 3")" "every record is on token KEK 3"
 out=$(admin verify 2>&1)
 check "verify opens all 140 after the token rotation" \
     grep -q "verify: 140 records, 140 opened, 0 failed" <<<"$out"
+out=$(admin retire 2 2>&1)
+check "the old token KEK retires once nothing uses it" grep -q "KEK 2 is retired" <<<"$out"
+kill -HUP "$SK_PID"
+sleep 0.5
 all_fetch_back "after the token rotation"
 
 # ---- 3. the token goes away and comes back ---------------------------------------
