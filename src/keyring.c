@@ -363,6 +363,13 @@ void keyring_set_deadline(const struct keyring *kr, long long deadline_ms)
         p11_set_deadline(kr->token, deadline_ms);
 }
 
+keyring_status keyring_ready(const struct keyring *kr)
+{
+    if (kr == NULL || kr->token == NULL)
+        return KEYRING_OK;
+    return p11_connect_bounded(kr->token);
+}
+
 int keyring_wedged(const struct keyring *kr)
 {
     return kr != NULL && p11_wedged(kr->token);

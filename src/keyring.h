@@ -122,6 +122,11 @@ void keyring_connect(struct keyring *kr, long long deadline_ms);
 void keyring_set_deadline(const struct keyring *kr, long long deadline_ms);
 int keyring_wedged(const struct keyring *kr);
 
+/* KEYRING_OK when every KEK can be used now: always with a key file; with
+ * a token, once this process is connected to it (connecting now, within
+ * the deadline, if it is not). For /healthz. */
+keyring_status keyring_ready(const struct keyring *kr);
+
 /* Cleanses and frees; NULL is fine. */
 void keyring_free(struct keyring *kr);
 

@@ -64,9 +64,10 @@ struct p11 {
     CK_FUNCTION_LIST *fn;
     CK_SESSION_HANDLE session;
     int read_write;
-    int have_kwp;                   /* C_WrapKey computes RFC 5649 with mech_kwp */
+    /* How this token computes RFC 5649 and RFC 3394, if at all: C_WrapKey
+     * with a key-wrap mechanism (mech_kwp for RFC 5649), or from AES-ECB. */
+    enum how { HOW_NONE, HOW_WRAPKEY, HOW_ECB } kwp, kw;
     CK_MECHANISM_TYPE mech_kwp;
-    enum { KW_NONE, KW_WRAPKEY, KW_ECB } kw;  /* how RFC 3394 is computed, if at all */
     struct p11_key keys[KEYRING_KEYS_MAX];
     size_t nkeys;
 
@@ -234,8 +235,8 @@ void p11_disconnect(struct p11 *p)
     p->session = CK_INVALID_HANDLE;
     p->pid = 0;
     p->nkeys = 0;
-    p->have_kwp = 0;
-    p->kw = KW_NONE;
+    p->kwp = HOW_NONE;
+    p->kw = HOW_NONE;
 }
 
 void p11_free(struct p11 *p)
@@ -361,18 +362,23 @@ static CK_RV wrap_value(struct p11 *p, CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE 
     return rv;
 }
 
-/* RFC 3394 (section 2.2.1, the index form) of a 32-byte value with kek,
- * from single AES blocks the token computes with CKM_AES_ECB: 6 rounds of
- * 4 blocks, each depending on the one before. This is how a token wraps
- * when its transport carries no key-wrap mechanism: p11-kit's RPC (p11-kit
- * server / p11-kit-client.so, the out-of-process setup) drops
- * CKM_AES_KEY_WRAP and _PAD, but carries ECB. The KEK never leaves the
- * token; what passes is the data key and the intermediate blocks, which
- * sharekeep holds anyway. */
-static CK_RV kw_ecb(struct p11 *p, CK_OBJECT_HANDLE kek, int enc, const uint8_t *in,
-                    uint8_t *out)
+/* The initial values of RFC 3394 (2.2.3.1) and of RFC 5649 for a 32-byte
+ * key (3: A65959A6 then the length, 32, as 4 bytes; 32 bytes need no
+ * padding, and more than 8 of them take the same 6 rounds as RFC 3394). */
+static const uint8_t iv_kw[8] = { 0xa6, 0xa6, 0xa6, 0xa6, 0xa6, 0xa6, 0xa6, 0xa6 };
+static const uint8_t iv_kwp[8] = { 0xa6, 0x59, 0x59, 0xa6, 0x00, 0x00, 0x00, 0x20 };
+
+/* RFC 3394's W (section 2.2.1, the index form) of a 32-byte value with kek
+ * and initial value iv (iv_kw: RFC 3394; iv_kwp: RFC 5649), from single
+ * AES blocks the token computes with CKM_AES_ECB: 6 rounds of 4 blocks,
+ * each depending on the one before. This is how a token wraps when its
+ * transport carries no key-wrap mechanism: p11-kit's RPC (p11-kit server /
+ * p11-kit-client.so, the out-of-process setup) drops CKM_AES_KEY_WRAP and
+ * _PAD, but carries ECB. The KEK never leaves the token; what passes is
+ * the data key and the intermediate blocks, which sharekeep holds anyway. */
+static CK_RV kw_ecb(struct p11 *p, CK_OBJECT_HANDLE kek, const uint8_t iv[8], int enc,
+                    const uint8_t *in, uint8_t *out)
 {
-    static const uint8_t iv[8] = { 0xa6, 0xa6, 0xa6, 0xa6, 0xa6, 0xa6, 0xa6, 0xa6 };
     CK_MECHANISM m = { CKM_AES_ECB, NULL, 0 };
     uint8_t a[8], r[4][8], block[16], last[16];
     CK_ULONG len;
@@ -473,22 +479,25 @@ static keyring_status pick_mechanisms(struct p11 *p, char *err, size_t errlen)
     for (size_t i = 0; i < sizeof(kwp_candidates) / sizeof(kwp_candidates[0]); i++) {
         rv = wrap_value(p, kwp_candidates[i], h, dk, got);
         if (rv == CKR_OK && CRYPTO_memcmp(got, want_kwp, WRAPPED_KEY_LEN) == 0) {
-            p->have_kwp = 1;
+            p->kwp = HOW_WRAPKEY;
             p->mech_kwp = kwp_candidates[i];
             break;
         }
     }
     rv = wrap_value(p, CKM_AES_KEY_WRAP, h, dk, got);
     if (rv == CKR_OK && CRYPTO_memcmp(got, want_kw, WRAPPED_KEY_LEN) == 0)
-        p->kw = KW_WRAPKEY;
-    if (p->kw == KW_NONE && !p->have_kwp) {
-        rv = kw_ecb(p, h, 1, dk, got);
-        if (rv == CKR_OK && CRYPTO_memcmp(got, want_kw, WRAPPED_KEY_LEN) == 0)
-            p->kw = KW_ECB;
-    }
+        p->kw = HOW_WRAPKEY;
+    /* Whatever the key-wrap mechanisms lack, ECB may make up: then records
+     * of both schemes open whichever way the token is reached. */
+    if (p->kwp == HOW_NONE && kw_ecb(p, h, iv_kwp, 1, dk, got) == CKR_OK &&
+        CRYPTO_memcmp(got, want_kwp, WRAPPED_KEY_LEN) == 0)
+        p->kwp = HOW_ECB;
+    if (p->kw == HOW_NONE && kw_ecb(p, h, iv_kw, 1, dk, got) == CKR_OK &&
+        CRYPTO_memcmp(got, want_kw, WRAPPED_KEY_LEN) == 0)
+        p->kw = HOW_ECB;
     (void)p->fn->C_DestroyObject(p->session, h);
     OPENSSL_cleanse(got, sizeof(got));
-    if (!p->have_kwp && p->kw == KW_NONE) {
+    if (p->kwp == HOW_NONE && p->kw == HOW_NONE) {
         errbuf_set(err, errlen, "pkcs11: the token computes neither RFC 5649 nor RFC 3394 "
                    "AES key wrap (CKM_AES_KEY_WRAP_KWP or _PAD, CKM_AES_KEY_WRAP, or RFC 3394 "
                    "from CKM_AES_ECB)");
@@ -631,7 +640,7 @@ static keyring_status lookup(struct p11 *p, uint32_t id, CK_OBJECT_HANDLE *h, ch
     }
     /* Wrapping with the token's key-wrap mechanisms needs CKA_WRAP and
      * CKA_UNWRAP; RFC 3394 from ECB needs CKA_ENCRYPT and CKA_DECRYPT. */
-    ecb_only = !p->have_kwp && p->kw == KW_ECB;
+    ecb_only = p->kwp != HOW_WRAPKEY && p->kw != HOW_WRAPKEY;
     if (ecb_only ? encrypt != CK_TRUE || decrypt != CK_TRUE
                  : wrap != CK_TRUE || unwrap != CK_TRUE) {
         errbuf_set(err, errlen, ecb_only
@@ -700,10 +709,13 @@ static CK_RV op_wrap(struct p11 *p, CK_OBJECT_HANDLE kek, void *arg)
 {
     struct wrap_arg *w = arg;
 
-    w->scheme = p->have_kwp ? KEYRING_SCHEME_P11_KWP : KEYRING_SCHEME_P11_KW;
-    if (!p->have_kwp && p->kw == KW_ECB)
-        return kw_ecb(p, kek, 1, w->in, w->out);
-    return wrap_value(p, p->have_kwp ? p->mech_kwp : CKM_AES_KEY_WRAP, kek, w->in, w->out);
+    int kwp = p->kwp != HOW_NONE;
+    enum how how = kwp ? p->kwp : p->kw;
+
+    w->scheme = kwp ? KEYRING_SCHEME_P11_KWP : KEYRING_SCHEME_P11_KW;
+    if (how == HOW_ECB)
+        return kw_ecb(p, kek, kwp ? iv_kwp : iv_kw, 1, w->in, w->out);
+    return wrap_value(p, kwp ? p->mech_kwp : CKM_AES_KEY_WRAP, kek, w->in, w->out);
 }
 
 static CK_RV op_unwrap(struct p11 *p, CK_OBJECT_HANDLE kek, void *arg)
@@ -722,15 +734,15 @@ static CK_RV op_unwrap(struct p11 *p, CK_OBJECT_HANDLE kek, void *arg)
     CK_ATTRIBUTE v = ATTR(CKA_VALUE, value, sizeof(value));
     CK_RV rv;
 
-    if (w->scheme == KEYRING_SCHEME_P11_KWP) {
-        if (!p->have_kwp)
-            return CKR_MECHANISM_INVALID;
-        m.mechanism = p->mech_kwp;
-    } else if (p->kw == KW_ECB) {
-        return kw_ecb(p, kek, 0, w->in, w->out);
-    } else if (p->kw != KW_WRAPKEY) {
+    int kwp = w->scheme == KEYRING_SCHEME_P11_KWP;
+    enum how how = kwp ? p->kwp : p->kw;
+
+    if (how == HOW_NONE)
         return CKR_MECHANISM_INVALID;
-    }
+    if (how == HOW_ECB)
+        return kw_ecb(p, kek, kwp ? iv_kwp : iv_kw, 0, w->in, w->out);
+    if (kwp)
+        m.mechanism = p->mech_kwp;
     rv = p->fn->C_UnwrapKey(p->session, &m, kek, (CK_BYTE_PTR)w->in, WRAPPED_KEY_LEN, t,
                             sizeof(t) / sizeof(t[0]), &dk);
     if (rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED) {

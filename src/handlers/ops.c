@@ -15,6 +15,13 @@ void handle_health(struct exchange *x)
         x->res->retry_after = 2;
         return;
     }
+    /* A worker whose KEK token is gone can neither store nor fetch: a load
+     * balancer should take it out as it would for the database. */
+    if (keyring_ready(x->app->kr) != KEYRING_OK) {
+        http_error(x->res, 503, "unavailable", "key token is not answering");
+        x->res->retry_after = 2;
+        return;
+    }
     body = strdup(ok);
     if (body == NULL) {
         http_error(x->res, 503, "unavailable", "out of memory");

@@ -97,8 +97,8 @@ assert_eq 60 "$(grep -c '^200 ' "$load")" "every store during the move got 200"
 while read -r st cid share; do SHARE[$cid]=$share; done <"$load"
 admin rewrap >/dev/null 2>&1   # what reached a worker before the reload
 assert_eq 0 "$(rows "kek_id <> 2")" "no record is left on the key file KEK"
-assert_eq "2:80" "$(scheme_counts)" \
-    "every record is wrapped by the token (scheme 2: RFC 3394 from the token's ECB)"
+assert_eq "1:80" "$(scheme_counts)" \
+    "every record is wrapped by the token (scheme 1: RFC 5649 from the token's ECB)"
 out=$(admin verify 2>&1)
 check "verify opens all 80 records with the token" grep -q "verify: 80 records, 80 opened, 0 failed" <<<"$out"
 out=$(admin retire 1 2>&1)
@@ -143,6 +143,21 @@ kill -HUP "$SK_PID"
 sleep 0.5
 all_fetch_back "after the token rotation"
 
+# The same token reached the other way: SoftHSM2 loaded into the workers
+# (C_WrapKey with CKM_AES_KEY_WRAP_PAD) opens what p11-kit's client wrapped
+# from ECB, and what it wraps opens through the client again: both compute
+# RFC 5649, as the known-answer test showed each of them.
+sed -i "s|^pkcs11_module = .*|pkcs11_module = $TOKEN_MODULE_DIRECT|" "$SK_CONF"
+kill -HUP "$SK_PID"
+sleep 0.7
+all_fetch_back "through the module loaded directly"
+put 6 direct
+assert_eq "1:146" "$(scheme_counts)" "records wrapped directly are scheme 1 too"
+sed -i "s|^pkcs11_module = .*|pkcs11_module = $TOKEN_MODULE_CLIENT|" "$SK_CONF"
+kill -HUP "$SK_PID"
+sleep 0.7
+all_fetch_back "through p11-kit's client again"
+
 # ---- 3. the token goes away and comes back ---------------------------------------
 token_server_stop all
 store gone-1 '{"share":"while the token is away"}'
@@ -153,7 +168,11 @@ fetch before-1
 assert_status 503 "a fetch while the token is unreachable is 503, not an unopenable record"
 check "no record was reported damaged while the token was away" \
     bash -c "! grep -q 'stored record did not open' '$SK_LOG'"
+req GET /healthz
+assert_status 503 "/healthz says 503 while the token is unreachable (a balancer takes the host out)"
 token_server_start
+req GET /healthz
+assert_status 200 "... and 200 once it is back"
 store gone-1 '{"share":"while the token is away"}'
 assert_status 200 "the first store after the token is back is 200 (no restart)"
 SHARE[gone-1]='{"share":"while the token is away"}'
