@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -71,19 +74,24 @@ int admin_db_failed(const char *what, store_status s)
     return 1;
 }
 
-/* Parses --batch N / -n N style options shared by the batch commands. */
-int admin_parse_batch(int argc, char **argv, int *batch, const char *cmd)
+/* Parses --batch N (and, with jobs non-NULL, --jobs N) for the batch
+ * commands. */
+static int parse_batch_jobs(int argc, char **argv, int *batch, int *jobs, const char *cmd)
 {
     static const struct option opts[] = {
         { "batch", required_argument, NULL, 'b' },
+        { "jobs", required_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     int c;
 
     optind = 0;   /* GNU getopt: start over on the subcommand's own argv */
     *batch = ADMIN_BATCH_DEFAULT;
-    while ((c = getopt_long(argc, argv, "b:h", opts, NULL)) != -1) {
+    if (jobs != NULL)
+        *jobs = cpus < 1 ? 1 : cpus > ADMIN_JOBS_MAX ? ADMIN_JOBS_MAX : (int)cpus;
+    while ((c = getopt_long(argc, argv, jobs != NULL ? "b:j:h" : "b:h", opts, NULL)) != -1) {
         char *end;
         long v;
 
@@ -96,6 +104,19 @@ int admin_parse_batch(int argc, char **argv, int *batch, const char *cmd)
                 return 2;
             }
             *batch = (int)v;
+            break;
+        case 'j':
+            if (jobs == NULL) {
+                usage_command(stderr, cmd);
+                return 2;
+            }
+            errno = 0;
+            v = strtol(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || v < 1 || v > ADMIN_JOBS_MAX) {
+                fprintf(stderr, "sharekeep: --jobs must be 1 to %d\n", ADMIN_JOBS_MAX);
+                return 2;
+            }
+            *jobs = (int)v;
             break;
         case 'h':
             usage_command(stdout, cmd);
@@ -110,6 +131,16 @@ int admin_parse_batch(int argc, char **argv, int *batch, const char *cmd)
         return 2;
     }
     return 0;
+}
+
+int admin_parse_batch(int argc, char **argv, int *batch, const char *cmd)
+{
+    return parse_batch_jobs(argc, argv, batch, NULL, cmd);
+}
+
+int admin_parse_jobs(int argc, char **argv, int *batch, int *jobs, const char *cmd)
+{
+    return parse_batch_jobs(argc, argv, batch, jobs, cmd);
 }
 
 
@@ -147,68 +178,176 @@ out:
 }
 
 /* ---- rewrap ------------------------------------------------------------ */
-
+/* Reads envelopes only (the first 132 bytes of each record, never the
+ * ciphertext), rewraps them in memory and writes a batch back with one
+ * UPDATE (its own transaction); with --jobs N, N processes take one id
+ * range each, on connections of their own. Safe to stop and run again:
+ * a record already on the active KEK is skipped, one moved meanwhile by
+ * another run is left alone (the UPDATE checks its old KEK). */
 
 struct rewrap_state {
     uint32_t active;
     long long moved, skipped, seen;
 };
 
-/* One transaction per batch: a stopped run keeps what it moved. */
-static int rewrap_batch(struct admin *a, const struct store_record *recs, size_t n, void *arg)
+static double seconds_since(const struct timespec *t0)
 {
-    struct rewrap_state *rw = arg;
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Records with id in (lo, hi] of job (1-based, of jobs): rewrapped. */
+static int rewrap_range(struct admin *a, struct store *st, long long lo, long long hi,
+                        int batch, int job, int jobs, struct rewrap_state *rw)
+{
+    struct store_envelope *e = NULL;
+    struct timespec t0;
+    long long after = lo, updated;
+    size_t n = 0;
     store_status s;
+    int rc = 1;
 
-    if ((s = store_begin(a->st)) != STORE_OK)
-        return admin_db_failed("rewrap", s);
-    for (size_t i = 0; i < n; i++) {
-        uint8_t *out = NULL;
-        size_t out_len = 0;
-        seal_status ss = seal_rewrap(a->kr, recs[i].sealed, recs[i].sealed_len, &out, &out_len);
-        int updated = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        double secs, rate;
 
-        if (ss != SEAL_OK) {
-            fprintf(stderr, "sharekeep: rewrap: record %lld (KEK %u): %s\n", recs[i].id,
-                    recs[i].kek_id, seal_strerror(ss));
-            store_rollback(a->st);
-            return 1;
+        if (e != NULL)
+            OPENSSL_cleanse(e, n * sizeof(*e));
+        free(e);
+        e = NULL;
+        if ((s = store_envelopes(st, after, hi, rw->active, batch, &e, &n)) != STORE_OK) {
+            admin_db_failed("rewrap", s);
+            goto out;
         }
-        s = store_rewrap_record(a->st, recs[i].id, recs[i].kek_id, rw->active, out, out_len,
-                                &updated);
-        seal_buf_free(out, out_len);
-        if (s != STORE_OK) {
-            store_rollback(a->st);
-            return admin_db_failed("rewrap", s);
+        if (n == 0)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            seal_status ss = seal_rewrap_envelope(a->kr, e[i].envelope, sizeof(e[i].envelope),
+                                                  e[i].envelope);
+            if (ss != SEAL_OK) {
+                fprintf(stderr, "sharekeep: rewrap: record %lld (KEK %u): %s\n", e[i].id,
+                        e[i].kek_id, seal_strerror(ss));
+                goto out;
+            }
+        }
+        if ((s = store_rewrap_batch(st, e, n, rw->active, &updated)) != STORE_OK) {
+            admin_db_failed("rewrap", s);
+            goto out;
         }
         rw->moved += updated;
-        rw->skipped += !updated;
+        rw->skipped += (long long)n - updated;
+        rw->seen += (long long)n;
+        after = e[n - 1].id;
+        secs = seconds_since(&t0);
+        rate = secs > 0 ? (double)rw->seen / secs : 0;
+        /* ids are dense enough that the share of the id range done is a
+         * fair guess at the share of the work done. */
+        fprintf(stderr, "rewrap: %s%d/%d: %lld records moved to KEK %u, %lld already moved, up to "
+                "id %lld, %.0f records/s, about %.0f s left\n", jobs > 1 ? "job " : "", job, jobs,
+                rw->moved, rw->active, rw->skipped, after, rate,
+                after < hi && rate > 0 && after > lo
+                    ? secs * (double)(hi - after) / (double)(after - lo) : 0.0);
     }
-    if ((s = store_commit(a->st)) != STORE_OK)
-        return admin_db_failed("rewrap commit", s);
-    rw->seen += (long long)n;
-    fprintf(stderr, "rewrap: %lld records moved to KEK %u, %lld already moved, up to id %lld\n",
-            rw->moved, rw->active, rw->skipped, recs[n - 1].id);
-    return 0;
+    rc = 0;
+out:
+    if (e != NULL)
+        OPENSSL_cleanse(e, n * sizeof(*e));
+    free(e);
+    return rc;
+}
+
+/* --jobs N processes, each on id range k of N: sums their counts into rw. */
+static int rewrap_parallel(struct admin *a, long long lo, long long hi, int batch, int jobs,
+                           struct rewrap_state *rw)
+{
+    const char *conninfo = a->cfg.admin_database[0] ? a->cfg.admin_database : a->cfg.database;
+    pid_t pids[ADMIN_JOBS_MAX];
+    int fds[ADMIN_JOBS_MAX], started = 0, rc = 0;
+
+    fflush(stdout);
+    fflush(stderr);
+    for (int k = 0; k < jobs; k++) {
+        long long from = lo + (hi - lo) * k / jobs, to = lo + (hi - lo) * (k + 1) / jobs;
+        int p[2];
+
+        if (pipe(p) != 0) {
+            rc = 1;
+            break;
+        }
+        pids[k] = fork();
+        if (pids[k] < 0) {
+            close(p[0]);
+            close(p[1]);
+            rc = 1;
+            break;
+        }
+        if (pids[k] == 0) {
+            /* The parent's connection is its own: the child never touches
+             * it (not even to close it) and opens one of its own. */
+            struct rewrap_state mine = { rw->active, 0, 0, 0 };
+            struct store *st = NULL;
+            int crc;
+
+            close(p[0]);
+            crc = store_new(conninfo, &st) == STORE_OK
+                      ? rewrap_range(a, st, from, to, batch, k + 1, jobs, &mine) : 1;
+            if (write(p[1], &mine, sizeof(mine)) != (ssize_t)sizeof(mine))
+                crc = 1;
+            store_free(st);
+            _exit(crc);
+        }
+        close(p[1]);
+        fds[k] = p[0];
+        started++;
+    }
+    for (int k = 0; k < started; k++) {
+        struct rewrap_state got;
+        int wst = 0;
+
+        if (read(fds[k], &got, sizeof(got)) == (ssize_t)sizeof(got)) {
+            rw->moved += got.moved;
+            rw->skipped += got.skipped;
+            rw->seen += got.seen;
+        }
+        close(fds[k]);
+        if (waitpid(pids[k], &wst, 0) != pids[k] || !WIFEXITED(wst) || WEXITSTATUS(wst) != 0)
+            rc = 1;
+    }
+    return rc;
 }
 
 int admin_rewrap(const char *config_path, int argc, char **argv)
 {
     struct rewrap_state rw = { 0 };
     struct admin a;
-    int batch, rc;
+    long long lo = 0, hi = 0;
+    int batch, jobs, rc;
+    store_status s;
 
-    if ((rc = admin_parse_batch(argc, argv, &batch, "rewrap")) != 0)
+    if ((rc = admin_parse_jobs(argc, argv, &batch, &jobs, "rewrap")) != 0)
         return rc < 0 ? 0 : rc;
     if (admin_open(config_path, &a, 1, 1) != 0)
         return 1;
     /* Records added while we run were sealed by workers: with the new KEK
      * once they have reloaded, and a later run picks up any others. */
     rw.active = keyring_active_id(a.kr);
-    rc = admin_each_batch(&a, "rewrap", rw.active, batch, rewrap_batch, &rw);
+    rc = 1;
+    if ((s = store_min_id(a.st, &lo)) != STORE_OK || (s = store_max_id(a.st, &hi)) != STORE_OK) {
+        admin_db_failed("rewrap", s);
+        goto out;
+    }
+    lo = lo > 0 ? lo - 1 : 0;   /* ranges are (from, to] */
+    /* A few batches' worth is not worth a second process. */
+    if (hi - lo < 2LL * batch)
+        jobs = 1;
+    rc = jobs > 1 ? rewrap_parallel(&a, lo, hi, batch, jobs, &rw)
+                  : rewrap_range(&a, a.st, lo, hi, batch, 1, 1, &rw);
     if (rc == 0)
         printf("rewrap: done: %lld records moved to KEK %u (%lld checked)\n", rw.moved,
                rw.active, rw.seen);
+out:
     admin_free(&a);
     return rc;
 }

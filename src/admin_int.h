@@ -30,6 +30,9 @@ const char *admin_format_hint(const struct store_record *r);
 int admin_db_failed(const char *what, store_status s);
 /* --batch N and --help of the batch commands: 0, -1 after --help, or 2. */
 int admin_parse_batch(int argc, char **argv, int *batch, const char *cmd);
+/* admin_parse_batch plus --jobs N (default: the CPUs online, at most
+ * ADMIN_JOBS_MAX): how many processes share the work. */
+int admin_parse_jobs(int argc, char **argv, int *batch, int *jobs, const char *cmd);
 
 /* Calls fn for each batch of at most `batch` records, in id order, up to the
  * highest id when it starts (records added meanwhile belong to a later run);

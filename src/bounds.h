@@ -90,6 +90,8 @@
  * of an export file (a record of at most SHARE_MAX, base64, plus fields). */
 #define ADMIN_BATCH_DEFAULT 500
 #define ADMIN_BATCH_MAX     10000
+/* Processes a parallel admin command (rewrap --jobs) may use. */
+#define ADMIN_JOBS_MAX      8
 #define EXPORT_LINE_MAX (SHARE_MAX / 3 * 4 + 4096)
 
 /* Retention, in days (config keys audit_retention, delivery_retention and

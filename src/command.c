@@ -118,11 +118,14 @@ const struct command commands[] = {
       "PKCS#11 token when the config sets pkcs11_uri (unless --backend file), so\n"
       "rotate + rewrap move a key file deployment into the token, and\n"
       "--backend file + rewrap move it back.\n" },
-    { "rewrap", admin_rewrap, "rewrap [--batch N]",
+    { "rewrap", admin_rewrap, "rewrap [--batch N] [--jobs N]",
       "move every record's data key to the active KEK",
-      "N records (default 500) per transaction, without decrypting any share;\n"
-      "prints a progress line per batch. Safe to stop and run again. Records of\n"
-      "every format (1 and 2) are moved alike; their identity is unchanged.\n" },
+      "N records (default 500) per UPDATE, each its own transaction, without\n"
+      "decrypting any share or reading its ciphertext (only the 132-byte\n"
+      "envelopes); --jobs N processes (default: one per CPU, at most 8) take an\n"
+      "id range each. Prints a progress line per batch with the rate and the\n"
+      "time left. Safe to stop and run again. Records of every format (1 and 2)\n"
+      "are moved alike; their identity is unchanged.\n" },
     { "retire", admin_retire, "retire KEK_ID",
       "mark a KEK retired in the key file",
       "Refused for the active KEK and while any record still uses the KEK.\n" },

@@ -107,6 +107,7 @@ _Static_assert(OFF_COMMIT + COMMIT_LEN == OFF_NONCE, "commitment ends at nonce")
 _Static_assert(OFF_NONCE + NONCE_LEN == OFF_CT_LEN, "nonce ends at length");
 _Static_assert(OFF_CT_LEN + 4u == OFF_CT, "length ends at ciphertext");
 _Static_assert(REC_OVERHEAD == SEAL_OVERHEAD, "record overhead is 148 bytes");
+_Static_assert(OFF_CT == SEAL_ENVELOPE_LEN, "the envelope is everything before the ciphertext");
 _Static_assert(sizeof(INFO_PAYLOAD) - 1u <= INFO_LABEL_MAX, "payload label fits");
 _Static_assert(sizeof(INFO_COMMIT) - 1u <= INFO_LABEL_MAX, "commit label fits");
 _Static_assert(sizeof(AAD_LABEL) - 1u == AAD_LABEL_LEN, "aad label length");
@@ -147,7 +148,10 @@ static void put_u16(uint8_t *p, uint16_t v)
     p[1] = (uint8_t)v;
 }
 
-static seal_status parse_record(const uint8_t *rec, size_t len, struct record_view *v)
+/* Parses a record, or with envelope_only its first SEAL_ENVELOPE_LEN bytes
+ * alone (v->ct and v->tag are then NULL). */
+static seal_status parse_header(const uint8_t *rec, size_t len, int envelope_only,
+                                struct record_view *v)
 {
     uint32_t ct_len;
 
@@ -163,12 +167,12 @@ static seal_status parse_record(const uint8_t *rec, size_t len, struct record_vi
         return SEAL_ERR_FORMAT;
     if (rec[OFF_SUITE] != REC_SUITE)
         return SEAL_ERR_SUITE;
-    if (len < REC_OVERHEAD)
+    if (envelope_only ? len != SEAL_ENVELOPE_LEN : len < REC_OVERHEAD)
         return SEAL_ERR_FORMAT;
     if (rec[OFF_WRAPPED_LEN] != WRAPPED_KEY_LEN || rec[OFF_SCHEME] > KEYRING_SCHEME_P11_KW)
         return SEAL_ERR_FORMAT;
     ct_len = get_u32(rec + OFF_CT_LEN);
-    if (ct_len > SHARE_MAX || (size_t)ct_len != len - REC_OVERHEAD)
+    if (ct_len > SHARE_MAX || (!envelope_only && (size_t)ct_len != len - REC_OVERHEAD))
         return SEAL_ERR_FORMAT;
 
     v->format = rec[OFF_VERSION];
@@ -178,10 +182,15 @@ static seal_status parse_record(const uint8_t *rec, size_t len, struct record_vi
     v->salt = rec + OFF_SALT;
     v->commit = rec + OFF_COMMIT;
     v->nonce = rec + OFF_NONCE;
-    v->ct = rec + OFF_CT;
+    v->ct = envelope_only ? NULL : rec + OFF_CT;
     v->ct_len = ct_len;
-    v->tag = rec + OFF_CT + ct_len;
+    v->tag = envelope_only ? NULL : rec + OFF_CT + ct_len;
     return SEAL_OK;
+}
+
+static seal_status parse_record(const uint8_t *rec, size_t len, struct record_view *v)
+{
+    return parse_header(rec, len, 0, v);
 }
 
 static int printable(const char *s, size_t len)
@@ -412,17 +421,56 @@ out:
     return st;
 }
 
+/* The new KEK id, scheme and wrapped key of a parsed record into hdr (the
+ * record's first SEAL_ENVELOPE_LEN bytes, already a copy of the old). */
+static seal_status rewrap_header(const struct keyring *kr, const struct record_view *v,
+                                 uint8_t *hdr)
+{
+    uint8_t data_key[DATA_KEY_LEN], wrapped[WRAPPED_KEY_LEN], scheme = 0;
+    uint32_t kek_id = 0;
+    seal_status st;
+
+    st = from_keyring(keyring_unwrap(kr, v->kek_id, v->scheme, v->wrapped, WRAPPED_KEY_LEN,
+                                     data_key), 1);
+    if (st == SEAL_OK)
+        st = from_keyring(keyring_wrap(kr, data_key, &kek_id, &scheme, wrapped), 0);
+    if (st == SEAL_OK) {
+        put_u32(hdr + OFF_KEK_ID, kek_id);
+        hdr[OFF_SCHEME] = scheme;
+        memcpy(hdr + OFF_WRAPPED, wrapped, WRAPPED_KEY_LEN);
+    }
+    OPENSSL_cleanse(data_key, sizeof(data_key));
+    OPENSSL_cleanse(wrapped, sizeof(wrapped));
+    return st;
+}
+
+seal_status seal_rewrap_envelope(const struct keyring *kr, const uint8_t *envelope,
+                                 size_t envelope_len, uint8_t *out)
+{
+    struct record_view v;
+    uint8_t hdr[SEAL_ENVELOPE_LEN];
+    seal_status st;
+
+    if (kr == NULL || out == NULL)
+        return SEAL_ERR_ARG;
+    st = parse_header(envelope, envelope_len, 1, &v);
+    if (st != SEAL_OK)
+        return st;
+    memcpy(hdr, envelope, SEAL_ENVELOPE_LEN);
+    st = rewrap_header(kr, &v, hdr);
+    if (st == SEAL_OK)
+        memcpy(out, hdr, SEAL_ENVELOPE_LEN);
+    OPENSSL_cleanse(hdr, sizeof(hdr));
+    return st;
+}
+
 seal_status seal_rewrap(const struct keyring *kr,
                         const uint8_t *record, size_t record_len,
                         uint8_t **out, size_t *out_len)
 {
     seal_status st = SEAL_ERR_ARG;
     struct record_view v;
-    uint8_t data_key[DATA_KEY_LEN];
-    uint8_t wrapped[WRAPPED_KEY_LEN];
     uint8_t *rec = NULL;
-    uint32_t kek_id = 0;
-    uint8_t scheme = 0;
 
     if (out != NULL)
         *out = NULL;
@@ -434,31 +482,21 @@ seal_status seal_rewrap(const struct keyring *kr,
     st = parse_record(record, record_len, &v);
     if (st != SEAL_OK)
         goto out;
-    st = from_keyring(keyring_unwrap(kr, v.kek_id, v.scheme, v.wrapped, WRAPPED_KEY_LEN,
-                                     data_key), 1);
-    if (st != SEAL_OK)
-        goto out;
-    st = from_keyring(keyring_wrap(kr, data_key, &kek_id, &scheme, wrapped), 0);
-    if (st != SEAL_OK)
-        goto out;
-
     rec = malloc(record_len);
     if (rec == NULL) {
         st = SEAL_ERR_NOMEM;
         goto out;
     }
     memcpy(rec, record, record_len);
-    put_u32(rec + OFF_KEK_ID, kek_id);
-    rec[OFF_SCHEME] = scheme;
-    memcpy(rec + OFF_WRAPPED, wrapped, WRAPPED_KEY_LEN);
+    st = rewrap_header(kr, &v, rec);
+    if (st != SEAL_OK)
+        goto out;
 
     *out = rec;
     *out_len = record_len;
     rec = NULL;
     st = SEAL_OK;
 out:
-    OPENSSL_cleanse(data_key, sizeof(data_key));
-    OPENSSL_cleanse(wrapped, sizeof(wrapped));
     seal_buf_free(rec, record_len);
     return st;
 }

@@ -12,6 +12,10 @@ enum share_kind { SHARE_KIND_CUSTODIAN = 1, SHARE_KIND_CLIENT = 2 };
 
 /* A record is exactly this many bytes longer than the share it seals. */
 #define SEAL_OVERHEAD 148u
+/* Its first SEAL_ENVELOPE_LEN bytes are the envelope (everything up to the
+ * ciphertext: the only bytes a rewrap changes); the rest is the payload,
+ * ciphertext and tag. The database keeps the two in separate columns. */
+#define SEAL_ENVELOPE_LEN 132u
 
 /* The identity of a legacy share: what Portal sends without a backupMethod,
  * and what every record of format version 1 is. */
@@ -68,6 +72,12 @@ seal_status seal_open(const struct keyring *kr, const struct seal_context *ctx,
 seal_status seal_rewrap(const struct keyring *kr,
                         const uint8_t *record, size_t record_len,
                         uint8_t **out, size_t *out_len);
+
+/* seal_rewrap on the envelope alone (SEAL_ENVELOPE_LEN bytes, the
+ * record's first): *out is the new envelope, of the same length. What
+ * rewrap reads from the database, without the ciphertext. */
+seal_status seal_rewrap_envelope(const struct keyring *kr, const uint8_t *envelope,
+                                 size_t envelope_len, uint8_t *out);
 
 /* Reads the KEK id from a record header without any key. */
 seal_status seal_record_kek(const uint8_t *record, size_t record_len, uint32_t *kek_id);

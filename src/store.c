@@ -10,11 +10,12 @@
 #include <openssl/crypto.h>
 
 #include "log.h"
+#include "seal.h"
 #include "metrics.h"
 #include "store.h"
 #include "store_int.h"
 
-/* The runtime statements, prepared once per connection: stores, fetches,
+/* The runtime statements, each prepared on a connection when first run: stores, fetches,
  * audit rows. The connection they run on is store_conn.c's. */
 struct statement {
     const char *name;
@@ -23,11 +24,12 @@ struct statement {
 };
 
 /* Columns every share read returns, in this order: version, backup_method,
- * pair_id, sealed. "Newest" within an identity is its highest version;
- * across identities, the one whose newest version was stored last. */
+ * pair_id, envelope, payload (the sealed record, sql/006). "Newest" within
+ * an identity is its highest version (the identity index's order, so no
+ * sort); across identities, the one whose newest version was stored last. */
 #define NEWEST_PER_IDENTITY(extra_where) \
     "SELECT DISTINCT ON (backup_method, pair_id)" \
-    "   version, backup_method, pair_id, sealed, created_at, id FROM share_record" \
+    "   version, backup_method, pair_id, envelope, payload, created_at, id FROM share_record" \
     "   WHERE client_id = $1 AND kind = $2::smallint" extra_where \
     "   ORDER BY backup_method, pair_id, version DESC"
 
@@ -35,15 +37,16 @@ static const struct statement statements[] = {
     { "sk_ping", "SELECT 1", 0 },
     /* $1 client, $2 kind, $3 delivery id (NULL for none), $4 method, $5 pair */
     { "sk_lookup",
-      "SELECT d.body_sha256, d.version, r.version, r.sealed"
+      "SELECT d.body_sha256, d.version, r.version, r.envelope, r.payload"
       " FROM (SELECT 1) AS one"
       " LEFT JOIN webhook_delivery d ON d.delivery_id = $3::text"
-      " LEFT JOIN LATERAL (SELECT version, sealed FROM share_record"
+      " LEFT JOIN LATERAL (SELECT version, envelope, payload FROM share_record"
       "   WHERE client_id = $1 AND kind = $2::smallint"
       "     AND backup_method = $4 AND pair_id = $5"
       "   ORDER BY version DESC LIMIT 1) r ON true", 5 },
-    /* $1 client, $2 kind, $3 version, $4 kek, $5 sealed, $6 delivery id,
-     * $7 body sha256, $8 endpoint, $9 request id, $10 method, $11 pair.
+    /* $1 client, $2 kind, $3 version, $4 kek, $5 envelope, $6 delivery id,
+     * $7 body sha256, $8 endpoint, $9 request id, $10 method, $11 pair,
+     * $12 payload.
      * Data-modifying CTEs all run, so the three rows commit or fail
      * together. A version that exists already (a concurrent writer took it)
      * writes nothing and returns no row, rather than an error: the caller
@@ -51,15 +54,15 @@ static const struct statement statements[] = {
      * with the client id in it. */
     { "sk_put",
       "WITH s AS (INSERT INTO share_record"
-      "   (client_id, kind, backup_method, pair_id, version, kek_id, sealed)"
-      "   VALUES ($1, $2::smallint, $10, $11, $3::integer, $4::bigint, $5::bytea)"
+      "   (client_id, kind, backup_method, pair_id, version, kek_id, envelope, payload)"
+      "   VALUES ($1, $2::smallint, $10, $11, $3::integer, $4::bigint, $5::bytea, $12::bytea)"
       "   ON CONFLICT (client_id, kind, backup_method, pair_id, version) DO NOTHING"
       "   RETURNING version),"
       " d AS (INSERT INTO webhook_delivery (delivery_id, body_sha256, client_id, version)"
       "   SELECT $6::text, $7::bytea, $1, version FROM s WHERE $6::text IS NOT NULL),"
       " a AS (INSERT INTO audit_event (endpoint, client_id, result, request_id, version,"
       "   backup_method) SELECT $8, $1, 200, $9, version, $10 FROM s)"
-      " SELECT version FROM s", 11 },
+      " SELECT version FROM s", 12 },
     /* $1 client, $2 version, $3 delivery id, $4 body sha256, $5 endpoint,
      * $6 request id, $7 method */
     { "sk_note",
@@ -71,13 +74,13 @@ static const struct statement statements[] = {
     /* $1 client, $2 kind, $3 limit; the fifth column counts every identity,
      * so the caller can tell how many the limit left out. */
     { "sk_fetch_newest",
-      "SELECT version, backup_method, pair_id, sealed, count(*) OVER ()"
+      "SELECT version, backup_method, pair_id, envelope, payload, count(*) OVER ()"
       " FROM (" NEWEST_PER_IDENTITY("") ") n"
       " ORDER BY created_at DESC, id DESC LIMIT $3::integer", 3 },
     /* $1 client, $2 kind, $3 method: its newest share, else the newest
      * legacy one */
     { "sk_fetch_method",
-      "SELECT version, backup_method, pair_id, sealed FROM ("
+      "SELECT version, backup_method, pair_id, envelope, payload FROM ("
       NEWEST_PER_IDENTITY(" AND backup_method IN ($3, 'UNKNOWN')") ") n"
       " ORDER BY backup_method = $3 DESC, created_at DESC, id DESC LIMIT 1", 3 },
     /* $1 endpoint, $2 client (nullable), $3 result, $4 request id,
@@ -98,44 +101,58 @@ static const struct statement statements[] = {
       " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async", 5 },
 };
 
-/* Prepared once per connection; kept apart from connecting so that migrate
- * can connect to a database that has no tables yet. */
+_Static_assert(sizeof(statements) / sizeof(statements[0]) <= 8 * sizeof(unsigned),
+               "one bit of store.prepared per statement");
+
+/* Connected, with time left; kept apart from preparing so that migrate can
+ * connect to a database that has no tables yet. */
 static store_status ensure_ready(struct store *st)
 {
-    store_status s;
-
     /* Out of time before asking anything: answer now, keep the connection. */
     if (store_time_left(st) == 0)
         return STORE_UNAVAILABLE;
-    s = store_connected(st);
+    return store_connected(st);
+}
 
-    if (s != STORE_OK || st->prepared)
-        return s;
-    for (size_t i = 0; i < sizeof(statements) / sizeof(statements[0]); i++) {
-        PGresult *r = PQsendPrepare(st->conn, statements[i].name, statements[i].sql,
-                                    statements[i].nparams, NULL)
-                          ? store_await(st, statements[i].name) : NULL;
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-            /* A missing table means the schema was never migrated: say so. */
-            log_error("preparing statement failed", "statement=%s sqlstate=%s hint=\"%s\"",
-                      statements[i].name, state ? state : "-",
-                      state && strcmp(state, "42P01") == 0 ? "run: sharekeep migrate" : "-");
-            PQclear(r);
-            store_disconnect(st);
-            return STORE_UNAVAILABLE;
-        }
+/* Prepares statement i on this connection the first time it is used: a
+ * request pays only for the statements it runs (a CGI process runs a
+ * handful once). */
+static store_status ensure_prepared(struct store *st, size_t i)
+{
+    PGresult *r;
+
+    if (st->prepared & (1u << i))
+        return STORE_OK;
+    r = PQsendPrepare(st->conn, statements[i].name, statements[i].sql, statements[i].nparams,
+                      NULL) ? store_await(st, statements[i].name) : NULL;
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        /* A missing table means the schema was never migrated: say so. */
+        log_error("preparing statement failed", "statement=%s sqlstate=%s hint=\"%s\"",
+                  statements[i].name, state ? state : "-",
+                  state && strcmp(state, "42P01") == 0 ? "run: sharekeep migrate" : "-");
         PQclear(r);
+        store_disconnect(st);
+        return STORE_UNAVAILABLE;
     }
-    st->prepared = 1;
+    PQclear(r);
+    st->prepared |= 1u << i;
     return STORE_OK;
 }
 
 /* Runs a prepared statement; text parameters except those flagged binary;
- * results in binary. */
+ * results in binary. NULL (classified as unavailable) when it cannot even
+ * be prepared. */
 static PGresult *run(struct store *st, const char *name, int n, const char *const *params,
                      const int *lengths, const int *formats)
 {
+    size_t i;
+
+    for (i = 0; i < sizeof(statements) / sizeof(statements[0]); i++)
+        if (strcmp(statements[i].name, name) == 0)
+            break;
+    if (i == sizeof(statements) / sizeof(statements[0]) || ensure_prepared(st, i) != STORE_OK)
+        return NULL;
     st->warned = 0;
     if (!PQsendQueryPrepared(st->conn, name, n, params, lengths, formats, 1))
         return NULL;
@@ -189,7 +206,7 @@ store_status store_lookup(struct store *st, const struct store_write *w, struct 
             goto out;
         }
         out->latest_version = store_be32(PQgetvalue(r, 0, 2));
-        s = store_copy_bytes(r, 0, 3, &out->sealed, &out->sealed_len);
+        s = store_copy_record(r, 0, 3, &out->sealed, &out->sealed_len);
         if (s != STORE_OK)
             goto out;
         out->has_latest = 1;
@@ -227,16 +244,18 @@ static store_status put(struct store *st, const char *stmt, const struct store_w
                         size_t sealed_len)
 {
     char kind_s[4], version_s[12], kek_s[12];
-    const char *params[11] = { w->client_id, kind_s, version_s, kek_s, (const char *)sealed,
+    const char *params[12] = { w->client_id, kind_s, version_s, kek_s, (const char *)sealed,
                                w->delivery_id,
                                w->delivery_id ? (const char *)w->body_sha256 : NULL,
-                               w->endpoint, w->request_id, w->backup_method, w->pair_id };
-    int lengths[11] = { 0, 0, 0, 0, (int)sealed_len, 0, 32, 0, 0, 0, 0 };
-    int formats[11] = { 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0 };
+                               w->endpoint, w->request_id, w->backup_method, w->pair_id,
+                               (const char *)sealed + SEAL_ENVELOPE_LEN };
+    int lengths[12] = { 0, 0, 0, 0, (int)SEAL_ENVELOPE_LEN, 0, 32, 0, 0, 0, 0,
+                        (int)(sealed_len - SEAL_ENVELOPE_LEN) };
+    int formats[12] = { 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1 };
     PGresult *r = NULL;
     store_status s;
 
-    if (sealed_len > INT32_MAX)
+    if (sealed_len > INT32_MAX || sealed_len < SEAL_OVERHEAD)
         return STORE_ERROR;
     s = ensure_ready(st);
     if (s != STORE_OK)
@@ -244,7 +263,7 @@ static store_status put(struct store *st, const char *stmt, const struct store_w
     snprintf(kind_s, sizeof(kind_s), "%d", w->kind);
     snprintf(version_s, sizeof(version_s), "%u", version);
     snprintf(kek_s, sizeof(kek_s), "%u", kek_id);
-    r = run(st, stmt, 11, params, lengths, formats);
+    r = run(st, stmt, 12, params, lengths, formats);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         s = store_classify(st, r, stmt);
     else
@@ -287,7 +306,8 @@ void store_shares_free(struct store_share *s, size_t n)
     free(s);
 }
 
-/* One row of the share reads (version, backup_method, pair_id, sealed). */
+/* One row of the share reads (version, backup_method, pair_id, envelope,
+ * payload). */
 static store_status share_from_row(const PGresult *r, int row, struct store_share *out)
 {
     store_status s;
@@ -299,7 +319,7 @@ static store_status share_from_row(const PGresult *r, int row, struct store_shar
     if ((s = store_copy_text(r, row, 1, out->backup_method, sizeof(out->backup_method))) != STORE_OK ||
         (s = store_copy_text(r, row, 2, out->pair_id, sizeof(out->pair_id))) != STORE_OK)
         return s;
-    return store_copy_bytes(r, row, 3, &out->sealed, &out->sealed_len);
+    return store_copy_record(r, row, 3, &out->sealed, &out->sealed_len);
 }
 
 store_status store_fetch_newest(struct store *st, const char *client_id, int kind, int limit,
@@ -329,11 +349,11 @@ store_status store_fetch_newest(struct store *st, const char *client_id, int kin
     s = STORE_OK;
     if (rows == 0)
         goto out;
-    if (PQgetlength(r, 0, 4) != 8) {
+    if (PQgetlength(r, 0, 5) != 8) {
         s = STORE_ERROR;
         goto out;
     }
-    *total = store_be64(PQgetvalue(r, 0, 4));
+    *total = store_be64(PQgetvalue(r, 0, 5));
     shares = calloc((size_t)rows, sizeof(*shares));
     if (shares == NULL) {
         s = STORE_ERROR;

@@ -178,12 +178,28 @@ struct store_method_count {
 };
 store_status store_method_counts(struct store *st, struct store_method_count **out, size_t *n);
 
-/* Replaces one record's sealed bytes after a rewrap, only if it still uses
- * old_kek (a concurrent rewrap wins, harmlessly). Run inside
- * store_begin/store_commit to batch. *updated is 0 or 1. */
-store_status store_rewrap_record(struct store *st, long long id, uint32_t old_kek,
-                                 uint32_t new_kek, const uint8_t *sealed, size_t sealed_len,
-                                 int *updated);
+/* What rewrap reads and writes of a record: its envelope (the first
+ * SEAL_ENVELOPE_LEN bytes; the ciphertext is never read). */
+struct store_envelope {
+    long long id;
+    uint32_t kek_id;
+    uint8_t envelope[132];
+};
+
+/* store_records for rewrap: up to limit envelopes, id in (after_id,
+ * max_id], kek_id other than not_kek, in id order. *out is malloc'd. */
+store_status store_envelopes(struct store *st, long long after_id, long long max_id,
+                             uint32_t not_kek, int limit, struct store_envelope **out,
+                             size_t *n);
+
+/* One UPDATE for a batch: e[i]'s record gets kek_id new_kek and envelope
+ * e[i].envelope, only if it still uses e[i].kek_id (a concurrent rewrap
+ * wins, harmlessly). *updated: how many rows changed. */
+store_status store_rewrap_batch(struct store *st, const struct store_envelope *e, size_t n,
+                                uint32_t new_kek, long long *updated);
+
+/* Lowest record id (0 when empty). */
+store_status store_min_id(struct store *st, long long *min_id);
 
 /* Inserts an exported record. When its identity and version exist already
  * with the same sealed bytes, *result = 0 (already there); with different

@@ -6,8 +6,10 @@
 #include <string.h>
 
 #include <libpq-fe.h>
+#include <openssl/crypto.h>
 
 #include "log.h"
+#include "seal.h"
 #include "store.h"
 #include "store_int.h"
 
@@ -59,7 +61,7 @@ store_status store_records(struct store *st, long long after_id, long long max_i
     snprintf(limit_s, sizeof(limit_s), "%d", limit);
     /* created_at as text in UTC: exports must read the same everywhere. */
     r = PQexecParams(st->conn,
-                     "SELECT id, client_id, kind::integer, version, kek_id::integer, sealed,"
+                     "SELECT id, client_id, kind::integer, version, kek_id::integer, envelope, payload,"
                      " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
                      " backup_method, pair_id"
                      " FROM share_record"
@@ -79,7 +81,7 @@ store_status store_records(struct store *st, long long after_id, long long max_i
     }
     for (int i = 0; i < rows; i++) {
         size_t idlen = (size_t)PQgetlength(r, i, 1);
-        size_t tlen = (size_t)PQgetlength(r, i, 6);
+        size_t tlen = (size_t)PQgetlength(r, i, 7);
 
         if (PQgetlength(r, i, 0) != 8 || PQgetlength(r, i, 2) != 4 || PQgetlength(r, i, 3) != 4 ||
             PQgetlength(r, i, 4) != 4 || idlen >= sizeof(recs[i].client_id) ||
@@ -92,10 +94,10 @@ store_status store_records(struct store *st, long long after_id, long long max_i
         recs[i].kind = (int)store_be32(PQgetvalue(r, i, 2));
         recs[i].version = store_be32(PQgetvalue(r, i, 3));
         recs[i].kek_id = store_be32(PQgetvalue(r, i, 4));
-        memcpy(recs[i].created_at, PQgetvalue(r, i, 6), tlen);
-        if (store_copy_text(r, i, 7, recs[i].backup_method, sizeof(recs[i].backup_method)) != STORE_OK ||
-            store_copy_text(r, i, 8, recs[i].pair_id, sizeof(recs[i].pair_id)) != STORE_OK ||
-            store_copy_bytes(r, i, 5, &recs[i].sealed, &recs[i].sealed_len) != STORE_OK) {
+        memcpy(recs[i].created_at, PQgetvalue(r, i, 7), tlen);
+        if (store_copy_text(r, i, 8, recs[i].backup_method, sizeof(recs[i].backup_method)) != STORE_OK ||
+            store_copy_text(r, i, 9, recs[i].pair_id, sizeof(recs[i].pair_id)) != STORE_OK ||
+            store_copy_record(r, i, 5, &recs[i].sealed, &recs[i].sealed_len) != STORE_OK) {
             s = STORE_ERROR;
             goto out;
         }
@@ -110,23 +112,34 @@ out:
     return s;
 }
 
-store_status store_max_id(struct store *st, long long *max_id)
+/* One bigint from sql (no parameters). */
+static store_status one_bigint(struct store *st, const char *sql, const char *what,
+                               long long *out)
 {
     PGresult *r = NULL;
     store_status s = store_connected(st);
 
     if (s != STORE_OK)
         return s;
-    r = PQexecParams(st->conn, "SELECT coalesce(max(id), 0) FROM share_record", 0, NULL, NULL,
-                     NULL, NULL, 1);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQgetlength(r, 0, 0) != 8) {
-        s = store_classify(st, r, "max_id");
+    r = PQexecParams(st->conn, sql, 0, NULL, NULL, NULL, NULL, 1);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || PQgetlength(r, 0, 0) != 8) {
+        s = store_classify(st, r, what);
         goto out;
     }
-    *max_id = store_be64(PQgetvalue(r, 0, 0));
+    *out = store_be64(PQgetvalue(r, 0, 0));
 out:
     PQclear(r);
     return s;
+}
+
+store_status store_max_id(struct store *st, long long *max_id)
+{
+    return one_bigint(st, "SELECT coalesce(max(id), 0) FROM share_record", "max_id", max_id);
+}
+
+store_status store_min_id(struct store *st, long long *min_id)
+{
+    return one_bigint(st, "SELECT coalesce(min(id), 0) FROM share_record", "min_id", min_id);
 }
 
 store_status store_kek_counts(struct store *st, uint32_t **ids, long long **counts, size_t *n)
@@ -214,47 +227,159 @@ out:
     return s;
 }
 
-store_status store_rewrap_record(struct store *st, long long id, uint32_t old_kek,
-                                 uint32_t new_kek, const uint8_t *sealed, size_t sealed_len,
-                                 int *updated)
+store_status store_envelopes(struct store *st, long long after_id, long long max_id,
+                             uint32_t not_kek, int limit, struct store_envelope **out,
+                             size_t *n)
 {
-    char id_s[24], old_s[12], new_s[12];
-    const char *params[4] = { id_s, old_s, new_s, (const char *)sealed };
-    int lengths[4] = { 0, 0, 0, (int)sealed_len };
-    int formats[4] = { 0, 0, 0, 1 };
-    PGresult *r;
+    char after_s[24], max_s[24], kek_s[12], limit_s[12];
+    const char *params[4] = { after_s, max_s, kek_s, limit_s };
+    struct store_envelope *e = NULL;
+    PGresult *r = NULL;
     store_status s;
+    int rows;
+
+    *out = NULL;
+    *n = 0;
+    s = store_connected(st);
+    if (s != STORE_OK)
+        return s;
+    snprintf(after_s, sizeof(after_s), "%lld", after_id);
+    snprintf(max_s, sizeof(max_s), "%lld", max_id);
+    snprintf(kek_s, sizeof(kek_s), "%u", not_kek);
+    snprintf(limit_s, sizeof(limit_s), "%d", limit);
+    r = PQexecParams(st->conn,
+                     "SELECT id, kek_id::integer, envelope FROM share_record"
+                     " WHERE id > $1::bigint AND id <= $2::bigint"
+                     "   AND ($3::bigint = 0 OR kek_id <> $3::bigint)"
+                     " ORDER BY id LIMIT $4::integer",
+                     4, NULL, params, NULL, NULL, 1);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        s = store_classify(st, r, "envelopes");
+        goto out;
+    }
+    rows = PQntuples(r);
+    e = calloc(rows > 0 ? (size_t)rows : 1, sizeof(*e));
+    if (e == NULL) {
+        s = STORE_ERROR;
+        goto out;
+    }
+    for (int i = 0; i < rows; i++) {
+        if (PQgetlength(r, i, 0) != 8 || PQgetlength(r, i, 1) != 4 ||
+            PQgetlength(r, i, 2) != (int)sizeof(e[i].envelope)) {
+            s = STORE_ERROR;
+            goto out;
+        }
+        e[i].id = store_be64(PQgetvalue(r, i, 0));
+        e[i].kek_id = store_be32(PQgetvalue(r, i, 1));
+        memcpy(e[i].envelope, PQgetvalue(r, i, 2), sizeof(e[i].envelope));
+    }
+    *out = e;
+    *n = (size_t)rows;
+    e = NULL;
+    s = STORE_OK;
+out:
+    free(e);
+    PQclear(r);
+    return s;
+}
+
+/* Appends text of len bytes to the buffer b (cap, *used). */
+static void put_text(char *b, size_t *used, const char *text, size_t len)
+{
+    memcpy(b + *used, text, len);
+    *used += len;
+}
+
+store_status store_rewrap_batch(struct store *st, const struct store_envelope *e, size_t n,
+                                uint32_t new_kek, long long *updated)
+{
+    static const char hex[] = "0123456789abcdef";
+    /* Array literals: {1,2,...}, and bytea elements as "\\x<hex>". */
+    size_t cap_ids = n * 22 + 3, cap_env = n * (sizeof(e->envelope) * 2 + 6) + 3;
+    char *ids = NULL, *keks = NULL, *envs = NULL, kek_s[12], num[24];
+    const char *params[4] = { NULL, NULL, NULL, kek_s };
+    size_t ui = 0, uk = 0, ue = 0;
+    PGresult *r = NULL;
+    store_status s = STORE_ERROR;
 
     *updated = 0;
-    snprintf(id_s, sizeof(id_s), "%lld", id);
-    snprintf(old_s, sizeof(old_s), "%u", old_kek);
-    snprintf(new_s, sizeof(new_s), "%u", new_kek);
+    if (n == 0)
+        return STORE_OK;
+    ids = malloc(cap_ids);
+    keks = malloc(cap_ids);
+    envs = malloc(cap_env);
+    if (ids == NULL || keks == NULL || envs == NULL)
+        goto out;
+    put_text(ids, &ui, "{", 1);
+    put_text(keks, &uk, "{", 1);
+    put_text(envs, &ue, "{", 1);
+    for (size_t i = 0; i < n; i++) {
+        int len;
+
+        if (i > 0) {
+            put_text(ids, &ui, ",", 1);
+            put_text(keks, &uk, ",", 1);
+            put_text(envs, &ue, ",", 1);
+        }
+        len = snprintf(num, sizeof(num), "%lld", e[i].id);
+        put_text(ids, &ui, num, (size_t)len);
+        len = snprintf(num, sizeof(num), "%u", e[i].kek_id);
+        put_text(keks, &uk, num, (size_t)len);
+        put_text(envs, &ue, "\"\\\\x", 4);
+        for (size_t k = 0; k < sizeof(e[i].envelope); k++) {
+            envs[ue++] = hex[e[i].envelope[k] >> 4];
+            envs[ue++] = hex[e[i].envelope[k] & 15];
+        }
+        put_text(envs, &ue, "\"", 1);
+    }
+    put_text(ids, &ui, "}", 2);     /* with its NUL */
+    put_text(keks, &uk, "}", 2);
+    put_text(envs, &ue, "}", 2);
+    snprintf(kek_s, sizeof(kek_s), "%u", new_kek);
+    params[0] = ids;
+    params[1] = keks;
+    params[2] = envs;
+    s = store_connected(st);
+    if (s != STORE_OK)
+        goto out;
     r = PQexecParams(st->conn,
-                     "UPDATE share_record SET kek_id = $3::bigint, sealed = $4::bytea"
-                     " WHERE id = $1::bigint AND kek_id = $2::bigint",
-                     4, NULL, params, lengths, formats, 0);
+                     "UPDATE share_record s SET kek_id = $4::bigint, envelope = u.e"
+                     " FROM unnest($1::bigint[], $2::bigint[], $3::bytea[]) AS u(id, old, e)"
+                     " WHERE s.id = u.id AND s.kek_id = u.old",
+                     4, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         s = store_classify(st, r, "rewrap");
-    } else {
-        *updated = strcmp(PQcmdTuples(r), "1") == 0;
-        s = STORE_OK;
+        goto out;
     }
+    *updated = atoll(PQcmdTuples(r));
+    s = STORE_OK;
+out:
     PQclear(r);
+    free(ids);
+    free(keks);
+    if (envs != NULL)
+        OPENSSL_cleanse(envs, cap_env);
+    free(envs);
     return s;
 }
 
 store_status store_import_record(struct store *st, const struct store_record *rec, int *result)
 {
     char kind_s[4], version_s[12], kek_s[12];
-    const char *params[8] = { rec->client_id, kind_s, version_s, kek_s, (const char *)rec->sealed,
+    const char *params[9] = { rec->client_id, kind_s, version_s, kek_s, (const char *)rec->sealed,
                               rec->created_at[0] ? rec->created_at : NULL, rec->backup_method,
-                              rec->pair_id };
-    int lengths[8] = { 0, 0, 0, 0, (int)rec->sealed_len, 0, 0, 0 };
-    int formats[8] = { 0, 0, 0, 0, 1, 0, 0, 0 };
+                              rec->pair_id, (const char *)rec->sealed + SEAL_ENVELOPE_LEN };
+    int lengths[9] = { 0, 0, 0, 0, (int)SEAL_ENVELOPE_LEN, 0, 0, 0,
+                       (int)(rec->sealed_len - SEAL_ENVELOPE_LEN) };
+    int formats[9] = { 0, 0, 0, 0, 1, 0, 0, 0, 1 };
     PGresult *r = NULL;
-    store_status s = store_connected(st);
+    store_status s;
 
     *result = 0;
+    /* The caller opened the record, so it is at least SEAL_OVERHEAD long. */
+    if (rec->sealed_len < SEAL_OVERHEAD || rec->sealed_len > INT32_MAX)
+        return STORE_ERROR;
+    s = store_connected(st);
     if (s != STORE_OK)
         return s;
     snprintf(kind_s, sizeof(kind_s), "%d", rec->kind);
@@ -264,18 +389,18 @@ store_status store_import_record(struct store *st, const struct store_record *re
      * bytes, or the two databases disagree about a share. */
     r = PQexecParams(st->conn,
                      "WITH ins AS (INSERT INTO share_record"
-                     "   (client_id, kind, backup_method, pair_id, version, kek_id, sealed,"
-                     "    created_at)"
+                     "   (client_id, kind, backup_method, pair_id, version, kek_id, envelope,"
+                     "    payload, created_at)"
                      "   VALUES ($1, $2::smallint, $7, $8, $3::integer, $4::bigint, $5::bytea,"
-                     "           coalesce($6::timestamptz, now()))"
+                     "           $9::bytea, coalesce($6::timestamptz, now()))"
                      "   ON CONFLICT (client_id, kind, backup_method, pair_id, version)"
                      "   DO NOTHING RETURNING 1)"
                      " SELECT (SELECT count(*) FROM ins)::integer,"
-                     "        (SELECT sealed = $5::bytea FROM share_record"
+                     "        (SELECT envelope = $5::bytea AND payload = $9::bytea FROM share_record"
                      "          WHERE client_id = $1 AND kind = $2::smallint"
                      "            AND backup_method = $7 AND pair_id = $8"
                      "            AND version = $3::integer)",
-                     8, NULL, params, lengths, formats, 0);
+                     9, NULL, params, lengths, formats, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         s = store_classify(st, r, "import");
         goto out;

@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "seal.h"
 #include "store.h"
 #include "store_int.h"
 
@@ -336,6 +337,23 @@ store_status store_copy_bytes(const PGresult *r, int row, int col, uint8_t **out
         return STORE_ERROR;
     memcpy(*out, PQgetvalue(r, row, col), n);
     *len = n;
+    return STORE_OK;
+}
+
+store_status store_copy_record(const PGresult *r, int row, int col, uint8_t **out, size_t *len)
+{
+    size_t ne = (size_t)PQgetlength(r, row, col), np = (size_t)PQgetlength(r, row, col + 1);
+
+    *out = NULL;
+    *len = 0;
+    if (ne != SEAL_ENVELOPE_LEN || np > SIZE_MAX - ne)
+        return STORE_ERROR;
+    *out = malloc(ne + np);
+    if (*out == NULL)
+        return STORE_ERROR;
+    memcpy(*out, PQgetvalue(r, row, col), ne);
+    memcpy(*out + ne, PQgetvalue(r, row, col + 1), np);
+    *len = ne + np;
     return STORE_OK;
 }
 

@@ -13,7 +13,7 @@
 struct store {
     char *conninfo;
     PGconn *conn;
-    int prepared;        /* statements exist on this connection */
+    unsigned prepared;   /* bit i: statement i exists on this connection */
     long long last_attempt_ms;
     int warned;          /* the server sent a WARNING during the last statement */
     /* Serving only (store_set_timeout): the session's server-side timeouts
@@ -51,6 +51,9 @@ const char *store_first_line(const char *msg, char *buf, size_t len);
 uint32_t store_be32(const char *p);
 long long store_be64(const char *p);
 store_status store_copy_bytes(const PGresult *r, int row, int col, uint8_t **out, size_t *len);
+/* A sealed record stored as its envelope (column col, SEAL_ENVELOPE_LEN
+ * bytes) and payload (col + 1), joined again into one malloc'd record. */
+store_status store_copy_record(const PGresult *r, int row, int col, uint8_t **out, size_t *len);
 store_status store_copy_text(const PGresult *r, int row, int col, char *out, size_t cap);
 
 #endif

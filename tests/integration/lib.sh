@@ -885,8 +885,8 @@ rows() {
 # share's bytes.
 assert_sealed() {
     local cid=$1 kind=$2 share=$3 desc=${4:-sealed at rest}
-    assert_sql "SELECT count(*) > 0 AND bool_and(substring(sealed from 1 for 4) = '\\x534b5352'::bytea) FROM share_record WHERE client_id = :'cid' AND kind = $kind" \
+    assert_sql "SELECT count(*) > 0 AND bool_and(substring(envelope from 1 for 4) = '\\x534b5352'::bytea) FROM share_record WHERE client_id = :'cid' AND kind = $kind" \
         t "$desc: rows for $cid start with SKSR" "cid=$cid"
-    assert_sql "SELECT bool_and(position(convert_to(:'share', 'UTF8') in sealed) = 0) FROM share_record WHERE client_id = :'cid' AND kind = $kind" \
+    assert_sql "SELECT bool_and(position(convert_to(:'share', 'UTF8') in envelope || payload) = 0) FROM share_record WHERE client_id = :'cid' AND kind = $kind" \
         t "$desc: no row for $cid contains the plaintext share" "cid=$cid" "share=$share"
 }

@@ -602,11 +602,12 @@ def psql(sql):
 
 
 def tamper(client_id, kind, method=None):
-    # Flip one byte of the newest record's tag: it no longer opens.  With a
-    # method: the newest record of that backupMethod only.
+    # Flip one byte of the newest record's key commitment (envelope byte
+    # 100; the ciphertext itself may not be updated at all): it no longer
+    # opens.  With a method: the newest record of that backupMethod only.
     m = "" if method is None else " AND backup_method = '%s'" % method
-    psql("UPDATE share_record SET sealed = set_byte(sealed, length(sealed) - 1, "
-         "get_byte(sealed, length(sealed) - 1) # 1) WHERE client_id = '%s' AND kind = %d%s "
+    psql("UPDATE share_record SET envelope = set_byte(envelope, 100, "
+         "get_byte(envelope, 100) # 1) WHERE client_id = '%s' AND kind = %d%s "
          "AND version = (SELECT max(version) FROM share_record WHERE client_id = '%s' AND kind = %d%s)"
          % (client_id, kind, m, client_id, kind, m))
 

@@ -56,7 +56,7 @@ show() { sed 's/^/#   /' <<<"$out"; }
 in_db() { psql_as sharekeep_owner "$1" "$2"; }
 # Every column of every record, for comparing two databases.
 ROWS_SQL="SELECT string_agg(concat_ws('|', client_id, kind, backup_method, pair_id, version,
-                  kek_id, encode(sealed, 'hex'), created_at AT TIME ZONE 'UTC'), E'\\n'
+                  kek_id, encode(envelope || payload, 'hex'), created_at AT TIME ZONE 'UTC'), E'\\n'
                   ORDER BY client_id, kind, backup_method, pair_id, version) FROM share_record"
 
 # -- legacy shares (no backupMethod): 20 under the first KEK -------------------
@@ -326,7 +326,7 @@ new_db sharekeep_v1
 out=$(admin_in sharekeep_v1 "$v1kr" -- import <"$T/v1.jsonl" 2>&1)
 check "a version 1 export of format 1 records imports" grep -q "2 records inserted, 0 already present" <<<"$out"
 assert_eq "client-42 1 UNKNOWN  7 1,fuzz-client-1 2 UNKNOWN  1 1" \
-    "$(in_db sharekeep_v1 "SELECT string_agg(concat_ws(' ', client_id, kind, backup_method, pair_id, version, get_byte(sealed, 4)), ',' ORDER BY client_id) FROM share_record")" \
+    "$(in_db sharekeep_v1 "SELECT string_agg(concat_ws(' ', client_id, kind, backup_method, pair_id, version, get_byte(envelope, 4)), ',' ORDER BY client_id) FROM share_record")" \
     "its records are UNKNOWN without a pair id, still format 1"
 assert_eq "2026-01-02 03:04:05.000006" "$(in_db sharekeep_v1 "SELECT created_at AT TIME ZONE 'UTC' FROM share_record WHERE client_id = 'fuzz-client-1'")" \
     "createdAt of a version 1 line is kept"
@@ -341,7 +341,7 @@ check "format 1 records verify" grep -q "verify: 2 records, 2 opened, 0 failed" 
 admin_in sharekeep_v1 "$v1kr" -- rotate >/dev/null 2>&1
 out=$(admin_in sharekeep_v1 "$v1kr" -- rewrap 2>&1)
 check "rewrap moves format 1 records" grep -q "rewrap: done: 2 records moved to KEK 2" <<<"$out"
-assert_eq "2 1" "$(in_db sharekeep_v1 "SELECT string_agg(DISTINCT concat_ws(' ', kek_id, get_byte(sealed, 4)), ',') FROM share_record")" \
+assert_eq "2 1" "$(in_db sharekeep_v1 "SELECT string_agg(DISTINCT concat_ws(' ', kek_id, get_byte(envelope, 4)), ',') FROM share_record")" \
     "rewrapped format 1 records name KEK 2 and are still format 1"
 out=$(admin_in sharekeep_v1 "$v1kr" -- verify 2>&1)
 check "rewrapped format 1 records verify" grep -q "verify: 2 records, 2 opened, 0 failed" <<<"$out"
@@ -374,9 +374,14 @@ refused "a version 1 line of a share stored under a method" "$T/v1method.jsonl" 
     "line 2 (custodian UNKNOWN version 1, KEK 2) does not open" sharekeep_v1c
 
 # -- verify finds damage --------------------------------------------------------
+# A byte of the ciphertext (the payload's 8th): no UPDATE may name the
+# payload, so the damage is done with its trigger off, as an attacker who
+# owns the table would.
 psql_as sharekeep_owner sharekeep \
-    "UPDATE share_record SET sealed = overlay(sealed placing '\\x00'::bytea from 140 for 1)
-     WHERE client_id = 'adm-3'" >/dev/null
+    "ALTER TABLE share_record DISABLE TRIGGER share_record_payload_fixed;
+     UPDATE share_record SET payload = overlay(payload placing '\\x00'::bytea from 8 for 1)
+     WHERE client_id = 'adm-3';
+     ALTER TABLE share_record ENABLE TRIGGER share_record_payload_fixed" >/dev/null
 out=$(admin verify 2>&1)
 rc=$?
 assert_eq 1 "$rc" "verify exits 1 when a record is damaged"

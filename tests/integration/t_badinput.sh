@@ -292,7 +292,7 @@ assert_status 200 "a client share that is one NUL byte"
 expect_rows=$((expect_rows + 1))
 req GET /portal/clients/bi-nul/backup
 assert_eq '{"backupMethod":"UNKNOWN","backupShare":"\u0000","cipherText":"\u0000","backupMethods":["UNKNOWN"]}' "$BODY" "the one-NUL client share comes back byte-exact"
-assert_sql "SELECT length(sealed) FROM share_record WHERE client_id = 'bi-nul' AND kind = 2" \
+assert_sql "SELECT length(envelope) + length(payload) FROM share_record WHERE client_id = 'bi-nul' AND kind = 2" \
     149 "it was sealed as one byte (148-byte record overhead + 1)"
 req POST /webhook/backup '{"clientId":"bi-nu\u0000l","share":"x"}'
 assert_error 422 "\\u0000 inside clientId is an invalid id"

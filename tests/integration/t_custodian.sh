@@ -103,12 +103,12 @@ assert_eq 0 "$(rows "client_id = 'cust-nobody'")" "a fetch creates no row"
 # -- at rest: sealed, never the plaintext -------------------------------------
 assert_sealed cust-1 1 "$s1" "version 1"
 assert_sealed cust-1 1 "$s2" "version 2"
-assert_sql "SELECT count(*) FROM share_record WHERE substring(sealed from 5 for 1) <> '\\x02'::bytea" 0 \
+assert_sql "SELECT count(*) FROM share_record WHERE substring(envelope from 5 for 1) <> '\\x02'::bytea" 0 \
     "every new record is of record format version 2 (byte 4 = 02)"
 assert_sealed cust-unicode 1 "$uni" "unicode share"
 assert_sealed cust-big 1 "$big" "60 KiB share"
 assert_eq 0 "$(rows "kind <> 1")" "the webhook only writes custodian (kind 1) rows"
-assert_eq 0 "$(pg_psql "SELECT count(*) FROM (SELECT sealed FROM share_record GROUP BY sealed HAVING count(*) > 1) d")" \
+assert_eq 0 "$(pg_psql "SELECT count(*) FROM (SELECT envelope FROM share_record GROUP BY envelope HAVING count(*) > 1) d")" \
     "no two rows hold the same sealed bytes (fresh data key / nonce per seal)"
 
 # -- the custodian share is not readable through the client (portal) API -----

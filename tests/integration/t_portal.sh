@@ -606,7 +606,7 @@ if [ "$SK_KEK_BACKEND" = pkcs11 ]; then
     # Through p11-kit's client the token has no key-wrap mechanism, so every
     # data key was wrapped with RFC 5649 built from the token's AES-ECB:
     # wrap scheme 1 at byte 10 (get_byte counts from 0).
-    assert_sql "SELECT count(*) FILTER (WHERE get_byte(sealed, 10) <> 1) || '|' || (count(*) > 0)
+    assert_sql "SELECT count(*) FILTER (WHERE get_byte(envelope, 10) <> 1) || '|' || (count(*) > 0)
                 FROM share_record" "0|true" "every record was wrapped by the token (scheme 1)"
     out=$(sk_run SHAREKEEP_ADMIN_DATABASE="$(pg_conninfo sharekeep_owner)" -- -c "$SK_CONF" status 2>&1)
     check "status says the active KEK is in the token" grep -q "active, .* in the PKCS#11 token" <<<"$out"

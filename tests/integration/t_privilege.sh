@@ -4,7 +4,7 @@
 # sharekeep serve logs in as "sharekeep", a member of sharekeep_runtime
 # only: it can add and read shares and add audit rows, nothing else.  Even
 # the owner cannot delete a share or rewrite who/which version it belongs
-# to (triggers); only a KEK rewrap (kek_id, sealed) may change a row.
+# to (triggers); only a KEK rewrap (kek_id, envelope) may change a row.
 # Every share fetch and store, whatever its outcome, leaves one audit row
 # (time, route, client id, HTTP status, request id, version, backupMethod
 # stored or served, number of shares a fetch served) that the runtime role
@@ -268,7 +268,8 @@ before=$(counts)
 refused sharekeep "DELETE FROM share_record" "DELETE FROM share_record"
 refused sharekeep "DELETE of one client's shares" "DELETE FROM share_record WHERE client_id = 'priv-1'"
 refused sharekeep "UPDATE share_record" "UPDATE share_record SET kek_id = kek_id"
-refused sharekeep "UPDATE of a share's sealed bytes" "UPDATE share_record SET sealed = sealed WHERE client_id = 'priv-1'"
+refused sharekeep "UPDATE of a share's envelope" "UPDATE share_record SET envelope = envelope WHERE client_id = 'priv-1'"
+refused sharekeep "UPDATE of a share's ciphertext" "UPDATE share_record SET payload = payload WHERE client_id = 'priv-1'"
 refused sharekeep "TRUNCATE share_record" "TRUNCATE share_record"
 refused sharekeep "DELETE FROM audit_event" "DELETE FROM audit_event"
 refused sharekeep "UPDATE audit_event" "UPDATE audit_event SET result = 200"
@@ -285,8 +286,9 @@ refused sharekeep "SET ROLE sharekeep_admin" "SET ROLE sharekeep_admin" "permiss
 refused sharekeep "SET ROLE sharekeep_owner" "SET ROLE sharekeep_owner" "permission denied"
 allowed sharekeep "SELECT on share_record works" "SELECT count(*) FROM share_record" "$(rows)"
 allowed sharekeep "INSERT into share_record works (rolled back)" \
-    "BEGIN; INSERT INTO share_record (client_id, kind, version, kek_id, sealed)
-     VALUES ('priv-direct', 1, 1, 1, '\\x534b535200'::bytea) RETURNING client_id; ROLLBACK;" priv-direct
+    "BEGIN; INSERT INTO share_record (client_id, kind, version, kek_id, envelope, payload)
+     VALUES ('priv-direct', 1, 1, 1, '\\x534b5352'::bytea || decode(repeat('00', 128), 'hex'),
+             decode(repeat('00', 16), 'hex')) RETURNING client_id; ROLLBACK;" priv-direct
 allowed sharekeep "INSERT into audit_event works (rolled back)" \
     "BEGIN; INSERT INTO audit_event (endpoint, result, request_id) VALUES ('probe', 200, 'probe'); ROLLBACK;" ""
 assert_eq "$before" "$(counts)" "shares/audit rows/deliveries unchanged by the runtime role ($before)"
@@ -308,8 +310,10 @@ refused sharekeep_owner "UPDATE webhook_delivery" "UPDATE webhook_delivery SET v
 nrows=$(rows)
 allowed sharekeep_owner "a KEK rewrap may UPDATE kek_id" \
     "WITH u AS (UPDATE share_record SET kek_id = kek_id RETURNING 1) SELECT count(*) FROM u" "$nrows"
-allowed sharekeep_owner "a KEK rewrap may UPDATE sealed" \
-    "WITH u AS (UPDATE share_record SET sealed = sealed RETURNING 1) SELECT count(*) FROM u" "$nrows"
+allowed sharekeep_owner "a KEK rewrap may UPDATE the envelope" \
+    "WITH u AS (UPDATE share_record SET envelope = envelope RETURNING 1) SELECT count(*) FROM u" "$nrows"
+refused sharekeep_owner "no UPDATE may name a share's ciphertext, not even the owner's" \
+    "UPDATE share_record SET payload = payload" "ciphertext never changes"
 
 # == an operator login in sharekeep_admin (rotation, audit review) ==============
 psql_as postgres postgres "CREATE ROLE sharekeep_ops LOGIN IN ROLE sharekeep_admin" >/dev/null ||
@@ -321,10 +325,16 @@ allowed sharekeep_ops "the admin role may prune delivery ids (rolled back)" \
     "BEGIN; WITH d AS (DELETE FROM webhook_delivery RETURNING 1) SELECT count(*) > 0 FROM d; ROLLBACK;" t
 refused sharekeep_ops "DELETE FROM share_record" "DELETE FROM share_record"
 refused sharekeep_ops "TRUNCATE share_record" "TRUNCATE share_record"
+# The admin role may UPDATE only kek_id and envelope (column privileges,
+# sql/006); the trigger stays behind that for the owner.
 refused sharekeep_ops "moving a share to another client" \
-    "UPDATE share_record SET client_id = 'priv-moved' WHERE client_id = 'priv-1'" "append-only"
+    "UPDATE share_record SET client_id = 'priv-moved' WHERE client_id = 'priv-1'" "permission denied"
 refused sharekeep_ops "moving a share to another backupMethod" \
-    "UPDATE share_record SET backup_method = 'ICLOUD' WHERE client_id = 'priv-m'" "append-only"
+    "UPDATE share_record SET backup_method = 'ICLOUD' WHERE client_id = 'priv-m'" "permission denied"
+refused sharekeep_ops "changing a share's ciphertext" \
+    "UPDATE share_record SET payload = payload" "permission denied"
+allowed sharekeep_ops "the admin role may rewrap (UPDATE envelope)" \
+    "WITH u AS (UPDATE share_record SET envelope = envelope RETURNING 1) SELECT count(*) FROM u" "$nrows"
 refused sharekeep_ops "UPDATE audit_event" "UPDATE audit_event SET result = 200"
 refused sharekeep_ops "DELETE FROM audit_event" "DELETE FROM audit_event"
 assert_eq "$before" "$(counts)" "shares/audit rows/deliveries unchanged after the owner and admin attempts"
@@ -334,7 +344,7 @@ assert_sealed priv-1 1 "$s1" "custodian version 1"
 assert_sealed priv-1 1 "$s2" "custodian version 2"
 assert_sealed priv-c1 2 "$sc" "client share"
 for t in "$tok1" "$tok2" "$tokc"; do
-    assert_sql "SELECT count(*) FROM share_record WHERE position(convert_to(:'t', 'UTF8') in sealed) > 0" 0 \
+    assert_sql "SELECT count(*) FROM share_record WHERE position(convert_to(:'t', 'UTF8') in envelope || payload) > 0" 0 \
         "no sealed row contains token ${t:0:8}..." "t=$t"
     assert_sql "SELECT (SELECT count(*) FROM audit_event a WHERE strpos(a::text, :'t') > 0)
                      + (SELECT count(*) FROM webhook_delivery d WHERE strpos(d::text, :'t') > 0)" 0 \
@@ -342,11 +352,11 @@ for t in "$tok1" "$tok2" "$tokc"; do
 done
 
 # == a record that no longer opens is refused, and the refusal audited ===========
-# The owner may rewrite `sealed` (the rewrap path), so a damaged record is
+# The owner may rewrite the envelope (the rewrap path), so a damaged record is
 # possible; sharekeep must answer 500 without any share and audit a 500.
 areq POST /webhook/backup "$(json clientId priv-dmg share "$s1")"
 assert_status 200 "store a share to damage"
-pg_psql "UPDATE share_record SET sealed = sealed || '\\x00'::bytea WHERE client_id = 'priv-dmg'" >/dev/null
+pg_psql "UPDATE share_record SET envelope = set_byte(envelope, 99, (get_byte(envelope, 99) + 1) % 256) WHERE client_id = 'priv-dmg'" >/dev/null
 areq POST /webhook/backup/fetch "$(json clientId priv-dmg)"
 assert_error 500 "fetch of a record that does not open"
 not_in_body() { if grep -qF -- "$1" "$RESP_BODY"; then not_ok "$2"; else ok "$2"; fi; }
@@ -361,7 +371,7 @@ assert_sql "SELECT count(*) FROM audit_event WHERE request_id = :'rid'" \
 areq POST /webhook/backup "$(json clientId priv-dmg2 share "$s1" backupMethod GDRIVE-SECP256K1)"
 areq POST /webhook/backup "$(json clientId priv-dmg2 share "$s2" backupMethod GDRIVE-ED25519)"
 assert_status 200 "store a second identity beside the one to damage"
-pg_psql "UPDATE share_record SET sealed = sealed || '\\x00'::bytea WHERE client_id = 'priv-dmg2' AND backup_method = 'GDRIVE-SECP256K1'" >/dev/null
+pg_psql "UPDATE share_record SET envelope = set_byte(envelope, 99, (get_byte(envelope, 99) + 1) % 256) WHERE client_id = 'priv-dmg2' AND backup_method = 'GDRIVE-SECP256K1'" >/dev/null
 areq POST /webhook/backup/fetch "$(json clientId priv-dmg2)"
 assert_status 200 "fetch of a client with one damaged record of two"
 assert_jq '.backupShares == [$ENV.PRIV_S2] and .backupShare == $ENV.PRIV_S2' "the share that opens is served, the damaged one is not"

@@ -37,10 +37,10 @@ admin() { sk_run SHAREKEEP_ADMIN_DATABASE="$ADMIN_DB" -- -c "$SK_CONF" "$@"; }
 show() { sed 's/^/#   /' <<<"$out"; }
 store() { req POST /webhook/backup "$(json clientId "$1" share "$2" backupMethod "${3:-GDRIVE}")"; }
 fetch() { req POST /webhook/backup/fetch "$(json clientId "$1")"; }
-# scheme_counts: "scheme:count ..." over every record (byte 10 of sealed).
+# scheme_counts: "scheme:count ..." over every record (byte 10 of the envelope).
 scheme_counts() {
     pg_psql "SELECT string_agg(s || ':' || n, ' ' ORDER BY s) FROM
-             (SELECT get_byte(sealed, 10) AS s, count(*) AS n FROM share_record GROUP BY 1) x"
+             (SELECT get_byte(envelope, 10) AS s, count(*) AS n FROM share_record GROUP BY 1) x"
 }
 
 declare -A SHARE=()
