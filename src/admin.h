@@ -15,5 +15,6 @@ int admin_export(const char *config_path, int argc, char **argv);
 int admin_import(const char *config_path, int argc, char **argv);
 /* admin_prune.c */
 int admin_prune(const char *config_path, int argc, char **argv);
+int admin_purge(const char *config_path, int argc, char **argv);
 
 #endif

@@ -150,15 +150,29 @@ const struct command commands[] = {
       "keyring first, so a restore is proven readable. Records already present\n"
       "with the same bytes are skipped; different bytes for the same identity\n"
       "and version stop the import.\n" },
-    { "prune", admin_prune, "prune [--older-than AGE]",
-      "remove audit rows and webhook delivery ids past their retention",
-      "Removes audit rows older than audit_retention (default 400 days; or AGE\n"
-      "days, e.g. 400d, never under 30) and webhook delivery ids older than\n"
-      "delivery_retention (default 30 days), N rows per batch (--batch N, default\n"
-      "500), with a progress line per batch. Then writes one audit row of its own,\n"
-      "endpoint admin.prune, with how many of each it removed and up to when.\n"
+    { "prune", admin_prune, "prune [--keep N] [--older-than AGE] [--batch N]",
+      "remove old audit rows and delivery ids, or superseded share versions",
+      "Without --keep: removes audit rows older than audit_retention (default 400\n"
+      "days; or AGE days, e.g. 400d, never under 30) and webhook delivery ids\n"
+      "older than delivery_retention (default 30 days), N rows per batch (--batch\n"
+      "N, default 500), with a progress line per batch. Then writes one audit row\n"
+      "of its own, endpoint admin.prune, with how many of each it removed and up\n"
+      "to when. Shares are never touched.\n"
+      "With --keep N: removes the versions of each share identity beyond its\n"
+      "newest N (only those older than AGE, with --older-than), never the newest\n"
+      "one; each batch is one transaction with its own audit row (endpoint\n"
+      "admin.prune-versions).\n"
       "Connects with admin_database, which must be a member of sharekeep_admin.\n"
-      "Shares are never touched. Safe to stop and run again.\n" },
+      "Safe to stop and run again.\n" },
+    { "purge", admin_purge, "purge CLIENT --yes",
+      "remove every share of one client (the right to erasure)",
+      "Removes every share of client CLIENT, custodian and client shares of every\n"
+      "method and version, and its webhook delivery ids (so a late redelivery is\n"
+      "stored again, not answered as stored), in one transaction with one audit\n"
+      "row (endpoint admin.purge) that says how many. The audit rows of its\n"
+      "requests stay: they hold no share. Without --yes it only says what it\n"
+      "would do. Connects with admin_database, which must be a member of\n"
+      "sharekeep_admin.\n" },
 };
 const size_t ncommands = sizeof(commands) / sizeof(commands[0]);
 

@@ -55,7 +55,13 @@ static const struct statement statements[] = {
     { "sk_put",
       "WITH s AS (INSERT INTO share_record"
       "   (client_id, kind, backup_method, pair_id, version, kek_id, envelope, payload)"
-      "   VALUES ($1, $2::smallint, $10, $11, $3::integer, $4::bigint, $5::bytea, $12::bytea)"
+      "   SELECT $1, $2::smallint, $10, $11, $3::integer, $4::bigint, $5::bytea, $12::bytea"
+      /* Version 1 only for an identity with no version at all: once old
+       * versions are pruned (sql/007), version 1 is free again, and a new
+       * share stored there would hide behind the newest. */
+      "   WHERE $3::integer > 1 OR NOT EXISTS (SELECT 1 FROM share_record"
+      "     WHERE client_id = $1 AND kind = $2::smallint AND backup_method = $10"
+      "       AND pair_id = $11)"
       "   ON CONFLICT (client_id, kind, backup_method, pair_id, version) DO NOTHING"
       "   RETURNING version),"
       " d AS (INSERT INTO webhook_delivery (delivery_id, body_sha256, client_id, version)"

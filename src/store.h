@@ -246,6 +246,30 @@ struct store_prune_row {
 };
 store_status store_audit_prune(struct store *st, const struct store_prune_row *p);
 
+/* ---- admin: share removal (store_remove.c, sql/007) ---------------------- */
+
+/* sharekeep prune --keep: what one run removes and how its audit rows
+ * name it. */
+struct store_prune_versions {
+    int keep;                /* versions kept per identity, the newest always */
+    int older_days;          /* only versions older than this; 0 = any age */
+    const char *endpoint;    /* the audit rows' endpoint */
+    const char *request_id;  /* the run's id, in each audit row */
+};
+
+/* One transaction over the next limit ids after after_id: removes the
+ * versions there with at least p->keep newer ones of their identity (and
+ * older than p->older_days, when set), with an audit row of the batch in
+ * the same statement. *scanned ids were looked at, up to *last_id. */
+store_status store_prune_versions(struct store *st, const struct store_prune_versions *p,
+                                  long long after_id, int limit, int *scanned,
+                                  long long *last_id, long long *removed);
+
+/* One transaction: every share of client_id and its delivery ids removed,
+ * and one audit row (endpoint, request_id) saying how many. */
+store_status store_purge_client(struct store *st, const char *client_id, const char *endpoint,
+                                const char *request_id, long long *shares, long long *deliveries);
+
 /* Applies one migration file once, under an advisory lock, recording it in
  * schema_migration. *applied says whether it ran now. */
 store_status store_migrate(struct store *st, const char *name, const char *sql, int *applied);

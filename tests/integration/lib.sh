@@ -361,7 +361,8 @@ _auth_args() {
                 _AUTH_ARGS=(-H "$SK_WEBHOOK_SECRET_HEADER: $SK_WEBHOOK_SECRET")
                 return 0
             fi
-            id=msg_$(rand_token 24)
+            # REQ_WEBHOOK_ID: the id to sign with (a redelivery reuses one)
+            id=${REQ_WEBHOOK_ID:-msg_$(rand_token 24)}
             ts=$(date +%s)
             [ -n "$file" ] || { file=$T/empty.body; : >"$file"; }
             _AUTH_ARGS=(-H "webhook-id: $id" -H "webhook-timestamp: $ts"

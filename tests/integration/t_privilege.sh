@@ -323,7 +323,7 @@ allowed sharekeep_ops "the admin role may rewrap (UPDATE kek_id)" \
     "WITH u AS (UPDATE share_record SET kek_id = kek_id RETURNING 1) SELECT count(*) FROM u" "$nrows"
 allowed sharekeep_ops "the admin role may prune delivery ids (rolled back)" \
     "BEGIN; WITH d AS (DELETE FROM webhook_delivery RETURNING 1) SELECT count(*) > 0 FROM d; ROLLBACK;" t
-refused sharekeep_ops "DELETE FROM share_record" "DELETE FROM share_record"
+refused sharekeep_ops "DELETE FROM share_record" "DELETE FROM share_record" "append-only: DELETE refused"
 refused sharekeep_ops "TRUNCATE share_record" "TRUNCATE share_record"
 # The admin role may UPDATE only kek_id and envelope (column privileges,
 # sql/006); the trigger stays behind that for the owner.

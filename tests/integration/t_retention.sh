@@ -150,7 +150,7 @@ refused sharekeep_ops "a DELETE of everything in a retention run (recent rows am
 refused sharekeep_ops "UPDATE of an audit row" \
     "$RUN UPDATE audit_event SET result = 200 WHERE id = $OLD_ID; COMMIT;" "permission denied"
 refused sharekeep_ops "TRUNCATE audit_event" "$RUN TRUNCATE audit_event; COMMIT;" "permission denied"
-refused sharekeep_ops "DELETE of a share" "DELETE FROM share_record" "permission denied"
+refused sharekeep_ops "DELETE of a share" "DELETE FROM share_record" "append-only: DELETE refused"
 allowed sharekeep_ops "may DELETE an old audit row in a retention run (rolled back)" \
     "$RUN WITH d AS (DELETE FROM audit_event WHERE id IN ($OLD_ID, $MID_ID) RETURNING 1) SELECT count(*) FROM d; ROLLBACK;" 2
 assert_eq "$after_setup" "$(counts)" "audit rows/delivery ids unchanged by the attempts ($after_setup)"
