@@ -10,7 +10,7 @@ void usage_all(FILE *f)
 {
     fprintf(f, "usage: sharekeep [-c CONFIG] [COMMAND [ARGS]]\n\ncommands:\n");
     for (size_t i = 0; i < ncommands; i++)
-        fprintf(f, "  %-26s %s\n", commands[i].synopsis, commands[i].summary);
+        fprintf(f, "  %-48s %s\n", commands[i].synopsis, commands[i].summary);
     fprintf(f,
             "\noptions:\n"
             "  -c, --config FILE   config file (default: $SHAREKEEP_CONFIG, else built-in\n"
