@@ -27,7 +27,11 @@
 #          happened but whose answer was lost) -- and is then fetched too.
 #   4. faults_report prints
 #        faults/NAME: sent=N acked=A found=F lost=L refused=R ambiguous=X ...
+#          slowest=S.SSs [deadline=Ds] [recovered=R.RRs] [probes=...]
 #      and fails the test when lost > 0 or any other check failed.
+#      slowest is the longest answer time (curl's time_total: the HTTP
+#      exchange) of any first-attempt store -- and of any probe
+#      (probe_start) -- recorded.
 #
 # "lost" counts acknowledged shares that are missing, duplicated, not
 # byte-exact or half-written.  It must be 0.
@@ -53,6 +57,12 @@ ALLOWED_STATUSES=" 200 503 "
 # Requests (by webhook-id) whose 503 must have left nothing at all, not even
 # an "ambiguous" commit: filled by expect_clean_refusals.
 CLEAN_ONLY_FILE=""
+# The request_timeout (seconds) the test configured, when it chose one:
+# printed in the count line as deadline=Ds; "" leaves it out.
+FAULT_DEADLINE=""
+PROBE_PID=""
+PROBE_BASE_HEALTH=0
+PROBE_BASE_FETCH=0
 
 # ---- lifecycle ---------------------------------------------------------------
 # faults_init: lib.sh's sk_init, plus a cleanup that stops the load loops and
@@ -70,11 +80,12 @@ faults_init() {
     have openssl || skip "openssl not found"
 }
 
-# faults_setup WORKERS: faults_init, then lib.sh's sk_setup with WORKERS
-# workers, healthy before the test goes on; master is sharekeep's pid.
+# faults_setup WORKERS [KEY=VALUE ...]: faults_init, then lib.sh's sk_setup
+# with WORKERS workers (and those config keys, e.g. request_timeout=3),
+# healthy before the test goes on; master is sharekeep's pid.
 faults_setup() {
     faults_init
-    sk_setup "workers=$1"
+    sk_setup "workers=$1" "${@:2}"
     master=$SK_PID
     wait_healthy || die "sharekeep not healthy at start"
 }
@@ -85,6 +96,7 @@ on_cleanup() { FAULT_CLEANUP_HOOKS=("$*" "${FAULT_CLEANUP_HOOKS[@]}"); }
 _faults_cleanup() {
     local rc=$1 h
     set +e
+    _probe_kill
     _load_kill
     for h in "${FAULT_CLEANUP_HOOKS[@]}"; do eval "$h" 2>/dev/null; done
     _cleanup "$rc"
@@ -96,6 +108,16 @@ mark() {
     log "$(date +%T.%N | cut -c1-12) $1"
 }
 mark_time() { awk -v n="$1" '$1 == n { t = $2 } END { print t }' "$T/marks"; }
+# mark_at NAME SPEC: a mark at another mark's time plus or minus seconds
+# (SPEC: NAME, NAME+SECS or NAME-SECS), for windows that end before a mark.
+mark_at() {
+    local spec=$2 name off=0 t
+    name=${spec%%[+-]*}
+    [ "$name" != "$spec" ] && off=${spec#"$name"}
+    t=$(mark_time "$name")
+    [ -n "$t" ] || { echo "no mark $name" >&2; return 1; }
+    awk -v n="$1" -v t="$t" -v o="$off" 'BEGIN { printf "%s %.6f\n", n, t + o }' >>"$T/marks"
+}
 
 # ---- signed requests ---------------------------------------------------------
 # _fk_share CID TOK: the share for a request (FK_SHARE, its JSON string
@@ -113,37 +135,57 @@ _fk_share() {
 }
 
 # signed_post PATH ID BODY RESPFILE: POST BODY signed with webhook-id ID and
-# a fresh timestamp; prints "STATUS|RETRY-AFTER".  No fork besides openssl,
-# base64 and curl, so many loops can run on two cores.
+# a fresh timestamp; prints "STATUS|RETRY-AFTER|SECONDS" (SECONDS: curl's
+# time_total, the HTTP exchange alone).  No fork besides openssl,
+# base64 and curl, so many loops can run on two cores.  Its two halves:
+# fk_sign ID BODY sets FK_TS and FK_SIG (in this shell), fk_post PATH ID
+# BODY RESPFILE sends with them -- so that a caller timing the request
+# times the HTTP exchange, not the signing.
 signed_post() {
-    local path=$1 id=$2 body=$3 out=$4 ts sig
-    ts=$EPOCHSECONDS
-    sig=$(printf '%s.%s.%s' "$id" "$ts" "$body" |
+    fk_sign "$2" "$3"
+    fk_post "$@"
+}
+
+fk_sign() {
+    FK_TS=$EPOCHSECONDS
+    FK_SIG=$(printf '%s.%s.%s' "$1" "$FK_TS" "$2" |
         openssl dgst -sha256 -mac HMAC -macopt "hexkey:$SK_WEBHOOK_KEY_HEX" -binary | base64 -w0)
-    curl -sS -o "$out" -w '%{http_code}|%header{retry-after}' --max-time 40 \
+}
+
+fk_post() {
+    local path=$1 id=$2 body=$3 out=$4
+    curl -sS -o "$out" -w '%{http_code}|%header{retry-after}|%{time_total}' --max-time 40 \
         -X POST -H 'Expect:' -H 'Content-Type: application/json' \
-        -H "webhook-id: $id" -H "webhook-timestamp: $ts" -H "webhook-signature: v1,$sig" \
+        -H "webhook-id: $id" -H "webhook-timestamp: $FK_TS" -H "webhook-signature: v1,$FK_SIG" \
         --data-binary "$body" "http://127.0.0.1:$NGINX_PORT$path" 2>/dev/null || true
 }
 
 # ---- load ----------------------------------------------------------------------
 # One loop: up to MAX stores, until $LOAD_DIR/stop exists, PAUSE seconds
 # between requests.  Line format (space separated):
-#   cid webhook-id status ra=RETRY_AFTER c=CREATED t0 t1 token
+#   cid webhook-id status ra=RETRY_AFTER c=CREATED t0 t1 token h=SECONDS
+# t0 and t1 are taken just before curl starts and just after it ends (the
+# request is signed before t0); SECONDS is curl's time_total, from the
+# start of the HTTP exchange to its end -- what a caller's timer sees,
+# without curl's own start-up, which a loaded machine can stretch.
 _load_loop() {
-    local tag=$1 max=$2 pause=$3 j cid id tok t0 t1 out st ra resp created
+    local tag=$1 max=$2 pause=$3 j cid id tok t0 t1 out st ra resp created h
     for ((j = 1; j <= max; j++)); do
         [ -e "$LOAD_DIR/stop" ] && break
         cid=fk-$LOAD_RUN-$tag-$j
         id=msg_$cid
         printf -v tok '%08x%08x%08x%08x' "$SRANDOM" "$SRANDOM" "$SRANDOM" "$SRANDOM"
         _fk_share "$cid" "$tok"
+        fk_sign "$id" "$FK_BODY"
         t0=$EPOCHREALTIME
-        out=$(signed_post /webhook/backup "$id" "$FK_BODY" "$LOAD_DIR/$tag.resp")
+        out=$(fk_post /webhook/backup "$id" "$FK_BODY" "$LOAD_DIR/$tag.resp")
         t1=$EPOCHREALTIME
         st=${out%%|*}
         ra=${out#*|}
+        h=${ra##*|}
+        ra=${ra%%|*}
         [ -n "$st" ] || st=000
+        [ -n "$h" ] || h=0
         created=-
         if [ "$st" = 200 ]; then
             resp=$(<"$LOAD_DIR/$tag.resp")
@@ -153,7 +195,7 @@ _load_loop() {
                 *) created=bad ;;
             esac
         fi
-        echo "$cid $id $st ra=$ra c=$created $t0 $t1 $tok"
+        echo "$cid $id $st ra=$ra c=$created $t0 $t1 $tok h=$h"
         # a refused client backs off (Portal honours Retry-After; a tenth
         # of it here), which also keeps an outage from flooding the log
         if [ "$st" != 200 ]; then
@@ -364,6 +406,7 @@ EOF
 
 FAULT_SENT=0 FAULT_ACKED=0 FAULT_FOUND=0 FAULT_LOST=0 FAULT_REFUSED=0
 FAULT_AMBIGUOUS=0 FAULT_UNEXPECTED=0 FAULT_REDELIVERED=0 FAULT_REDELIVER_OK=0
+FAULT_SLOWEST="" FAULT_RECOVERED="" FAULT_PROBES=""
 
 # faults_verify: everything in the header comment; sets the FAULT_* counts.
 # Call with the load stopped and the database reachable at PG_SOCK/PG_PORT.
@@ -371,6 +414,7 @@ faults_verify() {
     local all=$LOAD_DIR/all.txt d=$LOAD_DIR n
     [ -s "$all" ] || { not_ok "$FAULT_NAME: the load sent no request"; return; }
     FAULT_SENT=$(wc -l <"$all")
+    FAULT_SLOWEST=$(slowest)
     FAULT_ACKED=$(awk '$3 == 200' "$all" | wc -l)
     FAULT_REFUSED=$(awk '$3 == 503' "$all" | wc -l)
 
@@ -453,9 +497,255 @@ faults_verify() {
 
 # faults_report [EXTRA]: the count line.
 faults_report() {
+    [ -n "$FAULT_SLOWEST" ] || FAULT_SLOWEST=$(slowest)
     echo "$FAULT_NAME: sent=$FAULT_SENT acked=$FAULT_ACKED found=$FAULT_FOUND lost=$FAULT_LOST" \
         "refused=$FAULT_REFUSED ambiguous=$FAULT_AMBIGUOUS unexpected=$FAULT_UNEXPECTED" \
-        "redelivered=$FAULT_REDELIVER_OK/$FAULT_REDELIVERED${1:+ $1}"
+        "redelivered=$FAULT_REDELIVER_OK/$FAULT_REDELIVERED slowest=${FAULT_SLOWEST}s" \
+        "${FAULT_DEADLINE:+deadline=${FAULT_DEADLINE}s }${FAULT_RECOVERED:+recovered=${FAULT_RECOVERED}s }${FAULT_PROBES:+probes=$FAULT_PROBES }${1:-}" |
+        sed 's/ *$//'
+}
+
+# ---- answer times ------------------------------------------------------------
+# _answer_times: "seconds wall name status t0" for every store the load
+# recorded and every probe; seconds is curl's time_total (h=), wall is
+# t1 - t0 (curl's start-up included).
+_answer_times() {
+    cat "$LOAD_DIR"/L*.log "$LOAD_DIR"/probe.log 2>/dev/null |
+        awk '{ h = $NF; sub(/^h=/, "", h)
+               if ($1 ~ /^fk-/) print h + 0, $7 - $6, $1, $3, $6
+               else print h + 0, $6 - $5, $1, $2, $5 }'
+}
+
+# slowest: the longest answer time in seconds (X.XX: curl's time_total) of
+# any store the load recorded and of any probe, "0.00" when there is none.
+slowest() { _answer_times | awk '$1 > m { m = $1 } END { printf "%.2f\n", m }'; }
+
+# expect_answered_within SECONDS: every store (and probe) was answered
+# within SECONDS of being sent (curl's time_total); shows the slowest
+# offenders with their wall times and sharekeep's own slowest.
+expect_answered_within() {
+    local bound=$1 n
+    n=$(_answer_times | awk -v b="$bound" '$1 > b { n++ } END { print n + 0 }')
+    if [ "$n" -eq 0 ]; then
+        ok "every request answered within ${bound}s (slowest $(slowest)s)"
+    else
+        not_ok "$n requests took longer than ${bound}s (slowest $(slowest)s)"
+        _answer_times | sort -k1,1gr | awk -v b="$bound" '$1 > b' | head -n 10 |
+            awk '{ printf "#   %s status %s took %.2fs (wall %.2fs, sent at %s)\n", $3, $4, $1, $2, $5 }'
+        echo "#   sharekeep's own slowest (its log's dur_ms, from when a worker took the request): $(sk_slowest_ms) ms"
+    fi
+}
+
+# sk_slowest_ms: the longest dur_ms in sharekeep's request log lines.
+sk_slowest_ms() {
+    grep -o 'msg="request" .*dur_ms=[0-9.]*' "$SK_LOG" 2>/dev/null |
+        awk '{ sub(/.*dur_ms=/, ""); if ($1 + 0 > m) m = $1 + 0 } END { print m + 0 }'
+}
+
+# wait_recovered MARK [LIMIT]: wait (up to LIMIT seconds, default 20) for
+# the first store that STARTED at or after MARK to be answered 200; sets
+# FAULT_RECOVERED to the seconds from MARK to that answer (X.XX), or to
+# "none".  True when one came.  Requests already in flight at MARK do not
+# count: they show that the old connections survived, not that new
+# requests are served.
+wait_recovered() {
+    local t limit=$(( EPOCHSECONDS + ${2:-20} )) r
+    t=$(mark_time "$1")
+    [ -n "$t" ] || { FAULT_RECOVERED=none; return 1; }
+    while :; do
+        r=$(cat "$LOAD_DIR"/L*.log 2>/dev/null |
+            awk -v t="$t" '$3 == 200 && $6 >= t && (m == "" || $7 < m) { m = $7 }
+                           END { if (m != "") printf "%.2f\n", m - t }')
+        if [ -n "$r" ]; then FAULT_RECOVERED=$r; return 0; fi
+        [ "$EPOCHSECONDS" -lt "$limit" ] || { FAULT_RECOVERED=none; return 1; }
+        sleep 0.1
+    done
+}
+
+# expect_nginx_waits_longer SECONDS: every fastcgi_read_timeout of the
+# nginx config the harness runs is longer than SECONDS (nginx's default,
+# 60 s, where none is set), so that every answer the load records is
+# sharekeep's own and never nginx's 504.
+expect_nginx_waits_longer() {
+    local f=${SK_NGINX_INCLUDE:-$SHAREKEEP_SRCDIR/conf/nginx/sharekeep.conf} min
+    min=$(awk '$1 == "fastcgi_read_timeout" {
+                   v = $2; sub(/;$/, "", v); n = v + 0
+                   if (v ~ /ms$/) n /= 1000; else if (v ~ /m$/) n *= 60
+                   if (m == "" || n < m) m = n }
+               END { print (m == "" ? 60 : m) }' "$f" "$T/nginx/nginx.conf")
+    check "nginx's fastcgi_read_timeout (${min}s) is longer than ${1}s: the answers are sharekeep's, not nginx's" \
+        awk -v a="$min" -v b="$1" 'BEGIN { exit !(a > b) }'
+}
+
+# sk_answered ROUTE: the request lines sharekeep has logged for ROUTE
+# (custodian.store, custodian.fetch, health): one per answer it gave.
+sk_answered() {
+    grep -c "msg=\"request\" method=[A-Z]* route=$1 " "$SK_LOG" 2>/dev/null || true
+}
+
+# expect_own_answers: every store the load sent -- and every probe -- was
+# answered by sharekeep itself: its request log has a line for each.
+# nginx answers 503 + Retry-After for a 502 or 504 as well (conf/nginx's
+# error_page), so the status alone no longer tells a worker that died or
+# nginx's fastcgi_read_timeout from sharekeep's own refusal.  Call after
+# load_stop (and probe_stop), before faults_verify sends more.
+expect_own_answers() {
+    local want n i hz fe
+    want=$(load_count)
+    for i in $(seq 1 20); do
+        n=$(sk_answered custodian.store)
+        [ "$n" -ge "$want" ] && break
+        sleep 0.1
+    done
+    assert_eq "$want" "$n" "every store was answered by sharekeep itself ($n request log lines for $want stores; none is nginx's 503 for a 502/504)"
+    [ -s "$LOAD_DIR/probe.log" ] || return 0
+    hz=$(awk '$1 == "healthz"' "$LOAD_DIR/probe.log" | wc -l)
+    fe=$(awk '$1 == "fetch"' "$LOAD_DIR/probe.log" | wc -l)
+    assert_eq "$hz $fe" "$(( $(sk_answered health) - PROBE_BASE_HEALTH )) $(( $(sk_answered custodian.fetch) - PROBE_BASE_FETCH ))" \
+        "every probe was answered by sharekeep itself (healthz, fetch)"
+}
+
+# ---- probes: fetches and healthz while the fault lasts -----------------------
+# probe_start [PAUSE]: one background loop, alternating GET /healthz and a
+# signed POST /webhook/backup/fetch of a share the load has already had
+# acknowledged, PAUSE seconds (default 0.2) apart, until probe_stop (or
+# load_stop).  Lines in $LOAD_DIR/probe.log (not part of all.txt):
+#   kind status ra=RETRY_AFTER m=MATCH t0 t1 h=SECONDS
+# MATCH is 1 when a 200's body is exactly the expected one, 0 otherwise;
+# SECONDS is curl's time_total, as for the load.
+probe_start() {
+    local pause=${1:-0.2} line
+    line=$(cat "$LOAD_DIR"/L*.log 2>/dev/null | awk '$3 == 200 { print $1, $8; exit }')
+    [ -n "$line" ] || die "probe_start: no store acknowledged yet"
+    rm -f "$LOAD_DIR/probe-stop"
+    PROBE_BASE_HEALTH=$(sk_answered health)
+    PROBE_BASE_FETCH=$(sk_answered custodian.fetch)
+    # shellcheck disable=SC2086
+    _probe_loop $line "$pause" >"$LOAD_DIR/probe.log" 2>"$LOAD_DIR/probe.err" </dev/null &
+    PROBE_PID=$!
+    log "probe: healthz and fetch of ${line%% *} every ${pause}s"
+}
+
+_probe_loop() {
+    local cid=$1 tok=$2 pause=$3 i=0 kind out st ra t0 t1 m h
+    _fk_share "$cid" "$tok"
+    while [ ! -e "$LOAD_DIR/stop" ] && [ ! -e "$LOAD_DIR/probe-stop" ]; do
+        i=$((i + 1))
+        : >"$LOAD_DIR/probe.resp"
+        if ((i % 2)); then
+            kind=healthz
+            t0=$EPOCHREALTIME
+            out=$(curl -sS -o "$LOAD_DIR/probe.resp" -w '%{http_code}|%header{retry-after}|%{time_total}' --max-time 40 \
+                "http://127.0.0.1:$NGINX_PORT/healthz" 2>/dev/null || true)
+        else
+            kind=fetch
+            fk_sign "msg_p${LOAD_RUN}_$i" '{"clientId":"'"$cid"'"}'
+            t0=$EPOCHREALTIME
+            out=$(fk_post /webhook/backup/fetch "msg_p${LOAD_RUN}_$i" '{"clientId":"'"$cid"'"}' "$LOAD_DIR/probe.resp")
+        fi
+        t1=$EPOCHREALTIME
+        st=${out%%|*}
+        ra=${out#*|}
+        h=${ra##*|}
+        ra=${ra%%|*}
+        [ -n "$st" ] || st=000
+        [ -n "$h" ] || h=0
+        m=-
+        if [ "$st" = 200 ]; then
+            m=0
+            if [ "$kind" = fetch ]; then
+                [ "$(<"$LOAD_DIR/probe.resp")" == "$FK_EXPECT" ] && m=1
+            else
+                [ "$(<"$LOAD_DIR/probe.resp")" == '{"status":"ok"}' ] && m=1
+            fi
+        fi
+        echo "$kind $st ra=$ra m=$m $t0 $t1 h=$h"
+        sleep "$pause"
+    done
+}
+
+probe_stop() {
+    [ -n "$PROBE_PID" ] || return 0
+    : >"$LOAD_DIR/probe-stop"
+    wait "$PROBE_PID" 2>/dev/null
+    PROBE_PID=""
+}
+
+_probe_kill() {
+    [ -n "$PROBE_PID" ] || return 0
+    local c
+    [ -n "$LOAD_DIR" ] && : >"$LOAD_DIR/probe-stop" 2>/dev/null
+    for c in $(children_of "$PROBE_PID"); do kill -TERM "$c" 2>/dev/null; done
+    kill -TERM "$PROBE_PID" 2>/dev/null
+    wait "$PROBE_PID" 2>/dev/null
+    PROBE_PID=""
+}
+
+# probe_check: every probe answer is 200 or 503, every 503 carries
+# Retry-After, every 200 is exactly the expected body; sets FAULT_PROBES
+# ("healthz=OK/N,fetch=OK/N": 200s of all).
+probe_check() {
+    local f=$LOAD_DIR/probe.log n
+    [ -s "$f" ] || { not_ok "the probe recorded nothing"; return; }
+    n=$(awk '$2 != 200 && $2 != 503' "$f" | wc -l)
+    assert_eq 0 "$n" "probes: every healthz and fetch answer is 200 or 503"
+    awk '$2 != 200 && $2 != 503 { print "#   " $1 " got " $2 }' "$f" | head -n 5
+    n=$(awk '$2 == 503 && $3 == "ra="' "$f" | wc -l)
+    assert_eq 0 "$n" "probes: every 503 carries Retry-After"
+    n=$(awk '$2 == 200 && $4 != "m=1"' "$f" | wc -l)
+    assert_eq 0 "$n" "probes: every 200 is exactly the expected body (the share, byte for byte; {\"status\":\"ok\"})"
+    FAULT_PROBES=$(awk '{ t[$1]++; if ($2 == 200) o[$1]++ }
+        END { printf "healthz=%d/%d,fetch=%d/%d", o["healthz"], t["healthz"], o["fetch"], t["fetch"] }' "$f")
+}
+
+# probe_window FROM TO KIND: "OK/N" 200s of the KIND probes sent in the window.
+probe_window() {
+    local from to
+    from=$(_mark_value "$1")
+    to=$(_mark_value "$2")
+    awk -v f="$from" -v t="$to" -v k="$3" '$1 == k && $5 >= f && $6 <= t { n++; if ($2 == 200) o++ }
+        END { printf "%d/%d\n", o, n }' "$LOAD_DIR/probe.log"
+}
+
+# ---- frozen processes ----------------------------------------------------------
+# freeze_cluster DATA NAME: SIGSTOP every process of the PostgreSQL cluster
+# in DATA -- the postmaster (postmaster.pid) first, so that it forks no new
+# backend, then each of its children (backends, checkpointer, walwriter,
+# WAL sender/receiver, ...), listed twice; returns once all are stopped.
+# The pids go to $T/frozen.NAME; thaw_cluster NAME sends them SIGCONT (at
+# exit too, so that a failed test can still stop the cluster).
+freeze_cluster() {
+    local data=$1 f=$T/frozen.$2 pm p i st
+    pm=$(head -n 1 "$data/postmaster.pid" 2>/dev/null)
+    if [ -z "$pm" ] || ! alive "$pm"; then die "freeze_cluster: no postmaster for $data"; fi
+    : >"$f"
+    on_cleanup "thaw_cluster $2"
+    kill -STOP "$pm" || die "freeze_cluster: kill -STOP $pm failed"
+    echo "$pm" >>"$f"
+    for _ in 1 2; do
+        for p in $(children_of "$pm"); do
+            grep -qx "$p" "$f" && continue
+            kill -STOP "$p" 2>/dev/null && echo "$p" >>"$f"
+        done
+    done
+    # stopped means state T in /proc/PID/stat
+    for p in $(<"$f"); do
+        for i in $(seq 1 50); do
+            st=$(cat "/proc/$p/stat" 2>/dev/null) || break
+            st=${st##*) }
+            [ "${st%% *}" = T ] && break
+            sleep 0.02
+        done
+    done
+    log "froze $(wc -l <"$f") processes of $data (postmaster $pm)"
+}
+
+thaw_cluster() {
+    local f=$T/frozen.$1
+    [ -s "$f" ] || return 0
+    # shellcheck disable=SC2046
+    kill -CONT $(<"$f") 2>/dev/null
+    : >"$f"
 }
 
 # ---- service helpers ---------------------------------------------------------
@@ -482,11 +772,12 @@ sk_log_count() { grep -cE "$1" "$SK_LOG" 2>/dev/null || true; }
 pg_super() { psql_as postgres sharekeep "$1"; }
 
 # ---- primary + streaming standby ---------------------------------------------
-# pair_setup [sync|async]: the primary is lib.sh's cluster ($T/pg, PG1_PORT);
+# pair_setup [sync|async] [KEY=VALUE ...]: the primary is lib.sh's cluster ($T/pg, PG1_PORT);
 # the standby ($T/pg2, PG2_PORT, same socket dir) is a pg_basebackup -R of it
 # streaming with application_name sk_standby.  sharekeep's config gets the
 # multi-host conninfo (both ports, target_session_attrs=read-write); the
-# schema is migrated; sharekeep and nginx are NOT started.
+# schema is migrated; sharekeep and nginx are NOT started.  KEY=VALUE
+# pairs are more config keys (e.g. request_timeout=3).
 #
 # With "sync" (the default) the primary -- only the primary, via ALTER
 # SYSTEM after the base backup -- gets synchronous_standby_names =
@@ -506,7 +797,8 @@ pair_setup() {
     PG2_PORT=$(free_port) || die "no free port"
     sk_keygen
     sk_write_config workers=4 \
-        "database=host=$PG_SOCK,$PG_SOCK port=$PG1_PORT,$PG2_PORT dbname=sharekeep user=sharekeep target_session_attrs=read-write connect_timeout=3"
+        "database=host=$PG_SOCK,$PG_SOCK port=$PG1_PORT,$PG2_PORT dbname=sharekeep user=sharekeep target_session_attrs=read-write connect_timeout=3" \
+        "${@:2}"
     sk_migrate
 
     mkdir -p "$PG2_DIR"
