@@ -132,13 +132,21 @@ static store_status ensure_prepared(struct store *st, size_t i)
     r = PQsendPrepare(st->conn, statements[i].name, statements[i].sql, statements[i].nparams,
                       NULL) ? store_await(st, statements[i].name) : NULL;
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+        /* Preparing takes the table's lock too: a lock held elsewhere
+         * (lock_timeout, 55P03) or the statement timeout (57014) leaves a
+         * healthy connection, kept for the next request. */
+        int transient = state != NULL && (strcmp(state, "55P03") == 0 ||
+                                          strcmp(state, "57014") == 0);
+
         /* A missing table means the schema was never migrated: say so. */
-        log_error("preparing statement failed", "statement=%s sqlstate=%s hint=\"%s\"",
-                  statements[i].name, state ? state : "-",
+        log_event(transient ? LOG_LVL_WARN : LOG_LVL_ERROR, "preparing statement failed",
+                  "statement=%s sqlstate=%s hint=\"%s\"", statements[i].name,
+                  state ? state : "-",
                   state && strcmp(state, "42P01") == 0 ? "run: sharekeep migrate" : "-");
         PQclear(r);
-        store_disconnect(st);
+        if (!transient)
+            store_disconnect(st);
         return STORE_UNAVAILABLE;
     }
     PQclear(r);
