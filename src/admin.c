@@ -24,9 +24,15 @@
 
 extern char **environ;
 
+/* The admin command's store, for admin_db_failed's explanations. */
+static struct store *admin_store;
+static const char *admin_database_in_use = "unset";
+
 
 void admin_free(struct admin *a)
 {
+    if (admin_store == a->st)
+        admin_store = NULL;
     store_free(a->st);
     keyring_free(a->kr);
     config_free(&a->cfg);
@@ -57,6 +63,8 @@ int admin_open(const char *config_path, struct admin *a, int need_keyring, int n
         fprintf(stderr, "sharekeep: out of memory\n");
         goto fail;
     }
+    admin_store = a->st;
+    admin_database_in_use = a->cfg.admin_database[0] ? "set" : "unset: it falls back to database";
     return 0;
 fail:
     admin_free(a);
@@ -70,6 +78,19 @@ const char *admin_kind_name(int kind)
 
 int admin_db_failed(const char *what, store_status s)
 {
+    char user[64] = "?";
+    int member = 0;
+
+    if (strcmp(store_last_sqlstate(admin_store), "42501") == 0) {
+        if (store_admin_role(admin_store, user, &member) != STORE_OK)
+            snprintf(user, sizeof(user), "?");
+        fprintf(stderr, "sharekeep: %s: permission denied for database user %s (sqlstate 42501).\n"
+                "  Admin commands connect with the config's admin_database (now %s); set it to a\n"
+                "  login role that is a member of sharekeep_admin, e.g. admin_database = ...\n"
+                "  user=sharekeep_ops after CREATE ROLE sharekeep_ops LOGIN IN ROLE sharekeep_admin\n",
+                what, user, admin_database_in_use);
+        return 1;
+    }
     fprintf(stderr, "sharekeep: %s: %s (see the log line above)\n", what, store_strerror(s));
     return 1;
 }

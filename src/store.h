@@ -275,5 +275,8 @@ store_status store_purge_client(struct store *st, const char *client_id, const c
 store_status store_migrate(struct store *st, const char *name, const char *sql, int *applied);
 
 const char *store_strerror(store_status s);
+/* The SQLSTATE of the last statement that failed on st ("" if none): what
+ * an admin command explains (42501: the role lacks a privilege). */
+const char *store_last_sqlstate(const struct store *st);
 
 #endif

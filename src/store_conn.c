@@ -86,6 +86,11 @@ static int wait_socket(const struct store *st, int for_write)
     return r > 0 ? 0 : -1;
 }
 
+const char *store_last_sqlstate(const struct store *st)
+{
+    return st != NULL ? st->last_sqlstate : "";
+}
+
 const char *store_strerror(store_status s)
 {
     switch (s) {
@@ -231,6 +236,8 @@ store_status store_classify(struct store *st, PGresult *r, const char *what)
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     int drop = 0;
     store_status s = STORE_ERROR;
+
+    snprintf(st->last_sqlstate, sizeof(st->last_sqlstate), "%s", state ? state : "");
 
     if (PQstatus(st->conn) != CONNECTION_OK || state == NULL) {
         s = STORE_UNAVAILABLE;

@@ -22,6 +22,7 @@ struct store {
      * which block as libpq does). */
     int timeout_ms;
     long long deadline_ms;
+    char last_sqlstate[6];   /* of the last failed statement; "" for none */
 };
 
 /* Milliseconds left before the deadline: > 0, or 0 when it has passed; -1

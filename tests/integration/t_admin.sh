@@ -136,6 +136,14 @@ check "rotate makes KEK 2 active" grep -q "KEK 2 is now active" <<<"$out"
 check "key file is still mode 0600 after rotate" test "$(stat -c %a "$T/sk/keyring")" = 600
 kill -HUP "$SK_PID"
 sleep 0.5
+# As the runtime role (no admin_database set, as on a first day): refused,
+# and the message says which user and which setting to fix.
+out=$(sk_run SHAREKEEP_ADMIN_DATABASE= SHAREKEEP_DATABASE="$(pg_conninfo sharekeep)" \
+    -- -c "$SK_CONF" rewrap 2>&1)
+check "rewrap as the runtime role names the database user refused" \
+    grep -q "permission denied for database user sharekeep (sqlstate 42501)" <<<"$out"
+check "... and the setting to fix (admin_database, a member of sharekeep_admin)" \
+    grep -q "admin_database (now unset: it falls back to database); set it to a" <<<"$out"
 out=$(admin rewrap --batch 7 2>&1)
 check "rewrap under load finishes" grep -q "rewrap: done" <<<"$out"
 check "rewrap reports progress per batch" grep -q "moved to KEK 2" <<<"$out"
