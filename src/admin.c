@@ -165,19 +165,15 @@ int admin_parse_jobs(int argc, char **argv, int *batch, int *jobs, const char *c
 }
 
 
-int admin_each_batch(struct admin *a, const char *what, uint32_t skip_kek, int batch,
-                      batch_fn fn, void *arg)
+/* fn over the records with id in (after, max_id], batch by batch. */
+static int each_batch_range(struct admin *a, const char *what, uint32_t skip_kek, int batch,
+                            long long after, long long max_id, batch_fn fn, void *arg)
 {
     struct store_record *recs = NULL;
-    long long after = 0, max_id = 0;
     size_t n = 0;
     store_status s;
     int rc = 1;
 
-    if ((s = store_max_id(a->st, &max_id)) != STORE_OK) {
-        admin_db_failed(what, s);
-        goto out;
-    }
     for (;;) {
         store_records_free(recs, n);
         recs = NULL;
@@ -195,6 +191,89 @@ int admin_each_batch(struct admin *a, const char *what, uint32_t skip_kek, int b
     rc = 0;
 out:
     store_records_free(recs, n);
+    return rc;
+}
+
+int admin_each_batch(struct admin *a, const char *what, uint32_t skip_kek, int batch,
+                     batch_fn fn, void *arg)
+{
+    long long max_id = 0;
+    store_status s;
+
+    if ((s = store_max_id(a->st, &max_id)) != STORE_OK)
+        return admin_db_failed(what, s);
+    return each_batch_range(a, what, skip_kek, batch, 0, max_id, fn, arg);
+}
+
+/* ---- parallel ranges ------------------------------------------------------ */
+/* jobs processes, process k on the id range (lo + (hi-lo)*k/jobs,
+ * lo + (hi-lo)*(k+1)/jobs], each on a connection of its own (the parent's
+ * is never touched by a child, not even to close it): run(a, from, to, k,
+ * state) fills a copy of state, which goes back through a pipe and is
+ * merged into the parent's. */
+typedef int (*range_fn)(struct admin *a, long long from, long long to, int job, int jobs,
+                        void *state);
+typedef void (*merge_fn)(void *into, const void *from);
+
+static int run_ranges(struct admin *a, long long lo, long long hi, int jobs, range_fn run,
+                      void *state, size_t state_len, merge_fn merge)
+{
+    const char *conninfo = a->cfg.admin_database[0] ? a->cfg.admin_database : a->cfg.database;
+    pid_t pids[ADMIN_JOBS_MAX];
+    int fds[ADMIN_JOBS_MAX], started = 0, rc = 0;
+    unsigned char got[256];
+
+    if (state_len > sizeof(got))
+        return 1;
+    fflush(stdout);
+    fflush(stderr);
+    for (int k = 0; k < jobs; k++) {
+        long long from = lo + (hi - lo) * k / jobs, to = lo + (hi - lo) * (k + 1) / jobs;
+        int p[2];
+
+        if (pipe(p) != 0) {
+            rc = 1;
+            break;
+        }
+        pids[k] = fork();
+        if (pids[k] < 0) {
+            close(p[0]);
+            close(p[1]);
+            rc = 1;
+            break;
+        }
+        if (pids[k] == 0) {
+            struct store *st = NULL;
+            int crc = 1;
+
+            close(p[0]);
+            if (store_new(conninfo, &st) == STORE_OK) {
+                a->st = st;
+                admin_store = st;
+                crc = run(a, from, to, k + 1, jobs, state);
+            }
+            if (write(p[1], state, state_len) != (ssize_t)state_len)
+                crc = 1;
+            fflush(stdout);
+            fflush(stderr);
+            store_free(st);
+            _exit(crc);
+        }
+        close(p[1]);
+        fds[k] = p[0];
+        started++;
+    }
+    for (int k = 0; k < started; k++) {
+        int wst = 0;
+
+        if (read(fds[k], got, state_len) == (ssize_t)state_len)
+            merge(state, got);
+        else
+            rc = 1;
+        close(fds[k]);
+        if (waitpid(pids[k], &wst, 0) != pids[k] || !WIFEXITED(wst) || WEXITSTATUS(wst) != 0)
+            rc = 1;
+    }
     return rc;
 }
 
@@ -279,64 +358,30 @@ out:
     return rc;
 }
 
-/* --jobs N processes, each on id range k of N: sums their counts into rw. */
-static int rewrap_parallel(struct admin *a, long long lo, long long hi, int batch, int jobs,
-                           struct rewrap_state *rw)
+/* The children's share of a parallel rewrap. */
+struct rewrap_job {
+    int batch;
+    struct rewrap_state rw;
+};
+
+static int rewrap_job_run(struct admin *a, long long from, long long to, int job, int jobs,
+                          void *state)
 {
-    const char *conninfo = a->cfg.admin_database[0] ? a->cfg.admin_database : a->cfg.database;
-    pid_t pids[ADMIN_JOBS_MAX];
-    int fds[ADMIN_JOBS_MAX], started = 0, rc = 0;
+    struct rewrap_job *rj = state;
 
-    fflush(stdout);
-    fflush(stderr);
-    for (int k = 0; k < jobs; k++) {
-        long long from = lo + (hi - lo) * k / jobs, to = lo + (hi - lo) * (k + 1) / jobs;
-        int p[2];
+    /* The children start from zero; their counts are added to the parent's. */
+    rj->rw.moved = rj->rw.skipped = rj->rw.seen = 0;
+    return rewrap_range(a, a->st, from, to, rj->batch, job, jobs, &rj->rw);
+}
 
-        if (pipe(p) != 0) {
-            rc = 1;
-            break;
-        }
-        pids[k] = fork();
-        if (pids[k] < 0) {
-            close(p[0]);
-            close(p[1]);
-            rc = 1;
-            break;
-        }
-        if (pids[k] == 0) {
-            /* The parent's connection is its own: the child never touches
-             * it (not even to close it) and opens one of its own. */
-            struct rewrap_state mine = { rw->active, 0, 0, 0 };
-            struct store *st = NULL;
-            int crc;
+static void rewrap_job_merge(void *into, const void *from)
+{
+    struct rewrap_job *t = into;
+    const struct rewrap_job *f = from;
 
-            close(p[0]);
-            crc = store_new(conninfo, &st) == STORE_OK
-                      ? rewrap_range(a, st, from, to, batch, k + 1, jobs, &mine) : 1;
-            if (write(p[1], &mine, sizeof(mine)) != (ssize_t)sizeof(mine))
-                crc = 1;
-            store_free(st);
-            _exit(crc);
-        }
-        close(p[1]);
-        fds[k] = p[0];
-        started++;
-    }
-    for (int k = 0; k < started; k++) {
-        struct rewrap_state got;
-        int wst = 0;
-
-        if (read(fds[k], &got, sizeof(got)) == (ssize_t)sizeof(got)) {
-            rw->moved += got.moved;
-            rw->skipped += got.skipped;
-            rw->seen += got.seen;
-        }
-        close(fds[k]);
-        if (waitpid(pids[k], &wst, 0) != pids[k] || !WIFEXITED(wst) || WEXITSTATUS(wst) != 0)
-            rc = 1;
-    }
-    return rc;
+    t->rw.moved += f->rw.moved;
+    t->rw.skipped += f->rw.skipped;
+    t->rw.seen += f->rw.seen;
 }
 
 int admin_rewrap(const char *config_path, int argc, char **argv)
@@ -363,8 +408,14 @@ int admin_rewrap(const char *config_path, int argc, char **argv)
     /* A few batches' worth is not worth a second process. */
     if (hi - lo < 2LL * batch)
         jobs = 1;
-    rc = jobs > 1 ? rewrap_parallel(&a, lo, hi, batch, jobs, &rw)
-                  : rewrap_range(&a, a.st, lo, hi, batch, 1, 1, &rw);
+    if (jobs > 1) {
+        struct rewrap_job rj = { batch, rw };
+
+        rc = run_ranges(&a, lo, hi, jobs, rewrap_job_run, &rj, sizeof(rj), rewrap_job_merge);
+        rw = rj.rw;
+    } else {
+        rc = rewrap_range(&a, a.st, lo, hi, batch, 1, 1, &rw);
+    }
     if (rc == 0)
         printf("rewrap: done: %lld records moved to KEK %u (%lld checked)\n", rw.moved,
                rw.active, rw.seen);
@@ -433,22 +484,64 @@ static int verify_batch(struct admin *a, const struct store_record *recs, size_t
     return 0;
 }
 
+struct verify_job {
+    int batch;
+    struct verify_state v;
+};
+
+static int verify_job_run(struct admin *a, long long from, long long to, int job, int jobs,
+                          void *state)
+{
+    struct verify_job *vj = state;
+
+    (void)job;
+    (void)jobs;
+    vj->v.ok = vj->v.failed = 0;
+    return each_batch_range(a, "verify", 0, vj->batch, from, to, verify_batch, &vj->v);
+}
+
+static void verify_job_merge(void *into, const void *from)
+{
+    struct verify_job *t = into;
+    const struct verify_job *f = from;
+
+    t->v.ok += f->v.ok;
+    t->v.failed += f->v.failed;
+}
+
 int admin_verify(const char *config_path, int argc, char **argv)
 {
     struct verify_state v = { 0 };
     struct admin a;
-    int batch, rc;
+    long long lo = 0, hi = 0;
+    int batch, jobs, rc;
+    store_status s;
 
-    if ((rc = admin_parse_batch(argc, argv, &batch, "verify")) != 0)
+    if ((rc = admin_parse_jobs(argc, argv, &batch, &jobs, "verify")) != 0)
         return rc < 0 ? 0 : rc;
     if (admin_open(config_path, &a, 1, 1) != 0)
         return 1;
-    rc = admin_each_batch(&a, "verify", 0, batch, verify_batch, &v);
+    if ((s = store_min_id(a.st, &lo)) != STORE_OK || (s = store_max_id(a.st, &hi)) != STORE_OK) {
+        rc = admin_db_failed("verify", s);
+        goto out;
+    }
+    lo = lo > 0 ? lo - 1 : 0;
+    if (hi - lo < 2LL * batch)
+        jobs = 1;
+    if (jobs > 1) {
+        struct verify_job vj = { batch, v };
+
+        rc = run_ranges(&a, lo, hi, jobs, verify_job_run, &vj, sizeof(vj), verify_job_merge);
+        v = vj.v;
+    } else {
+        rc = each_batch_range(&a, "verify", 0, batch, lo, hi, verify_batch, &v);
+    }
     if (rc == 0) {
         printf("verify: %lld records, %lld opened, %lld failed\n", v.ok + v.failed, v.ok,
                v.failed);
         rc = v.failed == 0 ? 0 : 1;
     }
+out:
     admin_free(&a);
     return rc;
 }

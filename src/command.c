@@ -129,12 +129,13 @@ const struct command commands[] = {
     { "retire", admin_retire, "retire KEK_ID",
       "mark a KEK retired in the key file",
       "Refused for the active KEK and while any record still uses the KEK.\n" },
-    { "verify", admin_verify, "verify [--batch N]",
+    { "verify", admin_verify, "verify [--batch N] [--jobs N]",
       "open every stored record with the keyring and report counts",
       "Opens each record under its identity (client, kind, backupMethod, pair id,\n"
       "version): a record moved to another identity does not open. Exits 1 if\n"
       "any record does not open; names those records by id, kind, backupMethod\n"
-      "and version (never a share).\n" },
+      "and version (never a share). --jobs N processes (default: one per CPU, at\n"
+      "most 8) take an id range each.\n" },
     { "export", admin_export, "export [--batch N] > FILE",
       "write every sealed record as JSON lines to stdout",
       "A header line {\"format\":\"sharekeep-export\",\"version\":2}, then one line\n"
