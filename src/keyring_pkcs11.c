@@ -3,6 +3,7 @@
  * speaks PKCS#11 to the one token the URI names.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@
 #define LABEL_MAX            96u
 #define PIN_MAX              256u
 #define SLOTS_MAX            64u
+#define P11_CONNECT_TRIES    4
 
 struct p11_key {
     uint32_t id;
@@ -506,14 +508,14 @@ static keyring_status pick_mechanisms(struct p11 *p, char *err, size_t errlen)
     return KEYRING_OK;
 }
 
-keyring_status p11_connect(struct p11 *p, int read_write, char *err, size_t errlen)
+static long long now_ms(void);
+
+static keyring_status connect_once(struct p11 *p, int read_write, char *err, size_t errlen)
 {
     keyring_status st;
     CK_SLOT_ID slot = 0;
     CK_RV rv;
 
-    if (p->fn != NULL && p->pid == getpid() && (p->read_write || !read_write))
-        return KEYRING_OK;
     p11_disconnect(p);
     p->fn = p11_kit_module_load(p->module_path, 0);
     if (p->fn == NULL) {
@@ -550,6 +552,30 @@ keyring_status p11_connect(struct p11 *p, int read_write, char *err, size_t errl
 fail:
     p11_disconnect(p);
     return st;
+}
+
+keyring_status p11_connect(struct p11 *p, int read_write, char *err, size_t errlen)
+{
+    keyring_status st;
+
+    if (p->fn != NULL && p->pid == getpid() && (p->read_write || !read_write))
+        return KEYRING_OK;
+    /* Tokens that keep state in files race when several processes log in
+     * at once (SoftHSM2 rewrites its token file on every C_Login: workers
+     * starting together see CKR_GENERAL_ERROR or no token at all). A failure
+     * that may be that is tried again after a short random pause, while the
+     * deadline (if any) leaves room. */
+    for (int attempt = 0;; attempt++) {
+        unsigned pause_ms;
+
+        st = connect_once(p, read_write, err, errlen);
+        if (st != KEYRING_ERR_UNAVAILABLE || attempt >= P11_CONNECT_TRIES - 1)
+            return st;
+        pause_ms = 10 + (unsigned)(getpid() * 31 + attempt * 17) % 50;
+        if (p->deadline_ms > 0 && now_ms() + pause_ms + 200 > p->deadline_ms)
+            return st;
+        (void)poll(NULL, 0, (int)pause_ms);
+    }
 }
 
 /* ---- keys ------------------------------------------------------------ */
