@@ -115,6 +115,8 @@ sk_prepare() {
     }
 }
 
+# SK_KEYRING (default $T/sk/keyring) names the key file; SK_EXTRA_CONF, if
+# set, is appended (bench/token: the pkcs11_* settings of a token keyring).
 sk_write_config() {
     cat >"$SK_CONF" <<EOF
 # written by bench/run
@@ -122,7 +124,7 @@ listen = unix:$SK_SOCK
 socket_mode = 0660
 workers = $1
 database = $(pg_conninfo sharekeep)
-keyring = $T/sk/keyring
+keyring = ${SK_KEYRING:-$T/sk/keyring}
 webhooks_root = /webhook
 max_body = 65536
 sql_dir = $ROOT/sql
@@ -133,6 +135,7 @@ webhook_secrets = $SK_SECRETS
 webhook_tolerance = 3600
 client_auth = jwt
 jwt_hs256_secret = $T/sk/jwt-secret
+${SK_EXTRA_CONF:-}
 EOF
 }
 

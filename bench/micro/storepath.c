@@ -47,7 +47,7 @@ int main(int argc, char **argv)
     struct keyring *kr = NULL;
     uint8_t kek[KEK_LEN], mackey[32];
     uint8_t *share = malloc(share_len), *body;
-    struct seal_context ctx = { "s16w8-123456", 12, SHARE_KIND_CUSTODIAN, 1 };
+    struct seal_context ctx = { "s16w8-123456", 12, SHARE_KIND_CUSTODIAN, 1, "GDRIVE", 6, NULL, 0 };
     struct webhook_secrets *ws = NULL;
     char secret_line[128], err[256];
     size_t body_len;
@@ -94,10 +94,10 @@ int main(int argc, char **argv)
 
     printf("%ld iterations, share %zu bytes, body %zu bytes\n", n, share_len, body_len);
     BENCH("seal_share", n, {
-        seal_share(kr, &ctx, share, share_len, &rec, &rec_len);
+        if (seal_share(kr, &ctx, share, share_len, &rec, &rec_len) != SEAL_OK) abort();
         seal_buf_free(rec, rec_len);
     });
-    seal_share(kr, &ctx, share, share_len, &rec, &rec_len);
+    if (seal_share(kr, &ctx, share, share_len, &rec, &rec_len) != SEAL_OK) abort();
     BENCH("seal_open", n, {
         if (seal_open(kr, &ctx, rec, rec_len, &plain, &plain_len) != SEAL_OK) abort();
         seal_buf_free(plain, plain_len);
