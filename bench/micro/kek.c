@@ -6,7 +6,7 @@
  *           C_WrapKey / C_UnwrapKey with CKM_AES_KEY_WRAP_PAD (RFC 5649)
  *   server  the same token KEK through `p11-kit server` + p11-kit-client.so:
  *           the RPC carries no key-wrap mechanism, so sharekeep computes
- *           RFC 3394 from the token's CKM_AES_ECB (24 block calls a wrap)
+ *           RFC 5649 from the token's CKM_AES_ECB (24 block calls a wrap)
  *
  * For each: keyring_wrap and keyring_unwrap of a 32-byte data key, and a
  * whole seal_share / seal_open of a share of SHARE_BYTES (default 6144).
@@ -274,9 +274,10 @@ int main(int argc, char **argv)
         if (be[b].rec_len < 11 || be[b].rec[10] != be[b].scheme)
             fail(bname[b], "the record's scheme byte is not the wrap's");
     }
+    /* RFC 5649 everywhere: by sharekeep, by C_WrapKey, built from ECB. */
     if (be[B_FILE].scheme != KEYRING_SCHEME_FILE_KWP || be[B_DIRECT].scheme != KEYRING_SCHEME_P11_KWP ||
-        (be[B_SERVER].on && be[B_SERVER].scheme != KEYRING_SCHEME_P11_KW))
-        fail("schemes", "not the expected 0 (file), 1 (direct), 2 (server)");
+        (be[B_SERVER].on && be[B_SERVER].scheme != KEYRING_SCHEME_P11_KWP))
+        fail("schemes", "not the expected 0 (file), 1 (direct), 1 (server)");
     raw_session(&be[B_DIRECT], mod_direct, label);
     if (be[B_SERVER].on)
         raw_session(&be[B_SERVER], mod_client, label);
