@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "command.h"
@@ -13,6 +14,18 @@
 #include "usage.h"
 
 /* As CGI, argv may carry a query string: never treat it as options. */
+/* The config file when -c names none: $SHAREKEEP_CONFIG, else the
+ * installed one ($(sysconfdir)/sharekeep/sharekeep.conf) if it exists,
+ * else none (built-in defaults and SHAREKEEP_<KEY> variables only). */
+static const char *config_default(void)
+{
+    const char *env = getenv("SHAREKEEP_CONFIG");
+
+    if (env != NULL && env[0] != '\0')
+        return env;
+    return access(SHAREKEEP_CONFIG_DEFAULT, F_OK) == 0 ? SHAREKEEP_CONFIG_DEFAULT : NULL;
+}
+
 static int run_cgi(const char *config_path)
 {
     struct app_loaded l;
@@ -40,7 +53,7 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *config_path = getenv("SHAREKEEP_CONFIG");
+    const char *config_path = config_default();
     const struct command *command;
     const char *name;
     int c;

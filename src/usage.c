@@ -13,8 +13,10 @@ void usage_all(FILE *f)
         fprintf(f, "  %-48s %s\n", commands[i].synopsis, commands[i].summary);
     fprintf(f,
             "\noptions:\n"
-            "  -c, --config FILE   config file (default: $SHAREKEEP_CONFIG, else built-in\n"
-            "                      defaults); SHAREKEEP_<KEY> variables override it\n"
+            "  -c, --config FILE   config file (default: $SHAREKEEP_CONFIG, else\n"
+            "                      " SHAREKEEP_CONFIG_DEFAULT " if it exists,\n"
+            "                      else built-in defaults); SHAREKEEP_<KEY>\n"
+            "                      variables override it\n"
             "  -V, --version       print the version\n"
             "  -h, --help          this text; 'sharekeep COMMAND --help' for one command\n"
             "\nAdmin commands (status ... prune) connect with admin_database\n"
