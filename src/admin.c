@@ -165,15 +165,27 @@ int admin_parse_jobs(int argc, char **argv, int *batch, int *jobs, const char *c
 }
 
 
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
 /* fn over the records with id in (after, max_id], batch by batch. */
 static int each_batch_range(struct admin *a, const char *what, uint32_t skip_kek, int batch,
                             long long after, long long max_id, batch_fn fn, void *arg)
 {
     struct store_record *recs = NULL;
+    const long long lo = after;
+    long long seen = 0;
+    struct timespec t0;
     size_t n = 0;
     store_status s;
-    int rc = 1;
+    int rc = 1, tty = isatty(STDERR_FILENO);
 
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         store_records_free(recs, n);
         recs = NULL;
@@ -187,6 +199,16 @@ static int each_batch_range(struct admin *a, const char *what, uint32_t skip_kek
         if (fn(a, recs, n, arg) != 0)
             goto out;
         after = recs[n - 1].id;
+        seen += (long long)n;
+        /* On a terminal, where an operator waits: how fast and how long. */
+        if (tty) {
+            double secs = seconds_since(&t0), rate = secs > 0 ? (double)seen / secs : 0;
+
+            fprintf(stderr, "%s: %lld records up to id %lld, %.0f records/s, about %.0f s left\n",
+                    what, seen, after, rate,
+                    after < max_id && after > lo ? secs * (double)(max_id - after) /
+                                                       (double)(after - lo) : 0.0);
+        }
     }
     rc = 0;
 out:
@@ -290,13 +312,6 @@ struct rewrap_state {
     long long moved, skipped, seen;
 };
 
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
 
 /* Records with id in (lo, hi] of job (1-based, of jobs): rewrapped. */
 static int rewrap_range(struct admin *a, struct store *st, long long lo, long long hi,
