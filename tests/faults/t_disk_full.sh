@@ -44,11 +44,11 @@ if mount -t tmpfs -o "size=4m,mode=0700,uid=$pg_uid,gid=$pg_gid" sk_faults_enosp
     # need new space once the disk is full.
     pg_psql "ALTER TABLE share_record SET TABLESPACE fk_small;
              ALTER INDEX share_record_pkey SET TABLESPACE fk_small;
-             ALTER INDEX share_record_identity_version_key SET TABLESPACE fk_small;" >/dev/null ||
+             ALTER INDEX share_record_identity_newest SET TABLESPACE fk_small;" >/dev/null ||
         die "moving share_record failed"
     assert_eq 3 "$(pg_psql "SELECT count(*) FROM pg_class c JOIN pg_tablespace t ON t.oid = c.reltablespace
                             WHERE t.spcname = 'fk_small' AND c.relname IN
-                              ('share_record', 'share_record_pkey', 'share_record_identity_version_key')")" \
+                              ('share_record', 'share_record_pkey', 'share_record_identity_newest')")" \
         "share_record and its indexes live on the 4 MiB tmpfs"
     enospc=1
 else
