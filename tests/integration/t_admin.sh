@@ -22,6 +22,14 @@ for cmd in $cmds; do
         test "$rc" -eq 0 -a -n "$(grep "^usage: sharekeep \[-c CONFIG\] $cmd" <<<"$out")"
     check "'$cmd' has a man page" test -s "$SHAREKEEP_SRCDIR/doc/man/sharekeep-$cmd.8"
 done
+# make install (and so a source install's migrate) ships sql/ from
+# dist_sql_DATA: a migration missing there is a schema missing in production.
+missing=""
+for f in "$SHAREKEEP_SRCDIR"/sql/[0-9]*.sql; do
+    grep -q "sql/$(basename "$f")" "$SHAREKEEP_SRCDIR/Makefile.am" || missing="$missing $(basename "$f")"
+done
+check "every migration in sql/ is installed by make install (dist_sql_DATA)${missing:+: missing$missing}" \
+    test -z "$missing"
 sk_run -- no-such-command >/dev/null 2>&1
 check "an unknown command exits 2" test $? -eq 2
 sk_run -- retire >/dev/null 2>&1
