@@ -278,7 +278,7 @@ const char *wh_strerror(wh_status st)
     case WH_STALE:
         return "webhook timestamp outside the allowed window";
     case WH_BAD_SIGNATURE:
-        return "webhook signature does not match";
+        return "webhook signature or shared secret does not match";
     }
     return "unknown webhook status";
 }
