@@ -4,10 +4,12 @@ import { readFileSync } from 'node:fs'
 const meta = JSON.parse(readFileSync(process.argv[2], 'utf8'))
 const rows = readFileSync(process.argv[3], 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
 
-const TARGETS = ['sharekeep', 'express', 'nginx', 'pgbench']
+const TARGETS = ['sharekeep', 'express', 'express-nginx', 'nginx', 'pgbench']
+const PEERS = ['express', 'express-nginx']
 const LABEL = {
   sharekeep: 'sharekeep (nginx → FastCGI)',
   express: 'Express peer (direct)',
+  'express-nginx': 'Express peer (nginx → HTTP)',
   nginx: 'limit A: nginx `return 200`',
   pgbench: 'limit B: pgbench',
 }
@@ -41,7 +43,8 @@ p(`| nginx | ${meta.nginx} (worker_processes auto) |`)
 p(`| node | ${meta.node}; express ${meta.express}, pg ${meta.pg} |`)
 p(`| wrk | ${meta.wrk}; ${meta.openssl} |`)
 p(`| sharekeep | ${meta.commit}; workers=${sweep ? meta.sweep : meta.workers}, behind nginx over a unix socket |`)
-p(`| load | share ${meta.share_bytes} chars (JSON.stringify'd), mixed = ${meta.mix}% store / ${100 - meta.mix}% fetch, ${meta.preload} clients preloaded for fetches |`)
+p(`| load | share ${meta.share_bytes} chars (JSON.stringify'd), mixed = ${meta.mix}% store / ${100 - meta.mix}% fetch, ${meta.preload} clients preloaded for fetches${meta.methods ? `, each with ${meta.methods.split(',').length} identities (${meta.methods.split(',').join(', ')}), so a fetch answers ${meta.methods.split(',').length} shares; stores take those backupMethods in turn` : ''} |`)
+if (meta.auth) p(`| webhook auth | ${meta.auth}; the Express peer checks the same secret |`)
 p()
 p('Everything (wrk, nginx, sharekeep or Express, PostgreSQL, pgbench) shares the same cores. ' +
   'Latency is wrk\'s closed-loop latency (no coordinated-omission correction). ' +
@@ -77,6 +80,7 @@ for (const s of scens) {
       const rss = x.rss ? [mib(x.rss.sum_kb), mib(x.rss.worker_max_kb)] : ['–', '–']
       p(`| ${s} | ${c} | ${LABEL[t]} | ${fmtRps(rps(x))} | ${ms(x.r.p50_us)} | ${ms(x.r.p99_us)} | ${ms(x.r.max_us)} | ${errs(x)} | ${rss[0]} | ${rss[1]} | ${x.bg ?? '–'}% |`)
       if (x.bg >= 10) busy.push(`${s} c=${c} ${t} (${x.bg}%)`)
+      if (errs(x) > 0) warnings.push(`${s} c=${c} ${t}: ${errs(x)} errors (${JSON.stringify(x.r.errors)}).`)
       if (t === 'sharekeep' && x.r.wraps > 0 && s !== 'fetch') {
         warnings.push(`${s} c=${c}: sharekeep replayed its pre-signed requests (${x.r.wraps} wraps), so some stores were idempotent retries; raise RATE_CAP.`)
       }
@@ -99,7 +103,7 @@ if (busy.length) {
 p('## CPU per request')
 p()
 p('CPU time (user + system, from /proc) used during the cell divided by the requests served, in µs. ' +
-  '"app" is sharekeep (master + workers) or Express (primary + workers); "machine" is every process on the machine, wrk and pgbench included. ' +
+  '"app" is sharekeep (master + workers) or Express (primary + workers); "nginx" is the nginx in front (sharekeep, Express behind nginx, limit A); "machine" is every process on the machine, wrk and pgbench included. ' +
   'pgbench\'s own backends exit before they can be read, so for limit B only the machine column is meaningful.')
 p()
 p('| scenario | c | target | app | PostgreSQL | nginx | machine |')
@@ -110,7 +114,7 @@ for (const s of scens) {
       const x = find(s, c, t)
       if (!x || !x.cpu) continue
       const pgcol = t === 'pgbench' ? '–' : x.cpu.pg_us
-      p(`| ${s} | ${c} | ${LABEL[t]} | ${t === 'sharekeep' || t === 'express' ? x.cpu.app_us : '–'} | ${pgcol} | ${t === 'sharekeep' || t === 'nginx' ? x.cpu.nginx_us : '–'} | ${x.cpu.machine_us} |`)
+      p(`| ${s} | ${c} | ${LABEL[t]} | ${t === 'sharekeep' || PEERS.includes(t) ? x.cpu.app_us : '–'} | ${pgcol} | ${t === 'express' || t === 'pgbench' ? '–' : x.cpu.nginx_us} | ${x.cpu.machine_us} |`)
     }
   }
 }
@@ -118,37 +122,71 @@ p()
 
 p('## Ratios')
 p()
-p('sharekeep\'s requests/s divided by each peer\'s at the same scenario and concurrency; p99 as sharekeep ÷ Express (below 1 is better for sharekeep).')
+p('sharekeep divided by each Express variant at the same scenario and concurrency: requests/s (above 1 is better for sharekeep), p99, stack CPU per request, PostgreSQL CPU per request and peak RSS (below 1 is better for sharekeep).')
 p()
-p('"stack CPU ÷ Express" compares the CPU each serves a request with, its own processes plus PostgreSQL (plus nginx for sharekeep), from the CPU table: unlike req/s it does not depend on what else ran on the machine, and on a machine they had to themselves their throughput ratio at saturation would be about its inverse.')
+p('"stack CPU" is the CPU a request is served with: the server\'s own processes plus PostgreSQL, plus nginx where nginx is in front (sharekeep, Express behind nginx), from the CPU table. Unlike req/s it does not depend on what else ran on the machine, and on a machine they had to themselves their throughput ratio at saturation would be about its inverse.')
 p()
-p('| scenario | c | sharekeep req/s | ÷ Express | p99 ÷ Express p99 | stack CPU ÷ Express | ÷ limit A (nginx) | ÷ limit B (pgbench) |')
-p('|---|---:|---:|---:|---:|---:|---:|---:|')
+const stack = (x) => (x && x.cpu ? x.cpu.app_us + x.cpu.pg_us + (x.target === 'express' ? 0 : x.cpu.nginx_us) : 0)
+const div = (a, b, d = 2) => (a > 0 && b > 0 ? (a / b).toFixed(d) : '–')
+const withUs = (a, b) => (a > 0 && b > 0 ? `${(a / b).toFixed(2)} (${a} vs ${b} µs)` : '–')
+p('| scenario | c | vs | sharekeep req/s | peer req/s | req/s ÷ | p99 ÷ | stack CPU ÷ | PostgreSQL CPU ÷ | peak RSS sum ÷ |')
+p('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|')
 for (const s of scens) {
   for (const c of concs) {
     const sk = find(s, c, 'sharekeep')
     if (!sk) continue
-    const ex = find(s, c, 'express')
-    const ng = find(s, c, 'nginx')
-    const pg = find(s, c, 'pgbench')
-    const stack = (x) => (x && x.cpu ? x.cpu.app_us + x.cpu.pg_us + (x.target === 'sharekeep' ? x.cpu.nginx_us : 0) : 0)
-    const cpuRatio = ex && stack(sk) > 0 && stack(ex) > 0 ? `${(stack(sk) / stack(ex)).toFixed(2)} (${stack(sk)} vs ${stack(ex)} µs)` : '–'
-    p(`| ${s} | ${c} | ${fmtRps(rps(sk))} | ${ex ? ratio(rps(sk), rps(ex)) : '–'} | ${ex ? (sk.r.p99_us / ex.r.p99_us).toFixed(2) : '–'} | ${cpuRatio} | ${ng ? pct(rps(sk), rps(ng)) : '–'} | ${pg ? pct(rps(sk), rps(pg)) : '–'} |`)
+    for (const t of PEERS) {
+      const ex = find(s, c, t)
+      if (!ex) continue
+      p(`| ${s} | ${c} | ${LABEL[t]} | ${fmtRps(rps(sk))} | ${fmtRps(rps(ex))} | ${ratio(rps(sk), rps(ex))} | ${div(sk.r.p99_us, ex.r.p99_us)} | ${withUs(stack(sk), stack(ex))} | ${withUs(sk.cpu?.pg_us, ex.cpu?.pg_us)} | ${sk.rss && ex.rss ? `${div(sk.rss.sum_kb, ex.rss.sum_kb)} (${mib(sk.rss.sum_kb)} vs ${mib(ex.rss.sum_kb)} MiB)` : '–'} |`)
+    }
   }
 }
 p()
+if (rows.some((x) => x.target === 'nginx' || x.target === 'pgbench')) {
+  p('sharekeep\'s requests/s as a share of the two ceilings on the same machine.')
+  p()
+  p('| scenario | c | sharekeep req/s | ÷ limit A (nginx) | ÷ limit B (pgbench) |')
+  p('|---|---:|---:|---:|---:|')
+  for (const s of scens) {
+    for (const c of concs) {
+      const sk = find(s, c, 'sharekeep')
+      if (!sk) continue
+      const ng = find(s, c, 'nginx')
+      const pg = find(s, c, 'pgbench')
+      p(`| ${s} | ${c} | ${fmtRps(rps(sk))} | ${ng ? pct(rps(sk), rps(ng)) : '–'} | ${pg ? pct(rps(sk), rps(pg)) : '–'} |`)
+    }
+  }
+  p()
+}
 
 p('## Targets')
 p()
+p('Issue 14\'s targets against each Express variant: stack CPU per store and per fetch ≤ 0.75× the peer\'s (every concurrency), requests/s ≥ 1.3× the peer\'s at c=16 and c=64 (store and fetch).')
+p()
 p('| target | c | result | numbers |')
 p('|---|---:|---|---|')
-for (const c of concs) {
-  const sk = find('store', c, 'sharekeep')
-  const ex = find('store', c, 'express')
-  if (!sk || !ex) continue
-  const r = rps(sk) / rps(ex)
-  const met = r >= 3 && sk.r.p99_us <= ex.r.p99_us
-  p(`| store ≥ 3× Express at equal or lower p99 | ${c} | ${met ? 'met' : 'not met'} | ${r.toFixed(2)}×; p99 ${ms(sk.r.p99_us)} vs ${ms(ex.r.p99_us)} ms |`)
+for (const s of ['store', 'fetch']) {
+  for (const t of PEERS) {
+    for (const c of concs) {
+      const sk = find(s, c, 'sharekeep')
+      const ex = find(s, c, t)
+      if (!sk || !ex || !(stack(sk) > 0) || !(stack(ex) > 0)) continue
+      const r = stack(sk) / stack(ex)
+      p(`| ${s}: stack CPU ≤ 0.75× ${LABEL[t]} | ${c} | ${r <= 0.75 ? 'met' : 'not met'} | ${r.toFixed(2)}× (${stack(sk)} vs ${stack(ex)} µs) |`)
+    }
+  }
+}
+for (const s of ['store', 'fetch']) {
+  for (const t of PEERS) {
+    for (const c of concs.filter((c) => c >= 16)) {
+      const sk = find(s, c, 'sharekeep')
+      const ex = find(s, c, t)
+      if (!sk || !ex) continue
+      const r = rps(sk) / rps(ex)
+      p(`| ${s}: req/s ≥ 1.3× ${LABEL[t]} | ${c} | ${r >= 1.3 ? 'met' : 'not met'} | ${r.toFixed(2)}× (${fmtRps(rps(sk))} vs ${fmtRps(rps(ex))}); p99 ${ms(sk.r.p99_us)} vs ${ms(ex.r.p99_us)} ms |`)
+    }
+  }
 }
 for (const c of concs) {
   const sk = find('store', c, 'sharekeep')

@@ -16,8 +16,8 @@ SHAREKEEP_BIN=${SHAREKEEP_BIN:-$ROOT/sharekeep}
 
 T=""            # temp dir
 PG_PORT="" PG_SOCK="" PG_UP=0
-SK_PID="" SK_SOCK="" SK_CONF="" SK_LOG="" SK_SECRETS=""
-NGINX_PID="" NGINX_PORT="" LIMIT_PORT=""
+SK_PID="" SK_SOCK="" SK_CONF="" SK_LOG="" SK_SECRETS="" SK_SHARED_SECRET=""
+NGINX_PID="" NGINX_PORT="" LIMIT_PORT="" EXPRESS_NGINX_PORT=""
 EXPRESS_PID="" EXPRESS_PORT=""
 
 say() { printf '%s\n' "$*" >&2; }
@@ -95,18 +95,22 @@ pg_stop() {
 }
 
 # ---- sharekeep ---------------------------------------------------------------
-# sk_prepare: keyring, webhook + JWT secrets, migrated schema.
+# sk_prepare: keyring, webhook + JWT secrets, migrated schema.  Two webhook
+# secrets: SK_SECRETS (whsec_, Standard Webhooks signing) and
+# SK_SHARED_SECRET (Portal's X-Webhook-Secret, also the Express peer's).
 sk_prepare() {
     SK_CONF=$T/sk/sharekeep.conf
     SK_LOG=$T/sk/sharekeep.log
     SK_SOCK=$T/sk/sharekeep.sock
     SK_SECRETS=$T/sk/webhook-secrets
+    SK_SHARED_SECRET=$T/sk/webhook-secret
     : >"$SK_LOG"
     [ -x "$SHAREKEEP_BIN" ] || die "no sharekeep binary at $SHAREKEEP_BIN (run bash scripts/test --build-only)"
     sk_env "$SHAREKEEP_BIN" keygen "$T/sk/keyring" >>"$SK_LOG" 2>&1 ||
         die "sharekeep keygen failed"
     (umask 077
      printf 'whsec_%s\n' "$(head -c 32 /dev/urandom | base64 -w0)" >"$SK_SECRETS"
+     printf '%s\n' "$(rand_token 48)" >"$SK_SHARED_SECRET"
      rand_token 48 >"$T/sk/jwt-secret")
     sk_write_config "${SK_WORKERS:-4}"
     sk_migrate_owner "$SHAREKEEP_BIN" -c "$SK_CONF" >>"$SK_LOG" 2>&1 || {
@@ -117,6 +121,8 @@ sk_prepare() {
 
 # SK_KEYRING (default $T/sk/keyring) names the key file; SK_EXTRA_CONF, if
 # set, is appended (bench/token: the pkcs11_* settings of a token keyring).
+# SK_WEBHOOK_AUTH: standard-webhooks (default; signed requests, SK_SECRETS)
+# or shared-secret (Portal's X-Webhook-Secret, SK_SHARED_SECRET; bench/run).
 sk_write_config() {
     cat >"$SK_CONF" <<EOF
 # written by bench/run
@@ -129,8 +135,9 @@ webhooks_root = /webhook
 max_body = 65536
 sql_dir = $ROOT/sql
 log_level = info
-webhook_auth = standard-webhooks
-webhook_secrets = $SK_SECRETS
+webhook_auth = ${SK_WEBHOOK_AUTH:-standard-webhooks}
+webhook_secrets = $( [ "${SK_WEBHOOK_AUTH:-}" = shared-secret ] && echo "$SK_SHARED_SECRET" || echo "$SK_SECRETS")
+webhook_secret_header = X-Webhook-Secret
 # pre-signed requests are replayed for the whole run
 webhook_tolerance = 3600
 client_auth = jwt
@@ -162,12 +169,54 @@ sk_start() {
 sk_stop() { stop_child SK_PID TERM 100; }
 
 # ---- nginx -----------------------------------------------------------------
-_nginx_ready() { port_listening "$NGINX_PORT" && port_listening "$LIMIT_PORT"; }
+_nginx_ready() {
+    port_listening "$NGINX_PORT" && port_listening "$LIMIT_PORT" &&
+        { [ -z "$EXPRESS_NGINX_PORT" ] || port_listening "$EXPRESS_NGINX_PORT"; }
+}
+
+# _nginx_express_server: with the Express peer started (EXPRESS_PORT), a
+# third server in front of it as it would be deployed (TLS would terminate
+# here): the same body limits and in-memory buffering as sharekeep's
+# locations, kept-alive upstream connections (HTTP/1.1, closed by nginx
+# before node's 5 s keepAliveTimeout), the usual forwarded headers.
+_nginx_express_server() {
+    [ -n "$EXPRESS_PORT" ] || return 0
+    cat <<EOF
+
+    upstream express_peer {
+        server 127.0.0.1:$EXPRESS_PORT;
+        keepalive 32;
+        keepalive_timeout 4s;
+    }
+
+    # The Express peer behind nginx (target express-nginx).
+    server {
+        listen 127.0.0.1:$EXPRESS_NGINX_PORT;
+        server_name localhost;
+        location ^~ /webhook/ {
+            proxy_pass http://express_peer;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            client_max_body_size 64k;
+            client_body_buffer_size 64k;
+            proxy_request_buffering on;
+            proxy_buffer_size 16k;
+            proxy_buffers 8 16k;
+            proxy_max_temp_file_size 0;
+            proxy_read_timeout 10s;
+        }
+    }
+EOF
+}
 
 nginx_start() {
     local n=$T/nginx
     NGINX_PORT=$(free_port) || die "no free port"
     LIMIT_PORT=$(free_port) || die "no free port"
+    if [ -n "$EXPRESS_PORT" ]; then EXPRESS_NGINX_PORT=$(free_port) || die "no free port"; fi
     cp /etc/nginx/fastcgi_params "$n/fastcgi_params"
     {
         nginx_conf_head "$n" auto 4096 warn
@@ -190,8 +239,9 @@ nginx_start() {
         client_body_buffer_size 64k;
         location / { return 200; }
     }
-}
 EOF
+        _nginx_express_server
+        echo "}"
     } >"$n/nginx.conf"
     "$NGINX_BIN" -t -q -e "$n/error.log" -p "$n/" -c "$n/nginx.conf" >"$n/test.out" 2>&1 ||
         { cat "$n/test.out" >&2; die "nginx -t rejected the config"; }
@@ -217,7 +267,7 @@ _express_ready() { grep -q 'express peer:' "$T/express/express.log" 2>/dev/null;
 express_start() {
     EXPRESS_PORT=$(free_port) || die "no free port"
     PGHOST=$PG_SOCK PGPORT=$PG_PORT PGDATABASE=bench_express PGUSER=bench SETUP_SCHEMA=1 \
-        PORT=$EXPRESS_PORT HOST=127.0.0.1 NODE_ENV=production \
+        PORT=$EXPRESS_PORT HOST=127.0.0.1 NODE_ENV=production WEBHOOK_SECRET_FILE=$SK_SHARED_SECRET \
         node "$BENCH/peers/express/server.js" </dev/null >"$T/express/express.log" 2>&1 &
     EXPRESS_PID=$!
     started "$EXPRESS_PID" 150 "$T/express/express.log" "express peer" _express_ready
