@@ -15,8 +15,8 @@
 #include "store.h"
 #include "store_int.h"
 
-/* The runtime statements, each prepared on a connection when first run: stores, fetches,
- * audit rows. The connection they run on is store_conn.c's. */
+/* The runtime statements (stores, fetches, audit rows), each prepared on a
+ * connection when it is first run there. The connection is store_conn.c's. */
 struct statement {
     const char *name;
     const char *sql;
