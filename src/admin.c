@@ -227,6 +227,22 @@ int admin_each_batch(struct admin *a, const char *what, uint32_t skip_kek, int b
     return each_batch_range(a, what, skip_kek, batch, 0, max_id, fn, arg);
 }
 
+/* The id range (lo, hi] of every record, and how many of the jobs asked
+ * for are worth it: a few batches' worth is not worth a second process.
+ * 0, or 1 after saying why. */
+static int id_range(struct admin *a, const char *what, int batch, long long *lo,
+                    long long *hi, int *jobs)
+{
+    store_status s;
+
+    if ((s = store_min_id(a->st, lo)) != STORE_OK || (s = store_max_id(a->st, hi)) != STORE_OK)
+        return admin_db_failed(what, s);
+    *lo = *lo > 0 ? *lo - 1 : 0;
+    if (*hi - *lo < 2LL * batch)
+        *jobs = 1;
+    return 0;
+}
+
 /* ---- parallel ranges ------------------------------------------------------ */
 /* jobs processes, process k on the id range (lo + (hi-lo)*k/jobs,
  * lo + (hi-lo)*(k+1)/jobs], each on a connection of its own (the parent's
@@ -405,7 +421,6 @@ int admin_rewrap(const char *config_path, int argc, char **argv)
     struct admin a;
     long long lo = 0, hi = 0;
     int batch, jobs, rc;
-    store_status s;
 
     if ((rc = admin_parse_jobs(argc, argv, &batch, &jobs, "rewrap")) != 0)
         return rc < 0 ? 0 : rc;
@@ -415,14 +430,8 @@ int admin_rewrap(const char *config_path, int argc, char **argv)
      * once they have reloaded, and a later run picks up any others. */
     rw.active = keyring_active_id(a.kr);
     rc = 1;
-    if ((s = store_min_id(a.st, &lo)) != STORE_OK || (s = store_max_id(a.st, &hi)) != STORE_OK) {
-        admin_db_failed("rewrap", s);
+    if (id_range(&a, "rewrap", batch, &lo, &hi, &jobs) != 0)
         goto out;
-    }
-    lo = lo > 0 ? lo - 1 : 0;   /* ranges are (from, to] */
-    /* A few batches' worth is not worth a second process. */
-    if (hi - lo < 2LL * batch)
-        jobs = 1;
     if (jobs > 1) {
         struct rewrap_job rj = { batch, rw };
 
@@ -530,19 +539,13 @@ int admin_verify(const char *config_path, int argc, char **argv)
     struct admin a;
     long long lo = 0, hi = 0;
     int batch, jobs, rc;
-    store_status s;
 
     if ((rc = admin_parse_jobs(argc, argv, &batch, &jobs, "verify")) != 0)
         return rc < 0 ? 0 : rc;
     if (admin_open(config_path, &a, 1, 1) != 0)
         return 1;
-    if ((s = store_min_id(a.st, &lo)) != STORE_OK || (s = store_max_id(a.st, &hi)) != STORE_OK) {
-        rc = admin_db_failed("verify", s);
+    if ((rc = id_range(&a, "verify", batch, &lo, &hi, &jobs)) != 0)
         goto out;
-    }
-    lo = lo > 0 ? lo - 1 : 0;
-    if (hi - lo < 2LL * batch)
-        jobs = 1;
     if (jobs > 1) {
         struct verify_job vj = { batch, v };
 
