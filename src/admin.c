@@ -3,6 +3,7 @@
  * connection; batches of records). Export and import: admin_transfer.c. */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -700,6 +701,16 @@ int admin_keygen(const char *config_path, int argc, char **argv)
                     "mode 0600)\n"
                   : "wrote %s (one active KEK, mode 0600)\n", argv[first], id);
     rc = 0;
+    if (geteuid() == 0) {
+        /* Written, as asked; but no sharekeep serves a root-owned key file,
+         * and the lock file beside it is root's too. */
+        const char *user = getpwnam("sharekeep") != NULL ? "sharekeep" : "USER";
+
+        fprintf(stderr, "keygen: note: %s and %s.lock belong to root, and sharekeep uses key "
+                "files only of the user it runs as (never root): chown %s %s %s.lock, for a "
+                "service that runs as %s\n", argv[first], argv[first], user, argv[first],
+                argv[first], user);
+    }
 out:
     if (have_cfg)
         config_free(&cfg);

@@ -9,6 +9,9 @@
  *
  *   FILE_SECRET  not a symbolic link (opened with O_NOFOLLOW), owned by the
  *                effective uid, no group/other permission bits (0600, 0400)
+ *
+ * A file this user may not open, or a secret owned by another, is refused
+ * with a message naming the owner and the user to run as (file_owner_advice).
  *   FILE_PUBLIC  a public key: anyone may read it, but not writable by others
  *                (a file others can rewrite would let them choose the key)
  *   FILE_PLAIN   nothing more (config file, migrations)
@@ -39,6 +42,21 @@ typedef enum {
 file_status file_read(const char *label, const char *path, size_t max_len,
                       enum file_policy policy, uint8_t **buf, size_t *len, char *err,
                       size_t errlen);
+
+/* Who runs this process, for what an owner mismatch advises: service is 1
+ * for the service itself (serve, check, CGI: the default), 0 for an admin
+ * command; argv is the command line as typed, shown in "e.g. runuser -u
+ * OWNER -- <command line>" (none is shown when argc is 0). Called once from
+ * main(), before any file is read. */
+void file_set_runner(int service, int argc, char *const argv[]);
+
+/* Writes into buf the end of a message for path, owned by uid owner but not
+ * by the effective uid: "owned by user sharekeep (uid 999), not by root
+ * (uid 0) that runs this command: run it as sharekeep, e.g. runuser -u
+ * sharekeep -- sharekeep rotate". It says to chown only where that cannot
+ * lock the other side out: a file owned by root (never right), or the
+ * service's file of another user (one of two choices). */
+void file_owner_advice(char *buf, size_t len, const char *path, unsigned long owner);
 
 /* Cleanses len + 1 bytes (the content and its NUL), then frees; NULL is fine.
  * Every buffer from file_read goes back through here, secret or not. */

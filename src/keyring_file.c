@@ -639,8 +639,10 @@ keyring_status keyring_file_create(const char *path, char *err, size_t errlen)
 }
 
 /* Locks path's lock file for rotate or retire, which edit a key file that
- * must exist: for a path with nothing there, keyring_load says what is
- * wrong, and no lock file is left beside a mistyped path. */
+ * must exist and be this user's. The key file is checked first, so that
+ * what is wrong with it is said before a lock file is made: none is left
+ * beside a mistyped path, nor one that root (running rotate by mistake)
+ * would own and the key file's owner could not use. */
 static keyring_status lock_key_file(const char *path, unsigned wait_ms, int *lock, char *err,
                                     size_t errlen)
 {
@@ -655,12 +657,13 @@ static keyring_status lock_key_file(const char *path, unsigned wait_ms, int *loc
         errbuf_set(err, errlen, "keyring: no path given");
         return KEYRING_ERR_ARG;
     }
-    if (lstat(path, &sb) != 0 && errno == ENOENT) {
+    if (lstat(path, &sb) == 0 ? sb.st_uid != geteuid() : errno == ENOENT) {
         st = keyring_parse_file(path, &kr, err, errlen);
         keyring_free(kr);
         if (st != KEYRING_OK)
             return st;
-        /* Created since the lstat: the caller loads it again, under the lock. */
+        /* Made or given to us since the lstat: the caller loads it again,
+         * under the lock. */
     }
     return keyring_lock_acquire(path, wait_ms, lock, err, errlen);
 }

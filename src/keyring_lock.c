@@ -11,6 +11,7 @@
 
 #include "bounds.h"
 #include "errbuf.h"
+#include "file.h"
 #include "keyring.h"
 #include "keyring_internal.h"
 
@@ -86,9 +87,10 @@ static keyring_status check_lock_file(int fd, const char *path, const char *lock
         return KEYRING_ERR_PERM;
     }
     if (sb.st_uid != geteuid()) {
-        errbuf_set(err, errlen, "keyring %s: lock file %s is owned by uid %lu, but sharekeep "
-                 "runs as uid %lu; chown it", path, lock, (unsigned long)sb.st_uid,
-                 (unsigned long)geteuid());
+        char advice[768];
+
+        file_owner_advice(advice, sizeof(advice), lock, (unsigned long)sb.st_uid);
+        errbuf_set(err, errlen, "keyring %s: lock file %s: %s", path, lock, advice);
         return KEYRING_ERR_PERM;
     }
     if ((sb.st_mode & 077) != 0) {

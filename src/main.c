@@ -8,6 +8,7 @@
 
 #include "app.h"
 #include "command.h"
+#include "file.h"
 #include "keyring.h"
 #include "log.h"
 #include "server.h"
@@ -54,6 +55,8 @@ int main(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     const char *config_path = config_default();
+    char **argv_typed = argv;
+    const int argc_typed = argc;
     const struct command *command;
     const char *name;
     int c;
@@ -83,6 +86,9 @@ int main(int argc, char **argv)
         usage_all(stderr);
         return 2;
     }
+    /* A file of the wrong owner is then named with the user to run as. */
+    file_set_runner(strcmp(name, "serve") == 0 || strcmp(name, "check") == 0, argc_typed,
+                    argv_typed);
     /* The command's own argv, argv[0] its name. */
     argc -= optind - 1;
     argv += optind - 1;

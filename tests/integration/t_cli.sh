@@ -79,10 +79,65 @@ refuses "serve refuses a keyring readable by others" "keyring .*/k644: mode 0644
     SHAREKEEP_KEYRING="$T/sk/k644"
 if is_root; then
     cp "$T/sk/k1" "$T/sk/knobody" && chmod 0600 "$T/sk/knobody" && chown nobody "$T/sk/knobody"
-    refuses "serve refuses a keyring owned by another user" "keyring .*/knobody: owned by uid [0-9]+, but sharekeep runs as uid 0" \
+    refuses "serve refuses a keyring owned by another user" "keyring .*/knobody: owned by user nobody \(uid [0-9]+\), not by root \(uid 0\) that runs sharekeep: run it as nobody" \
         SHAREKEEP_KEYRING="$T/sk/knobody"
 fi
 refuses "serve refuses a missing keyring" "keyring .*/nonexistent: cannot open" SHAREKEEP_KEYRING="$T/sk/nonexistent"
+
+# -- the wrong user: told which user to run as, never to chown ----------------
+# The keyring belongs to "daemon", standing in for the service's user
+# (sharekeep on an installed system). Root and nobody (an unrelated user)
+# are told to run the command as daemon; chowning the file to them, as the
+# old hint said, would lock the service out. 1 after printing it.
+wrong_user() { # wrong_user AS DESC ERE ARGS...: as user AS (root: us), exit 1, stderr /ERE/, no chown
+    local as=$1 desc=$2 re=$3 st
+    shift 3
+    _sk_envargs SHAREKEEP_KEYRING="$T/sk/kdaemon"
+    if [ "$as" = root ]; then
+        timeout 10 env "${SK_ENVARGS[@]}" "$SHAREKEEP_BIN" -c "$SK_CONF" "$@" </dev/null >/dev/null 2>"$T/wrong.err"
+    else
+        timeout 10 runuser -u "$as" -- env "${SK_ENVARGS[@]}" "$SHAREKEEP_BIN" -c "$SK_CONF" "$@" \
+            </dev/null >/dev/null 2>"$T/wrong.err"
+    fi
+    st=$?
+    cat "$T/wrong.err" >>"$SK_LOG"
+    if [ "$st" -eq 1 ] && grep -Eq -- "$re" "$T/wrong.err" && ! grep -q chown "$T/wrong.err"; then
+        ok "$desc"
+    else
+        not_ok "$desc: expected exit 1, stderr matching /$re/ and no chown; got exit $st"
+        echo "#   stderr: $(head -c 400 "$T/wrong.err")"
+    fi
+}
+if is_root && id daemon >/dev/null 2>&1; then
+    cp "$T/sk/k1" "$T/sk/kdaemon" && chmod 0600 "$T/sk/kdaemon" && chown daemon "$T/sk/kdaemon"
+    rm -f "$T/sk/kdaemon.lock"
+    uid=$(id -u daemon)
+    for cmd in rotate "retire 1" status rewrap verify import; do
+        # shellcheck disable=SC2086 # the command's words
+        wrong_user root "$cmd as root on daemon's keyring: run it as daemon, with the command typed" \
+            "keyring .*/kdaemon: owned by user daemon \\(uid $uid\\), not by root \\(uid 0\\) that runs this command: run it as daemon, e.g. runuser -u daemon -- $SHAREKEEP_BIN -c $SK_CONF $cmd\$" \
+            $cmd
+    done
+    wrong_user root "check as root: the service's files belong to daemon, run it as daemon" \
+        "owned by user daemon \\(uid $uid\\), not by root \\(uid 0\\) that runs sharekeep: run it as daemon, e.g. runuser -u daemon -- .* check\$" \
+        check
+    check "rotate as root leaves no root-owned lock file beside daemon's keyring" \
+        test ! -e "$T/sk/kdaemon.lock"
+    if runuser -u nobody -- test -x "$SHAREKEEP_BIN" -a -r "$SK_CONF"; then
+        for cmd in rotate "retire 1" status; do
+            # shellcheck disable=SC2086
+            wrong_user nobody "$cmd as nobody: may not open daemon's keyring, told to run it as daemon" \
+                "kdaemon: cannot open: Permission denied; owned by user daemon \\(uid $uid\\), not by user nobody \\([^)]*\\) that runs this command: run it as daemon, e.g. runuser -u daemon -- .* $cmd\$" \
+                $cmd
+        done
+    else
+        log "nobody cannot run $SHAREKEEP_BIN or read $SK_CONF: the checks as nobody are skipped"
+    fi
+    out=$(sk_run -- keygen "$T/sk/kroot" 2>&1 >/dev/null)
+    check "keygen as root says the new files are root's and to whom to give them" \
+        grep -q "kroot and .*kroot.lock belong to root, .* chown " <<<"$out"
+    rm -f "$T/sk/kroot" "$T/sk/kroot.lock"
+fi
 
 # -- one-shot CGI -------------------------------------------------------------
 cgi() { # cgi METHOD URI [BODYFILE]: run one CGI request, split the response

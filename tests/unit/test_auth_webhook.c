@@ -571,8 +571,9 @@ static void test_foreign_owner_refused(void)
     CU_ASSERT_EQUAL_FATAL(chown(p, NOBODY_UID, NOBODY_UID), 0);
     CU_ASSERT_EQUAL(webhook_secrets_load(p, WEBHOOK_STANDARD, &s, err, sizeof(err)), -1);
     CU_ASSERT_PTR_NULL(s);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "owned by uid 65534"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "chown it"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "owned by user nobody (uid 65534)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "run it as nobody"));
+    CU_ASSERT_PTR_NULL(strstr(err, "chown"));
     unit_tmp_teardown();
 }
 
@@ -793,9 +794,39 @@ static void test_file_read_owner_rule(void)
     p = unit_write_file("theirs", "x", 0600);
     CU_ASSERT_EQUAL_FATAL(chown(p, NOBODY_UID, NOBODY_UID), 0);
     CU_ASSERT_EQUAL(read_with(FILE_SECRET, p, 10), FILE_ERR_PERM);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "owned by uid 65534, but sharekeep runs as uid 0; chown it"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "owned by user nobody (uid 65534), not by root (uid 0) "
+                                       "that runs sharekeep: run it as nobody"));
     CU_ASSERT_EQUAL(read_with(FILE_PUBLIC, p, 10), FILE_OK);
     CU_ASSERT_EQUAL(read_with(FILE_PLAIN, p, 10), FILE_OK);
+    unit_tmp_teardown();
+}
+
+/* Root running an admin command on the service user's file is told to run
+ * it as that user, with the command it typed; never to chown, which would
+ * lock the service out. */
+static void test_file_read_owner_advice(void)
+{
+    char *typed[] = { "sharekeep", "-c", "/etc/sk conf", "rotate", NULL };
+    char *bad[] = { "sharekeep", "it's", NULL };
+    const char *p;
+
+    if (geteuid() != 0)
+        return;   /* only root can give a file away; CI runs as root */
+    tmp_setup();
+    p = unit_write_file("theirs", "x", 0600);
+    CU_ASSERT_EQUAL_FATAL(chown(p, NOBODY_UID, NOBODY_UID), 0);
+    file_set_runner(0, 4, typed);
+    CU_ASSERT_EQUAL(read_with(FILE_SECRET, p, 10), FILE_ERR_PERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "owned by user nobody (uid 65534), not by root (uid 0) "
+                                       "that runs this command: run it as nobody, e.g. runuser -u "
+                                       "nobody -- sharekeep -c '/etc/sk conf' rotate"));
+    CU_ASSERT_PTR_NULL(strstr(err, "chown"));
+    /* An argument that cannot be quoted simply: no command line is shown. */
+    file_set_runner(0, 2, bad);
+    CU_ASSERT_EQUAL(read_with(FILE_SECRET, p, 10), FILE_ERR_PERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "run it as nobody"));
+    CU_ASSERT_PTR_NULL(strstr(err, "runuser"));
+    file_set_runner(1, 0, NULL);
     unit_tmp_teardown();
 }
 
@@ -852,6 +883,7 @@ int unit_register(void)
         { "only FILE_SECRET refuses a symlink", test_file_read_symlinks },
         { "mode rules of each policy", test_file_read_mode_rules },
         { "only FILE_SECRET checks the owner", test_file_read_owner_rule },
+        { "an owner mismatch names the user to run as", test_file_read_owner_advice },
         { "a file that grew after fstat is refused", test_file_read_refuses_a_file_that_grew },
         { NULL, NULL },
     };
