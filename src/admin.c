@@ -77,6 +77,15 @@ const char *admin_kind_name(int kind)
     return kind == SHARE_KIND_CUSTODIAN ? "custodian" : kind == SHARE_KIND_CLIENT ? "client" : "?";
 }
 
+void admin_role_advice(void)
+{
+    fprintf(stderr, "  Admin commands connect with the config's admin_database (now %s); set it to a\n"
+            "  login role that is a member of sharekeep_admin, e.g. after\n"
+            "  CREATE ROLE sharekeep_ops LOGIN IN ROLE sharekeep_admin:\n"
+            "  admin_database = ... user=sharekeep_ops (or SHAREKEEP_ADMIN_DATABASE='... "
+            "user=sharekeep_ops')\n", admin_database_in_use);
+}
+
 int admin_db_failed(const char *what, store_status s)
 {
     char user[64] = "?";
@@ -85,11 +94,9 @@ int admin_db_failed(const char *what, store_status s)
     if (strcmp(store_last_sqlstate(admin_store), "42501") == 0) {
         if (store_admin_role(admin_store, user, &member) != STORE_OK)
             snprintf(user, sizeof(user), "?");
-        fprintf(stderr, "sharekeep: %s: permission denied for database user %s (sqlstate 42501).\n"
-                "  Admin commands connect with the config's admin_database (now %s); set it to a\n"
-                "  login role that is a member of sharekeep_admin, e.g. admin_database = ...\n"
-                "  user=sharekeep_ops after CREATE ROLE sharekeep_ops LOGIN IN ROLE sharekeep_admin\n",
-                what, user, admin_database_in_use);
+        fprintf(stderr, "sharekeep: %s: permission denied for database user %s (sqlstate 42501).\n",
+                what, user);
+        admin_role_advice();
         return 1;
     }
     fprintf(stderr, "sharekeep: %s: %s (see the log line above)\n", what, store_strerror(s));

@@ -26,8 +26,12 @@ const char *admin_kind_name(int kind);
 struct seal_context admin_record_context(const struct store_record *r);
 /* Why a record may not open that one would not guess: "" or a note. */
 const char *admin_format_hint(const struct store_record *r);
-/* Prints a database failure of what; returns 1 (the exit status). */
+/* Prints a database failure of what; returns 1 (the exit status). A
+ * permission error (42501) names the database user and admin_database. */
 int admin_db_failed(const char *what, store_status s);
+/* The lines after a database user was refused: which setting names the
+ * admin commands' role, what it is now, and what to set it to. */
+void admin_role_advice(void);
 /* --batch N and --help of the batch commands: 0, -1 after --help, or 2. */
 int admin_parse_batch(int argc, char **argv, int *batch, const char *cmd);
 /* admin_parse_batch plus --jobs N (default: the CPUs online, at most

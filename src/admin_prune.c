@@ -174,8 +174,9 @@ static int admin_member(struct admin *a, const char *cmd)
     if ((s = store_admin_role(a->st, user, &member)) != STORE_OK)
         return admin_db_failed(cmd, s);
     if (!member) {
-        fprintf(stderr, "sharekeep: %s: database user %s is not a member of "
-                "sharekeep_admin; set admin_database to a login role that is\n", cmd, user);
+        fprintf(stderr, "sharekeep: %s: database user %s is not a member of sharekeep_admin.\n",
+                cmd, user);
+        admin_role_advice();
         return 1;
     }
     return 0;

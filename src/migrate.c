@@ -21,6 +21,28 @@ static int is_migration(const struct dirent *d)
            strcmp(d->d_name + n - 4, ".sql") == 0;
 }
 
+/* Says why migration name failed; a permission error (42501) names the
+ * database user and the setting to fix: migrate creates the schema, so it
+ * must log in as the database's owner, not as the runtime or admin role. */
+static void migrate_failed(struct store *st, const char *name, store_status s)
+{
+    char user[64] = "?";
+    int member = 0;
+
+    if (strcmp(store_last_sqlstate(st), "42501") != 0) {
+        fprintf(stderr, "sharekeep migrate: %s failed: %s (see the log line above)\n", name,
+                store_strerror(s));
+        return;
+    }
+    if (store_admin_role(st, user, &member) != STORE_OK)
+        snprintf(user, sizeof(user), "?");
+    fprintf(stderr, "sharekeep migrate: %s failed: permission denied for database user %s "
+            "(sqlstate 42501).\n"
+            "  migrate connects with the config's database (or SHAREKEEP_DATABASE) and must log\n"
+            "  in as the database's owner, e.g. SHAREKEEP_DATABASE='... user=sharekeep_owner'\n"
+            "  sharekeep migrate\n", name, user);
+}
+
 int migrate_run(const struct config *cfg)
 {
     struct dirent **list = NULL;
@@ -54,8 +76,7 @@ int migrate_run(const struct config *cfg)
         s = store_migrate(st, list[i]->d_name, (const char *)sql, &applied);
         file_free(sql, sql_len);
         if (s != STORE_OK) {
-            fprintf(stderr, "sharekeep migrate: %s failed: %s (see the log line above)\n",
-                    list[i]->d_name, store_strerror(s));
+            migrate_failed(st, list[i]->d_name, s);
             goto out;
         }
         printf("%s %s\n", applied ? "applied" : "present", list[i]->d_name);

@@ -152,6 +152,33 @@ check "rewrap as the runtime role names the database user refused" \
     grep -q "permission denied for database user sharekeep (sqlstate 42501)" <<<"$out"
 check "... and the setting to fix (admin_database, a member of sharekeep_admin)" \
     grep -q "admin_database (now unset: it falls back to database); set it to a" <<<"$out"
+# Every admin command that connects says the same when its role is refused:
+# one without any grant as admin_database, and the runtime role for the
+# commands that check membership first (prune, purge).
+psql_as postgres postgres "CREATE ROLE sk_stranger LOGIN" >/dev/null || die "CREATE ROLE sk_stranger"
+import_in=$T/stranger-export.jsonl
+admin export >"$import_in" 2>/dev/null || die "export for the import as sk_stranger"
+for cmd in status rewrap verify export import "retire 1" prune "purge adm-1 --yes"; do
+    # shellcheck disable=SC2086 # the command's words
+    out=$(sk_run SHAREKEEP_ADMIN_DATABASE="$(pg_conninfo sk_stranger)" -- -c "$SK_CONF" $cmd \
+          <"$import_in" 2>&1 >/dev/null)
+    check "$cmd as a role without grants names it and admin_database (now set)" \
+        test -n "$(grep -E "^sharekeep: [a-z]+: (permission denied for database user sk_stranger \(sqlstate 42501\)|database user sk_stranger is not a member of sharekeep_admin)\.$" <<<"$out")" \
+        -a -n "$(grep -F "admin_database (now set); set it to a" <<<"$out")" \
+        -a -n "$(grep -F "IN ROLE sharekeep_admin:" <<<"$out")" || show
+done
+for cmd in prune "purge adm-1 --yes"; do
+    # shellcheck disable=SC2086
+    out=$(sk_run SHAREKEEP_ADMIN_DATABASE= SHAREKEEP_DATABASE="$(pg_conninfo sharekeep)" \
+          -- -c "$SK_CONF" $cmd 2>&1 >/dev/null)
+    check "$cmd as the runtime role names it and admin_database (unset), in whole sentences" \
+        test -n "$(grep -Fx "sharekeep: ${cmd%% *}: database user sharekeep is not a member of sharekeep_admin." <<<"$out")" \
+        -a -n "$(grep -F "admin_database (now unset: it falls back to database); set it to a" <<<"$out")" || show
+done
+out=$(sk_run SHAREKEEP_DATABASE="$(pg_conninfo sharekeep)" -- -c "$SK_CONF" migrate 2>&1 >/dev/null)
+check "migrate as the runtime role names it and says to log in as the owner" \
+    test -n "$(grep -F "permission denied for database user sharekeep (sqlstate 42501)" <<<"$out")" \
+    -a -n "$(grep -F "must log" <<<"$out")" -a -n "$(grep -F "user=sharekeep_owner" <<<"$out")" || show
 out=$(admin rewrap --batch 7 2>&1)
 check "rewrap under load finishes" grep -q "rewrap: done" <<<"$out"
 check "rewrap reports progress per batch" grep -q "moved to KEK 2" <<<"$out"
