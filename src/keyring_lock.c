@@ -120,6 +120,20 @@ keyring_status keyring_lock_acquire(const char *path, unsigned wait_ms, int *fd,
     /* O_NONBLOCK: a FIFO planted there is refused below, not waited on. */
     lfd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
     if (lfd < 0) {
+        struct stat sb;
+        int e = errno;
+
+        /* Another user's lock file, e.g. root's from a rotate run as root
+         * before rotate checked the key file first: say whose. */
+        if (e == EACCES && lstat(lock, &sb) == 0 && sb.st_uid != geteuid()) {
+            char advice[768];
+
+            file_owner_advice(advice, sizeof(advice), lock, (unsigned long)sb.st_uid);
+            errbuf_set(err, errlen, "keyring %s: cannot open its lock file %s: %s; %s", path,
+                       lock, strerror(e), advice);
+            return KEYRING_ERR_IO;
+        }
+        errno = e;
         if (errno == ELOOP || errno == EISDIR) {
             errbuf_set(err, errlen, "keyring %s: lock file %s is %s; remove it", path, lock,
                      errno == ELOOP ? "a symbolic link" : "not a regular file");

@@ -133,6 +133,16 @@ if is_root && id daemon >/dev/null 2>&1; then
     else
         log "nobody cannot run $SHAREKEEP_BIN or read $SK_CONF: the checks as nobody are skipped"
     fi
+    # A root-owned lock file (left by a rotate as root before this check):
+    # the key file's owner is told to have it chowned to the service's user.
+    if runuser -u daemon -- test -x "$SHAREKEEP_BIN" -a -r "$SK_CONF"; then
+        : >"$T/sk/kdaemon.lock" && chmod 0600 "$T/sk/kdaemon.lock"
+        _sk_envargs SHAREKEEP_KEYRING="$T/sk/kdaemon"
+        out=$(runuser -u daemon -- env "${SK_ENVARGS[@]}" "$SHAREKEEP_BIN" -c "$SK_CONF" rotate 2>&1 >/dev/null)
+        check "rotate as daemon with root's lock file: it is root's, chown it to daemon" \
+            grep -q "lock file .*kdaemon.lock: Permission denied; owned by root (uid 0), not by user daemon (uid $uid) that runs this command: .*chown daemon .*kdaemon.lock" <<<"$out"
+        rm -f "$T/sk/kdaemon.lock"
+    fi
     out=$(sk_run -- keygen "$T/sk/kroot" 2>&1 >/dev/null)
     check "keygen as root says the new files are root's and to whom to give them" \
         grep -q "kroot and .*kroot.lock belong to root, .* chown " <<<"$out"
