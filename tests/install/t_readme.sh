@@ -268,6 +268,22 @@ assert_eq 200 "$(portal backup "$S/store3.json")" "a backup after the rotation"
 keks=$(runuser -u postgres -- psql -d sharekeep -Atc "SELECT string_agg(DISTINCT kek_id::text, ',') FROM share_record")
 assert_eq 2 "$keks" "... sealed under the new KEK"
 
+# ---- an admin command from the root shell, without runuser ------------------------
+# The habit the README warns about: refused, naming the user to run as and
+# the command to type, and nothing of the service's changed.
+for cmd in status rotate; do
+    (cd / && env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+        sharekeep "$cmd" >"$S/logs/root-$cmd.log" 2>&1)
+    rc=$?
+    check "sharekeep $cmd as root is refused (exit $rc) and says: runuser -u sharekeep -- sharekeep $cmd" \
+        sh -c '[ "$1" -ne 0 ] && grep -qF "run it as sharekeep, e.g. runuser -u sharekeep -- sharekeep $2" "$3" &&
+               ! grep -q chown "$3"' _ "$rc" "$cmd" "$S/logs/root-$cmd.log"
+done
+assert_eq "sharekeep 600 sharekeep" \
+    "$(stat -c '%U %a' /etc/sharekeep/keyring) $(stat -c %U /etc/sharekeep/keyring.lock 2>&1)" \
+    "... and the keyring and its lock file are still the user sharekeep's"
+check "... and KEK 2 is still the newest in the key file" sh -c '! grep -q "^kek 3" /etc/sharekeep/keyring'
+
 # ---- the recipe for a server block of your own ------------------------------------
 # Its comments say where each part goes: the lines before "# in your TLS
 # server" into the file its first comment names, the rest into a server
