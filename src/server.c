@@ -543,6 +543,8 @@ int server_run_cgi(const struct app_loaded *l)
     if (store_new(cfg->database, &app.store) != STORE_OK)
         return 1;
     store_set_timeout(app.store, cfg->request_timeout * 1000);
+    /* One request, then exit: nothing is worth preparing. */
+    store_set_one_shot(app.store);
     /* The web server that ran us is the peer; it speaks for itself. */
     status = app_handle(&app, environ, &io, "cgi");
     fflush(stdout);

@@ -16,7 +16,8 @@
 #include "store_int.h"
 
 /* The runtime statements (stores, fetches, audit rows), each prepared on a
- * connection when it is first run there. The connection is store_conn.c's. */
+ * connection when it is first run there, or sent unnamed by a one-shot
+ * store (a CGI process). The connection is store_conn.c's. */
 struct statement {
     const char *name;
     const char *sql;
@@ -121,8 +122,7 @@ static store_status ensure_ready(struct store *st)
 }
 
 /* Prepares statement i on this connection the first time it is used: a
- * request pays only for the statements it runs (a CGI process runs a
- * handful once). */
+ * worker pays only for the statements it runs. */
 static store_status ensure_prepared(struct store *st, size_t i)
 {
     PGresult *r;
@@ -154,23 +154,38 @@ static store_status ensure_prepared(struct store *st, size_t i)
     return STORE_OK;
 }
 
-/* Runs a prepared statement; text parameters except those flagged binary;
- * results in binary. NULL (classified as unavailable) when it cannot even
- * be prepared. */
+void store_set_one_shot(struct store *st)
+{
+    st->one_shot = 1;
+}
+
+/* Runs a statement, prepared (or unnamed, for a one-shot store); text
+ * parameters except those flagged binary; results in binary. NULL
+ * (classified as unavailable) when it cannot even be prepared. */
 static PGresult *run(struct store *st, const char *name, int n, const char *const *params,
                      const int *lengths, const int *formats)
 {
     size_t i;
+    int sent;
 
     for (i = 0; i < sizeof(statements) / sizeof(statements[0]); i++)
         if (strcmp(statements[i].name, name) == 0)
             break;
-    if (i == sizeof(statements) / sizeof(statements[0]) || ensure_prepared(st, i) != STORE_OK)
+    if (i == sizeof(statements) / sizeof(statements[0]))
         return NULL;
-    st->warned = 0;
-    if (!PQsendQueryPrepared(st->conn, name, n, params, lengths, formats, 1))
-        return NULL;
-    return store_await(st, name);
+    if (st->one_shot) {
+        /* A statement prepared to be run once costs a round trip more and
+         * saves nothing: the server parses it either way. */
+        st->warned = 0;
+        sent = n == statements[i].nparams &&
+               PQsendQueryParams(st->conn, statements[i].sql, n, NULL, params, lengths, formats, 1);
+    } else {
+        if (ensure_prepared(st, i) != STORE_OK)
+            return NULL;
+        st->warned = 0;
+        sent = PQsendQueryPrepared(st->conn, name, n, params, lengths, formats, 1);
+    }
+    return sent ? store_await(st, name) : NULL;
 }
 
 store_status store_ping(struct store *st)

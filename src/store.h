@@ -37,6 +37,10 @@ void store_set_timeout(struct store *st, int timeout_ms);
  * acknowledged", and the provider's retry finds it). */
 void store_set_deadline(struct store *st, long long deadline_ms);
 long long store_now_ms(void);
+/* For a process that runs each statement once (a CGI request): statements
+ * are sent unnamed, parsed in the round trip that runs them, instead of
+ * being prepared first in a round trip of their own. */
+void store_set_one_shot(struct store *st);
 
 /* A share's identity within its client and kind: what Portal keys on.
  * backup_method is never empty ("UNKNOWN" for legacy shares); pair_id is ""

@@ -14,6 +14,7 @@ struct store {
     char *conninfo;
     PGconn *conn;
     unsigned prepared;   /* bit i: statement i exists on this connection */
+    int one_shot;        /* store_set_one_shot: nothing is prepared */
     long long last_attempt_ms;
     int warned;          /* the server sent a WARNING during the last statement */
     /* Serving only (store_set_timeout): the session's server-side timeouts
