@@ -77,15 +77,23 @@ static int allowed(struct exchange *x, int body_read)
     return -1;
 }
 
-int app_load(const char *config_path, struct app_loaded *out, char *err, size_t errlen)
+int app_load_config(const char *config_path, struct app_loaded *out, char *err, size_t errlen)
 {
     extern char **environ;
+
+    memset(out, 0, sizeof(*out));
+    if (config_load(config_path, environ, &out->cfg, err, errlen) != 0) {
+        app_loaded_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+int app_load_keys(struct app_loaded *out, char *err, size_t errlen)
+{
     struct keyring_token_config tc;
     uint8_t tag_key[32];
 
-    memset(out, 0, sizeof(*out));
-    if (config_load(config_path, environ, &out->cfg, err, errlen) != 0)
-        goto fail;
     config_token(&out->cfg, &tc);
     if (keyring_load_with(out->cfg.keyring, &tc, &out->kr, err, errlen) != KEYRING_OK)
         goto fail;
@@ -98,6 +106,13 @@ int app_load(const char *config_path, struct app_loaded *out, char *err, size_t 
 fail:
     app_loaded_free(out);
     return -1;
+}
+
+int app_load(const char *config_path, struct app_loaded *out, char *err, size_t errlen)
+{
+    if (app_load_config(config_path, out, err, errlen) != 0)
+        return -1;
+    return app_load_keys(out, err, errlen);
 }
 
 void app_loaded_free(struct app_loaded *l)

@@ -16,6 +16,12 @@ struct app_loaded {
 /* Loads config, keyring and auth files; on failure err says which and why
  * and *out is left empty. */
 int app_load(const char *config_path, struct app_loaded *out, char *err, size_t errlen);
+/* app_load in two steps, so that a CGI process can start what needs only
+ * the config (its database connection) before reading the key files:
+ * app_load_config fills out->cfg; app_load_keys then loads the keyring and
+ * auth files. Either, on failure, says why in err and empties *out. */
+int app_load_config(const char *config_path, struct app_loaded *out, char *err, size_t errlen);
+int app_load_keys(struct app_loaded *out, char *err, size_t errlen);
 void app_loaded_free(struct app_loaded *l);
 
 /* peer: the transport's view of who sent the request (see http_request).

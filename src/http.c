@@ -123,10 +123,39 @@ static long long queued_since(const char *start)
     return now > then ? now - then : 0;
 }
 
+int http_request_path(char *const *envp, char path[PATH_MAX_LEN + 1])
+{
+    const char *uri = http_param(envp, "REQUEST_URI");
+    /* Route on the path nginx picked its location by (DOCUMENT_URI, decoded
+     * and normalised), so that what nginx adds or blanks for a location,
+     * such as the trusted client header, applies to the route we take: an
+     * escaped "/portal/clients/..%2F..%2Fwebhook/backup" is nginx's webhook
+     * location and our webhook route alike. Elsewhere (Apache, CGI) route
+     * on the raw path, whose escapes never decode into another route. */
+    const char *doc = http_param(envp, "DOCUMENT_URI");
+    const char *raw = doc != NULL && doc[0] != '\0' ? doc : uri;
+    size_t n;
+
+    if (raw != NULL && raw[0] != '\0') {
+        n = raw == doc ? strlen(raw) : strcspn(raw, "?#");
+        if (n > PATH_MAX_LEN)
+            return 404;
+        memcpy(path, raw, n);
+        path[n] = '\0';
+    } else {
+        const char *script = http_param(envp, "SCRIPT_NAME");
+        const char *info = http_param(envp, "PATH_INFO");
+        int w = snprintf(path, PATH_MAX_LEN + 1, "%s%s", script ? script : "",
+                         info ? info : "");
+        if (w < 0 || (size_t)w > PATH_MAX_LEN)
+            return 404;
+    }
+    return path[0] == '/' ? 0 : 400;
+}
+
 int http_request_init(struct http_request *req, char *const *envp, struct http_response *res)
 {
     const char *uri, *rid;
-    size_t n;
 
     memset(req, 0, sizeof(*req));
     req->envp = envp;
@@ -151,36 +180,11 @@ int http_request_init(struct http_request *req, char *const *envp, struct http_r
         req->query = strchr(uri, '?') + 1;
     if (req->query == NULL)
         req->query = "";
-    /* Route on the path nginx picked its location by (DOCUMENT_URI, decoded
-     * and normalised), so that what nginx adds or blanks for a location,
-     * such as the trusted client header, applies to the route we take: an
-     * escaped "/portal/clients/..%2F..%2Fwebhook/backup" is nginx's webhook
-     * location and our webhook route alike. Elsewhere (Apache, CGI) route
-     * on the raw path, whose escapes never decode into another route. */
-    {
-        const char *doc = http_param(envp, "DOCUMENT_URI");
-        const char *raw = doc != NULL && doc[0] != '\0' ? doc : uri;
-
-        if (raw != NULL && raw[0] != '\0') {
-            n = raw == doc ? strlen(raw) : strcspn(raw, "?#");
-            if (n > PATH_MAX_LEN) {
-                http_error(res, 404, "not_found", "no such resource");
-                return 404;
-            }
-            memcpy(req->path, raw, n);
-            req->path[n] = '\0';
-        } else {
-            const char *script = http_param(envp, "SCRIPT_NAME");
-            const char *info = http_param(envp, "PATH_INFO");
-            int w = snprintf(req->path, sizeof(req->path), "%s%s", script ? script : "",
-                             info ? info : "");
-            if (w < 0 || (size_t)w >= sizeof(req->path)) {
-                http_error(res, 404, "not_found", "no such resource");
-                return 404;
-            }
-        }
-    }
-    if (req->path[0] != '/') {
+    switch (http_request_path(envp, req->path)) {
+    case 404:
+        http_error(res, 404, "not_found", "no such resource");
+        return 404;
+    case 400:
         http_error(res, 400, "bad_request", "request path must start with '/'");
         return 400;
     }

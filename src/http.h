@@ -53,6 +53,9 @@ struct http_response {
     int head;                        /* a HEAD request: headers only, Content-Length kept */
 };
 
+/* The path a request is routed on, from envp (at most PATH_MAX_LEN bytes).
+ * Returns 0, 404 when it is too long, 400 when it is not absolute. */
+int http_request_path(char *const *envp, char path[PATH_MAX_LEN + 1]);
 /* Fills method, path, content type/length and request id from envp.
  * Returns 0, or an HTTP status (400/404) with res set to the error. */
 int http_request_init(struct http_request *req, char *const *envp, struct http_response *res);

@@ -6,11 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "app.h"
 #include "command.h"
 #include "file.h"
 #include "keyring.h"
-#include "log.h"
 #include "server.h"
 #include "usage.h"
 
@@ -25,25 +23,6 @@ static const char *config_default(void)
     if (env != NULL && env[0] != '\0')
         return env;
     return access(SHAREKEEP_CONFIG_DEFAULT, F_OK) == 0 ? SHAREKEEP_CONFIG_DEFAULT : NULL;
-}
-
-static int run_cgi(const char *config_path)
-{
-    struct app_loaded l;
-    char err[512];
-    int rc;
-
-    if (app_load(config_path, &l, err, sizeof(err)) != 0) {
-        fprintf(stderr, "sharekeep: %s\n", err);
-        fputs("Status: 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-              "Cache-Control: no-store\r\nRetry-After: 30\r\n\r\n"
-              "{\"error\":{\"code\":\"unavailable\",\"message\":\"misconfigured\"}}", stdout);
-        return 1;
-    }
-    log_set_level(l.cfg.log_level);
-    rc = server_run_cgi(&l);
-    app_loaded_free(&l);
-    return rc;
 }
 
 int main(int argc, char **argv)
@@ -64,7 +43,7 @@ int main(int argc, char **argv)
     /* Before anything loads a key, so every key lands in the secure heap. */
     (void)secure_heap_start();
     if (server_is_cgi())
-        return run_cgi(config_path);
+        return server_run_cgi(config_path);
     while ((c = getopt_long(argc, argv, "+c:Vh", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config_path = optarg; break;

@@ -533,21 +533,58 @@ out:
     return exit_code;
 }
 
-int server_run_cgi(const struct app_loaded *l)
+/* Whether this CGI request's route writes an audit row, whatever its
+ * outcome: then it will use the database, and connecting can start before
+ * the key files are read. Anything else (404, 405, /healthz, /metrics)
+ * connects when, and if, it gets there. */
+static int cgi_audited(const struct config *cfg)
 {
-    struct app app = { &l->cfg, l->kr, l->auth, NULL };
-    const struct config *cfg = &l->cfg;
-    struct http_io io = { stdio_read, stdio_write, NULL };
-    int status;
+    extern char **environ;
+    char path[PATH_MAX_LEN + 1];
+    struct route_match m;
+    const char *allow, *method = getenv("REQUEST_METHOD");
 
-    if (store_new(cfg->database, &app.store) != STORE_OK)
-        return 1;
-    store_set_timeout(app.store, cfg->request_timeout * 1000);
+    return method != NULL && http_request_path(environ, path) == 0 &&
+           router_match(cfg->webhooks_root, method, path, &m, &allow) == 0 &&
+           m.route->audit == ROUTE_AUDIT_ALL;
+}
+
+int server_run_cgi(const char *config_path)
+{
+    struct app_loaded l;
+    struct app app = { &l.cfg, NULL, NULL, NULL };
+    struct http_io io = { stdio_read, stdio_write, NULL };
+    char err[512];
+    int status, rc = 1;
+
+    if (app_load_config(config_path, &l, err, sizeof(err)) != 0)
+        goto misconfigured;
+    log_set_level(l.cfg.log_level);
+    if (store_new(l.cfg.database, &app.store) != STORE_OK)
+        goto out;
+    store_set_timeout(app.store, l.cfg.request_timeout * 1000);
     /* One request, then exit: nothing is worth preparing. */
     store_set_one_shot(app.store);
+    /* The server's side of a connect (a backend forked and started) runs
+     * while this process reads its keys, the body, and seals. */
+    if (cgi_audited(&l.cfg))
+        store_connect_start(app.store);
+    if (app_load_keys(&l, err, sizeof(err)) != 0)
+        goto misconfigured;
+    app.kr = l.kr;
+    app.auth = l.auth;
     /* The web server that ran us is the peer; it speaks for itself. */
     status = app_handle(&app, environ, &io, "cgi");
     fflush(stdout);
+    rc = status < 0 ? 1 : 0;
+    goto out;
+misconfigured:
+    fprintf(stderr, "sharekeep: %s\n", err);
+    fputs("Status: 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+          "Cache-Control: no-store\r\nRetry-After: 30\r\n\r\n"
+          "{\"error\":{\"code\":\"unavailable\",\"message\":\"misconfigured\"}}", stdout);
+out:
     store_free(app.store);
-    return status < 0 ? 1 : 0;
+    app_loaded_free(&l);
+    return rc;
 }

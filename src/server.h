@@ -9,8 +9,10 @@
  * keyring and auth files. Takes ownership of *l. Returns an exit code. */
 int server_run(const char *config_path, struct app_loaded *l);
 
-/* Serves exactly one request over CGI (environment + stdin/stdout). */
-int server_run_cgi(const struct app_loaded *l);
+/* Serves exactly one request over CGI (environment + stdin/stdout), with
+ * the config at config_path (NULL: defaults and SHAREKEEP_* only); a config
+ * or key file that cannot be loaded is answered 503. Returns an exit code. */
+int server_run_cgi(const char *config_path);
 
 /* Whether we were started as a CGI program rather than a FastCGI server. */
 int server_is_cgi(void);

@@ -41,6 +41,12 @@ long long store_now_ms(void);
  * are sent unnamed, parsed in the round trip that runs them, instead of
  * being prepared first in a round trip of their own. */
 void store_set_one_shot(struct store *st);
+/* With store_set_timeout: starts connecting, and goes as far as it can
+ * without waiting (socket, startup packet), so the server starts the
+ * session while the caller does other work; the first statement finishes
+ * it, within the request's deadline, and reports a failure as a connect
+ * failure. */
+void store_connect_start(struct store *st);
 
 /* A share's identity within its client and kind: what Portal keys on.
  * backup_method is never empty ("UNKNOWN" for legacy shares); pair_id is ""

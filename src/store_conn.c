@@ -108,6 +108,7 @@ void store_disconnect(struct store *st)
     if (st->conn != NULL)
         PQfinish(st->conn);
     st->conn = NULL;
+    st->ready = 0;
     st->prepared = 0;
 }
 
@@ -140,28 +141,44 @@ store_status store_durable(struct store *st, store_status s, const char *what)
     return s;
 }
 
-/* PQconnectdbParams, but never past the deadline: libpq's own
- * connect_timeout is per host and does not cover a server that accepts the
- * connection and then says nothing (a frozen postmaster). NULL or a
- * connection whose status says why it failed. */
-static PGconn *connect_by_deadline(struct store *st, const char *const *keys,
-                                   const char *const *vals, const char **why)
+/* Our defaults come first so that the operator's conninfo, expanded from
+ * "dbname", overrides any of them. */
+static PGconn *connect_start(const struct store *st)
 {
-    PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
+    const char *const keys[] = {
+        "connect_timeout", "application_name", "keepalives", "keepalives_idle",
+        "keepalives_interval", "keepalives_count", "dbname", NULL
+    };
+    const char *const vals[] = { "5", "sharekeep", "1", "10", "5", "3", st->conninfo, NULL };
 
-    st->conn = PQconnectStartParams(keys, vals, 1);
-    if (st->conn == NULL || PQstatus(st->conn) == CONNECTION_BAD)
-        return st->conn;
-    while (ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED) {
-        if (wait_socket(st, ps == PGRES_POLLING_WRITING) != 0) {
-            *why = "no answer before the request deadline";
-            PQfinish(st->conn);
-            st->conn = NULL;
-            return NULL;
+    return st->timeout_ms > 0 ? PQconnectStartParams(keys, vals, 1)
+                              : PQconnectdbParams(keys, vals, 1);
+}
+
+/* Drives a started connection (st->conn, st->poll) as far as it goes
+ * without waiting, or, with wait set, to its end but never past the
+ * deadline: libpq's own connect_timeout is per host and does not cover a
+ * server that accepts the connection and then says nothing (a frozen
+ * postmaster). 0 when it ended (PQstatus says how) or, without wait, would
+ * have to wait; -1 when the deadline passed first. */
+static int connect_poll(struct store *st, int wait)
+{
+    struct pollfd p;
+
+    while (st->poll != PGRES_POLLING_OK && st->poll != PGRES_POLLING_FAILED) {
+        if (wait) {
+            if (wait_socket(st, st->poll == PGRES_POLLING_WRITING) != 0)
+                return -1;
+        } else {
+            p.fd = PQsocket(st->conn);
+            p.events = st->poll == PGRES_POLLING_WRITING ? POLLOUT : POLLIN;
+            p.revents = 0;
+            if (p.fd < 0 || poll(&p, 1, 0) != 1)
+                return 0;
         }
-        ps = PQconnectPoll(st->conn);
+        st->poll = PQconnectPoll(st->conn);
     }
-    return st->conn;
+    return 0;
 }
 
 /* The server gives up before we do: a statement, a lock wait or an open
@@ -185,22 +202,29 @@ static int session_timeouts(struct store *st)
     return ok ? 0 : -1;
 }
 
-static store_status connect_now(struct store *st)
+/* Starts a connection unless one is there or under way. */
+static void start_now(struct store *st)
 {
-    /* Our defaults come first so that the operator's conninfo, expanded from
-     * "dbname", overrides any of them. */
-    const char *const keys[] = {
-        "connect_timeout", "application_name", "keepalives", "keepalives_idle",
-        "keepalives_interval", "keepalives_count", "dbname", NULL
-    };
-    const char *const vals[] = { "5", "sharekeep", "1", "10", "5", "3", st->conninfo, NULL };
+    if (st->conn != NULL)
+        return;
+    st->last_attempt_ms = store_now_ms();
+    st->conn = connect_start(st);
+    st->poll = PGRES_POLLING_WRITING;
+}
+
+/* Finishes what start_now began: connected, with the session's timeouts. */
+static store_status finish_now(struct store *st)
+{
     store_status rc = STORE_UNAVAILABLE;
     const char *why = "out of memory";
     char line[256];
 
-    st->last_attempt_ms = store_now_ms();
-    st->conn = st->timeout_ms > 0 ? connect_by_deadline(st, keys, vals, &why)
-                                  : PQconnectdbParams(keys, vals, 1);
+    if (st->conn != NULL && PQstatus(st->conn) != CONNECTION_BAD && st->timeout_ms > 0 &&
+        connect_poll(st, 1) != 0) {
+        why = "no answer before the request deadline";
+        PQfinish(st->conn);
+        st->conn = NULL;
+    }
     if (st->conn == NULL || PQstatus(st->conn) != CONNECTION_OK) {
         metrics_db_error();
         log_warn("database connect failed", "error=\"%s\"",
@@ -211,6 +235,7 @@ static store_status connect_now(struct store *st)
     PQsetNoticeReceiver(st->conn, notice_receiver, st);
     if (st->timeout_ms > 0 && session_timeouts(st) != 0)
         goto out;
+    st->ready = 1;
     rc = STORE_OK;
 out:
     if (rc != STORE_OK)
@@ -218,14 +243,27 @@ out:
     return rc;
 }
 
+void store_connect_start(struct store *st)
+{
+    if (st->timeout_ms <= 0)
+        return;
+    start_now(st);
+    if (st->conn != NULL && PQstatus(st->conn) != CONNECTION_BAD)
+        (void)connect_poll(st, 0);
+}
+
 store_status store_connected(struct store *st)
 {
-    if (st->conn != NULL && PQstatus(st->conn) == CONNECTION_OK)
+    if (st->conn != NULL && st->ready && PQstatus(st->conn) == CONNECTION_OK)
         return STORE_OK;
+    /* Started by store_connect_start: this request's own attempt. */
+    if (st->conn != NULL && !st->ready)
+        return finish_now(st);
     store_disconnect(st);
     if (st->last_attempt_ms != 0 && store_now_ms() - st->last_attempt_ms < RECONNECT_BACKOFF_MS)
         return STORE_UNAVAILABLE;
-    return connect_now(st);
+    start_now(st);
+    return finish_now(st);
 }
 
 /* Maps a failed result to a status. Connection-level and "try elsewhere"

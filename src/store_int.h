@@ -13,6 +13,8 @@
 struct store {
     char *conninfo;
     PGconn *conn;
+    int ready;           /* conn is connected, with its session set up */
+    PostgresPollingStatusType poll;   /* of a connect under way */
     unsigned prepared;   /* bit i: statement i exists on this connection */
     int one_shot;        /* store_set_one_shot: nothing is prepared */
     long long last_attempt_ms;
