@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     /* Before anything loads a key, so every key lands in the secure heap. */
     (void)secure_heap_start();
     if (server_is_cgi())
-        return server_run_cgi(config_path);
+        server_run_cgi(config_path);
     while ((c = getopt_long(argc, argv, "+c:Vh", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config_path = optarg; break;

@@ -549,7 +549,7 @@ static int cgi_audited(const struct config *cfg)
            m.route->audit == ROUTE_AUDIT_ALL;
 }
 
-int server_run_cgi(const char *config_path)
+_Noreturn void server_run_cgi(const char *config_path)
 {
     struct app_loaded l;
     struct app app = { &l.cfg, NULL, NULL, NULL };
@@ -575,16 +575,24 @@ int server_run_cgi(const char *config_path)
     app.auth = l.auth;
     /* The web server that ran us is the peer; it speaks for itself. */
     status = app_handle(&app, environ, &io, "cgi");
-    fflush(stdout);
     rc = status < 0 ? 1 : 0;
-    goto out;
+    goto sent;
 misconfigured:
     fprintf(stderr, "sharekeep: %s\n", err);
     fputs("Status: 503 Service Unavailable\r\nContent-Type: application/json\r\n"
           "Cache-Control: no-store\r\nRetry-After: 30\r\n\r\n"
           "{\"error\":{\"code\":\"unavailable\",\"message\":\"misconfigured\"}}", stdout);
+sent:
+    /* The end of stdout is the end of the response: the web server can
+     * finish it while this process closes its connection and wipes its
+     * keys. */
+    if (fclose(stdout) != 0)
+        rc = 1;
 out:
     store_free(app.store);
     app_loaded_free(&l);
-    return rc;
+    /* Every buffer that held a key, a secret or a share has been wiped and
+     * freed, and stdout closed: what exit() would add (OpenSSL's and libc's
+     * teardown) only frees memory that the kernel takes back. */
+    worker_exit(rc);
 }
