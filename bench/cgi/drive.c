@@ -1,15 +1,16 @@
 /* bench/cgi/drive: runs a CGI program N times, one process per request as a
- * web server would, and prints each request's wall time in microseconds,
- * from fork to the end of waitpid (what the web server waits for).
+ * web server would, and prints for each request two wall times in
+ * microseconds from fork: to the end of its stdout (when a web server has
+ * the whole response) and to the end of waitpid (the process's life).
  *
  *     drive N STATUS BODY_TEMPLATE PREFIX PROGRAM [ARG...]
  *
  * The request's CGI variables come from drive's own environment; drive sets
  * CONTENT_LENGTH for each body. Each body is BODY_TEMPLATE's bytes with
  * every "@ID@" replaced by PREFIX-i (i = 0..N-1, zero-padded), so every store
- * is a new client's. The body goes in as a file (what mod_cgi's pipe looks
- * like to the program: read() until CONTENT_LENGTH), the response comes
- * back in one; a non-zero exit, or a response whose first line is not
+ * is a new client's. The body goes in as a file (read() until
+ * CONTENT_LENGTH, as from mod_cgi's pipe), the response comes back on a
+ * pipe; a non-zero exit, or a response whose first line is not
  * "Status: STATUS" (STATUS "-": any), stops the run with exit 1, printing
  * the response. */
 #define _GNU_SOURCE
@@ -62,13 +63,18 @@ static int write_body(int fd, const char *tpl, const char *id)
     return (int)lseek(fd, 0, SEEK_END);
 }
 
+static long us(const struct timespec *a, const struct timespec *b)
+{
+    return (long)((b->tv_sec - a->tv_sec) * 1000000L + (b->tv_nsec - a->tv_nsec) / 1000);
+}
+
 int main(int argc, char **argv)
 {
-    struct timespec t0, t1;
+    struct timespec t0, te, t1;
     char id[128], len_s[24], head[64];
     size_t tlen;
     char *tpl;
-    int n, in, out, len;
+    int n, in, len;
 
     if (argc < 6 || (n = atoi(argv[1])) <= 0) {
         fprintf(stderr, "usage: drive N STATUS BODY_TEMPLATE PREFIX PROGRAM [ARG...]\n");
@@ -76,49 +82,61 @@ int main(int argc, char **argv)
     }
     tpl = slurp(argv[3], &tlen);
     in = memfd_create("body", 0);
-    out = memfd_create("response", 0);
-    if (tpl == NULL || in < 0 || out < 0) {
+    if (tpl == NULL || in < 0) {
         perror("drive: setup");
         return 2;
     }
     snprintf(head, sizeof(head), "Status: %s", argv[2]);
     for (int i = 0; i < n; i++) {
         pid_t pid;
-        int st;
+        int st, fds[2];
         ssize_t got;
-        char resp[512];
+        size_t have;
+        char resp[512], sink[4096];
 
         snprintf(id, sizeof(id), "%s-%06d", argv[4], i);
-        if ((len = write_body(in, tpl, id)) < 0 || ftruncate(out, 0) != 0) {
+        if ((len = write_body(in, tpl, id)) < 0) {
             perror("drive: body");
             return 2;
         }
         snprintf(len_s, sizeof(len_s), "%d", len);
         setenv("CONTENT_LENGTH", len_s, 1);
         lseek(in, 0, SEEK_SET);
-        lseek(out, 0, SEEK_SET);
+        if (pipe(fds) != 0) {
+            perror("drive: pipe");
+            return 2;
+        }
         clock_gettime(CLOCK_MONOTONIC, &t0);
         pid = fork();
         if (pid == 0) {
             dup2(in, 0);
-            dup2(out, 1);
+            dup2(fds[1], 1);
+            close(fds[0]);
+            close(fds[1]);
             execv(argv[5], argv + 5);
             _exit(127);
         }
+        close(fds[1]);
+        have = 0;
+        while ((got = read(fds[0], have < sizeof(resp) - 1 ? resp + have : sink,
+                           have < sizeof(resp) - 1 ? sizeof(resp) - 1 - have : sizeof(sink))) > 0)
+            if (have < sizeof(resp) - 1)
+                have += (size_t)got;
+        clock_gettime(CLOCK_MONOTONIC, &te);
+        close(fds[0]);
+        resp[have] = '\0';
         if (pid < 0 || waitpid(pid, &st, 0) != pid) {
             perror("drive: fork");
             return 2;
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        got = pread(out, resp, sizeof(resp) - 1, 0);
-        resp[got > 0 ? got : 0] = '\0';
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 ||
             (strcmp(argv[2], "-") != 0 && strncmp(resp, head, strlen(head)) != 0)) {
             fprintf(stderr, "drive: request %d: exit %d, response:\n%s\n", i,
                     WIFEXITED(st) ? WEXITSTATUS(st) : -1, resp);
             return 1;
         }
-        printf("%ld\n", (long)((t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000));
+        printf("%ld %ld\n", us(&t0, &te), us(&t0, &t1));
     }
     return 0;
 }
