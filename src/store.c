@@ -166,26 +166,25 @@ static PGresult *run(struct store *st, const char *name, int n, const char *cons
                      const int *lengths, const int *formats)
 {
     size_t i;
-    int sent;
 
     for (i = 0; i < sizeof(statements) / sizeof(statements[0]); i++)
         if (strcmp(statements[i].name, name) == 0)
             break;
     if (i == sizeof(statements) / sizeof(statements[0]))
         return NULL;
+    /* A statement prepared to be run once costs a round trip more and
+     * saves nothing: the server parses it either way. */
     if (st->one_shot) {
-        /* A statement prepared to be run once costs a round trip more and
-         * saves nothing: the server parses it either way. */
         st->warned = 0;
-        sent = n == statements[i].nparams &&
-               PQsendQueryParams(st->conn, statements[i].sql, n, NULL, params, lengths, formats, 1);
-    } else {
-        if (ensure_prepared(st, i) != STORE_OK)
-            return NULL;
-        st->warned = 0;
-        sent = PQsendQueryPrepared(st->conn, name, n, params, lengths, formats, 1);
+        return n == statements[i].nparams
+                   ? store_send(st, name, statements[i].sql, n, params, lengths, formats) : NULL;
     }
-    return sent ? store_await(st, name) : NULL;
+    if (ensure_prepared(st, i) != STORE_OK)
+        return NULL;
+    st->warned = 0;
+    if (!PQsendQueryPrepared(st->conn, name, n, params, lengths, formats, 1))
+        return NULL;
+    return store_await(st, name);
 }
 
 store_status store_ping(struct store *st)

@@ -109,6 +109,7 @@ void store_disconnect(struct store *st)
         PQfinish(st->conn);
     st->conn = NULL;
     st->ready = 0;
+    st->timeouts_due = 0;
     st->prepared = 0;
 }
 
@@ -183,23 +184,112 @@ static int connect_poll(struct store *st, int wait)
 
 /* The server gives up before we do: a statement, a lock wait or an open
  * transaction that outlives the request is cancelled there, not only
- * abandoned here. The values are our own integers. */
+ * abandoned here. Session settings (set_config's false), from our own
+ * integers. */
+static int send_timeouts(struct store *st)
+{
+    char v[3][12];
+    const char *params[3] = { v[0], v[1], v[2] };
+
+    snprintf(v[0], sizeof(v[0]), "%d", st->timeout_ms * 3 / 4);
+    snprintf(v[1], sizeof(v[1]), "%d", st->timeout_ms / 2);
+    snprintf(v[2], sizeof(v[2]), "%d", st->timeout_ms);
+    return PQsendQueryParams(st->conn,
+                             "SELECT set_config('statement_timeout', $1, false),"
+                             " set_config('lock_timeout', $2, false),"
+                             " set_config('idle_in_transaction_session_timeout', $3, false)",
+                             3, NULL, params, NULL, NULL, 0);
+}
+
 static int session_timeouts(struct store *st)
 {
-    char sql[192];
     PGresult *r;
     int ok;
 
-    snprintf(sql, sizeof(sql),
-             "SET statement_timeout = %d; SET lock_timeout = %d;"
-             " SET idle_in_transaction_session_timeout = %d",
-             st->timeout_ms * 3 / 4, st->timeout_ms / 2, st->timeout_ms);
-    if (PQsetnonblocking(st->conn, 1) != 0 || !PQsendQuery(st->conn, sql))
+    if (!send_timeouts(st))
         return -1;
     r = store_await(st, "session timeouts");
-    ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    ok = PQresultStatus(r) == PGRES_TUPLES_OK;
     PQclear(r);
     return ok ? 0 : -1;
+}
+
+/* The results of the two statements of a pipeline that ends each with a
+ * Sync (see store_send), waiting no longer than the deadline. 0 with both
+ * set (either may be an error); -1, none set, when the deadline passed or
+ * the connection failed. */
+static int await_pipeline(struct store *st, const char *what, PGresult **first,
+                          PGresult **second)
+{
+    PGresult *got[2] = { NULL, NULL }, *r;
+    int syncs = 0, ends = 0, f;
+
+    while ((f = PQflush(st->conn)) > 0)
+        if (wait_socket(st, 1) != 0)
+            goto timed_out;
+    if (f < 0)
+        goto failed;
+    while (syncs < 2) {
+        while (syncs < 2 && !PQisBusy(st->conn)) {
+            r = PQgetResult(st->conn);
+            /* One NULL ends each statement's results; two in a row mean
+             * nothing more is coming. */
+            if (r == NULL) {
+                if (++ends > 1)
+                    goto failed;
+                continue;
+            }
+            ends = 0;
+            if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+                PQclear(r);
+                syncs++;
+                continue;
+            }
+            PQclear(got[syncs]);
+            got[syncs] = r;
+        }
+        if (syncs < 2 && wait_socket(st, 0) != 0)
+            goto timed_out;
+        if (syncs < 2 && !PQconsumeInput(st->conn))
+            goto failed;
+    }
+    if (!PQexitPipelineMode(st->conn))
+        goto failed;
+    *first = got[0];
+    *second = got[1];
+    return 0;
+timed_out:
+    log_warn("database statement past the request deadline; abandoned", "statement=%s", what);
+failed:
+    PQclear(got[0]);
+    PQclear(got[1]);
+    return -1;
+}
+
+PGresult *store_send(struct store *st, const char *what, const char *sql, int n,
+                     const char *const *params, const int *lengths, const int *formats)
+{
+    PGresult *timeouts = NULL, *r = NULL;
+
+    if (!st->timeouts_due)
+        return PQsendQueryParams(st->conn, sql, n, NULL, params, lengths, formats, 1)
+                   ? store_await(st, what) : NULL;
+    /* The session's timeouts and the statement in one round trip, each in
+     * its own transaction (a Sync after each). Should the timeouts fail,
+     * the statement's result is not used: the caller answers "unavailable"
+     * (for a write: not acknowledged), as for any connection failure. */
+    st->timeouts_due = 0;
+    if (!PQenterPipelineMode(st->conn) || !send_timeouts(st) || !PQpipelineSync(st->conn) ||
+        !PQsendQueryParams(st->conn, sql, n, NULL, params, lengths, formats, 1) ||
+        !PQpipelineSync(st->conn) || await_pipeline(st, what, &timeouts, &r) != 0)
+        return NULL;
+    if (PQresultStatus(timeouts) != PGRES_TUPLES_OK) {
+        log_warn("database session timeouts not set", "statement=%s", what);
+        PQclear(r);
+        r = NULL;
+    }
+    PQclear(timeouts);
+    return r;
 }
 
 /* Starts a connection unless one is there or under way. */
@@ -233,7 +323,12 @@ static store_status finish_now(struct store *st)
         goto out;
     }
     PQsetNoticeReceiver(st->conn, notice_receiver, st);
-    if (st->timeout_ms > 0 && session_timeouts(st) != 0)
+    if (st->timeout_ms > 0 && PQsetnonblocking(st->conn, 1) != 0)
+        goto out;
+    /* A one-shot store sends them with its first statement (store_send). */
+    if (st->timeout_ms > 0 && st->one_shot)
+        st->timeouts_due = 1;
+    else if (st->timeout_ms > 0 && session_timeouts(st) != 0)
         goto out;
     st->ready = 1;
     rc = STORE_OK;

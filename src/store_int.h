@@ -17,6 +17,7 @@ struct store {
     PostgresPollingStatusType poll;   /* of a connect under way */
     unsigned prepared;   /* bit i: statement i exists on this connection */
     int one_shot;        /* store_set_one_shot: nothing is prepared */
+    int timeouts_due;    /* one-shot: the session's timeouts go with the next statement */
     long long last_attempt_ms;
     int warned;          /* the server sent a WARNING during the last statement */
     /* Serving only (store_set_timeout): the session's server-side timeouts
@@ -35,6 +36,11 @@ long long store_time_left(const struct store *st);
  * than the deadline; NULL when it passed or the connection failed (and
  * store_classify then drops the connection). */
 PGresult *store_await(struct store *st, const char *what);
+/* Sends one unnamed statement (results in binary) and awaits its result as
+ * store_await does; a one-shot store's first statement carries the
+ * session's timeouts with it, in the same round trip. */
+PGresult *store_send(struct store *st, const char *what, const char *sql, int n,
+                     const char *const *params, const int *lengths, const int *formats);
 /* A write that committed with a WARNING is not acknowledged (see
  * store_conn.c). */
 store_status store_durable(struct store *st, store_status s, const char *what);
