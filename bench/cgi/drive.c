@@ -1,7 +1,8 @@
 /* bench/cgi/drive: runs a CGI program N times, one process per request as a
- * web server would, and prints for each request two wall times in
- * microseconds from fork: to the end of its stdout (when a web server has
- * the whole response) and to the end of waitpid (the process's life).
+ * web server would, and prints for each request, in microseconds, two wall
+ * times from fork: to the end of its stdout (when a web server has the whole
+ * response) and to the end of wait4 (the process's life); then the CPU time
+ * (user + system) the process used.
  *
  *     drive N STATUS BODY_TEMPLATE PREFIX PROGRAM [ARG...]
  *
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -93,6 +95,7 @@ int main(int argc, char **argv)
         ssize_t got;
         size_t have;
         char resp[512], sink[4096];
+        struct rusage ru;
 
         snprintf(id, sizeof(id), "%s-%06d", argv[4], i);
         if ((len = write_body(in, tpl, id)) < 0) {
@@ -125,7 +128,7 @@ int main(int argc, char **argv)
         clock_gettime(CLOCK_MONOTONIC, &te);
         close(fds[0]);
         resp[have] = '\0';
-        if (pid < 0 || waitpid(pid, &st, 0) != pid) {
+        if (pid < 0 || wait4(pid, &st, 0, &ru) != pid) {
             perror("drive: fork");
             return 2;
         }
@@ -136,7 +139,9 @@ int main(int argc, char **argv)
                     WIFEXITED(st) ? WEXITSTATUS(st) : -1, resp);
             return 1;
         }
-        printf("%ld %ld\n", us(&t0, &te), us(&t0, &t1));
+        printf("%ld %ld %ld\n", us(&t0, &te), us(&t0, &t1),
+               (long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000L + ru.ru_utime.tv_usec +
+                   ru.ru_stime.tv_usec);
     }
     return 0;
 }
