@@ -386,6 +386,14 @@ store_status store_classify(struct store *st, PGresult *r, const char *what)
                strcmp(state, "55P03") == 0) {
         s = STORE_UNAVAILABLE;
     }
+    /* A missing table means the schema was never migrated. A one-shot
+     * store, which prepares nothing, meets it here rather than at prepare,
+     * and answers as a failed prepare does: unavailable, with the hint. */
+    if (st->one_shot && state != NULL && strcmp(state, "42P01") == 0) {
+        s = STORE_UNAVAILABLE;
+        drop = 1;
+        log_error("table missing", "statement=%s hint=\"run: sharekeep migrate\"", what);
+    }
     metrics_db_error();
     log_warn("database statement failed", "statement=%s sqlstate=%s result=%s", what,
              state ? state : "-", store_strerror(s));
