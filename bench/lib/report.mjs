@@ -104,17 +104,21 @@ p('## CPU per request')
 p()
 p('CPU time (user + system, from /proc) used during the cell divided by the requests served, in µs. ' +
   '"app" is sharekeep (master + workers) or Express (primary + workers); "nginx" is the nginx in front (sharekeep, Express behind nginx, limit A); "machine" is every process on the machine, wrk and pgbench included. ' +
-  'pgbench\'s own backends exit before they can be read, so for limit B only the machine column is meaningful.')
+  (rows.some((x) => x.cpu && x.cpu.pg_reaped)
+    ? 'PostgreSQL counts every process of the cluster, backends that exited during the cell included (pgbench\'s). '
+    : 'pgbench\'s own backends exit before they can be read, so for limit B only the machine column is meaningful. ') +
+  '"WAL bytes" is what the cluster wrote to its WAL during the cell (`pg_current_wal_lsn()` before and after, after the CHECKPOINT each cell starts with, so full-page images count) divided by the requests served.')
 p()
-p('| scenario | c | target | app | PostgreSQL | nginx | machine |')
-p('|---|---:|---|---:|---:|---:|---:|')
+p('| scenario | c | target | app | PostgreSQL | nginx | machine | WAL bytes |')
+p('|---|---:|---|---:|---:|---:|---:|---:|')
 for (const s of scens) {
   for (const c of concs) {
     for (const t of TARGETS) {
       const x = find(s, c, t)
       if (!x || !x.cpu) continue
-      const pgcol = t === 'pgbench' ? '–' : x.cpu.pg_us
-      p(`| ${s} | ${c} | ${LABEL[t]} | ${t === 'sharekeep' || PEERS.includes(t) ? x.cpu.app_us : '–'} | ${pgcol} | ${t === 'express' || t === 'pgbench' ? '–' : x.cpu.nginx_us} | ${x.cpu.machine_us} |`)
+      const pgcol = t === 'pgbench' && !x.cpu.pg_reaped ? '–' : x.cpu.pg_us
+      const wal = x.wal_b === undefined ? '–' : x.wal_b.toLocaleString('en-US')
+      p(`| ${s} | ${c} | ${LABEL[t]} | ${t === 'sharekeep' || PEERS.includes(t) ? x.cpu.app_us : '–'} | ${pgcol} | ${t === 'express' || t === 'pgbench' ? '–' : x.cpu.nginx_us} | ${x.cpu.machine_us} | ${wal} |`)
     }
   }
 }

@@ -119,7 +119,8 @@ sk_prepare() {
     }
 }
 
-# SK_KEYRING (default $T/sk/keyring) names the key file; SK_EXTRA_CONF, if
+# SK_KEYRING (default $T/sk/keyring) names the key file; SK_SQL (default
+# $ROOT/sql) the migrations' directory; SK_EXTRA_CONF, if
 # set, is appended (bench/token: the pkcs11_* settings of a token keyring).
 # SK_WEBHOOK_AUTH: standard-webhooks (default; signed requests, SK_SECRETS)
 # or shared-secret (Portal's X-Webhook-Secret, SK_SHARED_SECRET; bench/run).
@@ -133,7 +134,7 @@ database = $(pg_conninfo sharekeep)
 keyring = ${SK_KEYRING:-$T/sk/keyring}
 webhooks_root = /webhook
 max_body = 65536
-sql_dir = $ROOT/sql
+sql_dir = ${SK_SQL:-$ROOT/sql}
 log_level = info
 webhook_auth = ${SK_WEBHOOK_AUTH:-standard-webhooks}
 webhook_secrets = $( [ "${SK_WEBHOOK_AUTH:-}" = shared-secret ] && echo "$SK_SHARED_SECRET" || echo "$SK_SECRETS")
@@ -356,3 +357,27 @@ pg_pids() {
     echo "$pm"
     children_of "$pm"
 }
+# pg_cpu_ticks: user + system CPU of our cluster so far, in clock ticks:
+# the postmaster's own and its reaped children's (cutime, cstime: backends
+# that exited, e.g. pgbench's) plus each live child's. The difference of
+# two readings is what PostgreSQL spent in between, exited backends
+# included (bench/scale/run has the same).
+pg_cpu_ticks() {
+    local pm p f sum
+    pm=$(head -n1 "$T/pg/postmaster.pid" 2>/dev/null) || { echo 0; return; }
+    f=$(cat "/proc/$pm/stat" 2>/dev/null) || { echo 0; return; }
+    f=${f##*) }
+    # shellcheck disable=SC2086
+    set -- $f
+    sum=$((${12} + ${13} + ${14} + ${15}))
+    for p in $(children_of "$pm"); do
+        f=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+        f=${f##*) }
+        # shellcheck disable=SC2086
+        set -- $f
+        sum=$((sum + ${12} + ${13}))
+    done
+    echo "$sum"
+}
+# pg_lsn: the cluster's current WAL insert position.
+pg_lsn() { psql_as postgres postgres "SELECT pg_current_wal_lsn()"; }
