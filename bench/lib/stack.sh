@@ -359,25 +359,43 @@ pg_pids() {
 }
 # pg_cpu_ticks: user + system CPU of our cluster so far, in clock ticks:
 # the postmaster's own and its reaped children's (cutime, cstime: backends
-# that exited, e.g. pgbench's) plus each live child's. The difference of
-# two readings is what PostgreSQL spent in between, exited backends
-# included (bench/scale/run has the same).
+# that exited, e.g. pgbench's) plus each live child's, once nothing is
+# left to reap. The difference of two readings is what PostgreSQL spent in
+# between, exited backends included (bench/scale/run has the same).
 pg_cpu_ticks() {
-    local pm p f sum
+    local pm p f own reaped again last=-1 sum quiet=0 tries=0
     pm=$(head -n1 "$T/pg/postmaster.pid" 2>/dev/null) || { echo 0; return; }
-    f=$(cat "/proc/$pm/stat" 2>/dev/null) || { echo 0; return; }
-    f=${f##*) }
-    # shellcheck disable=SC2086
-    set -- $f
-    sum=$((${12} + ${13} + ${14} + ${15}))
-    for p in $(children_of "$pm"); do
-        f=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+    while :; do
+        f=$(cat "/proc/$pm/stat" 2>/dev/null) || { echo 0; return; }
         f=${f##*) }
         # shellcheck disable=SC2086
         set -- $f
-        sum=$((sum + ${12} + ${13}))
+        own=$((${12} + ${13})) reaped=$((${14} + ${15})) sum=0
+        for p in $(children_of "$pm"); do
+            f=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+            f=${f##*) }
+            # shellcheck disable=SC2086
+            set -- $f
+            sum=$((sum + ${12} + ${13}))
+        done
+        f=$(cat "/proc/$pm/stat" 2>/dev/null) || { echo 0; return; }
+        f=${f##*) }
+        # shellcheck disable=SC2086
+        set -- $f
+        again=$((${14} + ${15}))
+        # A backend that has exited but is not reaped yet is in neither sum
+        # (10-60 ms here): read until the reaped CPU stays the same 100 ms.
+        if [ "$again" = "$reaped" ] && [ "$again" = "$last" ]; then
+            quiet=$((quiet + 1))
+        else
+            quiet=0
+        fi
+        last=$again
+        if [ "$quiet" -ge 5 ] || [ "$tries" -ge 250 ]; then break; fi
+        tries=$((tries + 1))
+        sleep 0.02
     done
-    echo "$sum"
+    echo $((own + reaped + sum))
 }
 # pg_lsn: the cluster's current WAL insert position.
 pg_lsn() { psql_as postgres postgres "SELECT pg_current_wal_lsn()"; }
