@@ -105,14 +105,16 @@ for (const r of rows) {
   for (const [name, c] of cells) {
     const io = c.disk_read_mb === undefined ? ''
       : `; disk ${int(c.disk_read_mb)} MB read, ${int(c.disk_write_mb)} MB written, ${c.checkpoints} checkpoints during the cell`
-    const pgc = c.pg_us === undefined ? '' : `; PostgreSQL ${int(c.pg_us)} µs CPU and ${int(c.wal_bytes)} WAL bytes per request`
+    const fpi = (x) => (x.wal_fpi_bytes === undefined || x.wal_fpi_bytes < 0 ? '' : ` (${int(x.wal_fpi_bytes)} of them full-page images)`)
+    const pgc = c.pg_us === undefined ? '' : `; PostgreSQL ${int(c.pg_us)} µs CPU and ${int(c.wal_bytes)} WAL bytes${fpi(c)} per request`
     p(`| ${name}, c=${meta.c} | ${int(reqs(c))} req/s; p50 ${ms(c.p50_us)} ms, p99 ${ms(c.p99_us)} ms, ` +
       `max ${ms(c.max_us)} ms; worker peak RSS ${kib(c.worker_hwm_kb)}; other CPU ${c.bg}%${io}${pgc} | | |`)
   }
   const pgr = (x) => (x.pg_us === undefined ? '' : `, ${int(x.pg_us)} µs PostgreSQL CPU/record`)
-  p(`| rewrap | ${int(r.rewrap.per_s)} records/s (${r.rewrap.secs} s${cpu(r.rewrap, r.records)}), ${int(r.rewrap.wal_bytes)} WAL bytes/record${pgr(r.rewrap)}, ` +
+  const fpr = (x) => (x.wal_fpi_bytes === undefined || x.wal_fpi_bytes < 0 ? '' : ` (${int(x.wal_fpi_bytes)} of them full-page images)`)
+  p(`| rewrap | ${int(r.rewrap.per_s)} records/s (${r.rewrap.secs} s${cpu(r.rewrap, r.records)}), ${int(r.rewrap.wal_bytes)} WAL bytes/record${fpr(r.rewrap)}${pgr(r.rewrap)}, ` +
     `peak RSS ${kib(r.rewrap.rss_kb)} | bare UPDATE of kek_id: ${int(r.update.per_s)} records/s, ` +
-    `${int(r.update.wal_bytes)} WAL bytes/record${pgr(r.update)} | ${ratio(r.rewrap.per_s, r.update.per_s)} |`)
+    `${int(r.update.wal_bytes)} WAL bytes/record${fpr(r.update)}${pgr(r.update)} | ${ratio(r.rewrap.per_s, r.update.per_s)} |`)
   p(`| verify | ${int(r.verify.per_s)} records/s (${r.verify.secs} s${cpu(r.verify, r.records)}), peak RSS ${kib(r.verify.rss_kb)} ` +
     `| sequential scan detoasting every record: ${int(r.seqscan.per_s)} records/s | ${ratio(r.verify.per_s, r.seqscan.per_s)} |`)
   p(`| export | ${int(r.export.per_s)} records/s (${r.export.secs} s${cpu(r.export, r.records)}), ${int(r.export.bytes / r.records)} bytes/record, ` +
@@ -135,7 +137,7 @@ p()
 p('* **load**: `bench/scale/load` seals each share with the keyring\'s active KEK (the same `seal_share` as a store) and writes COPY text; `psql COPY share_record FROM STDIN` reads it. Records/s of the pipeline for that step; it is the COPY FROM ceiling of import.')
 p('* **fetch / store**: wrk (`bench/scale/wrk.lua`, requests from `bench/scale/reqs.mjs`), as Portal sends them: the shared secret in `X-Webhook-Secret` (sharekeep\'s default `webhook_auth = shared-secret`). Fetch: `{"clientId"}` of a random loaded client (two identities, two shares in the answer). Store: `{"clientId","share","backupMethod"}`, a new client each request, the two methods in turn, a share of the same size; the rows it commits are counted, then deleted again (as the superuser, triggers off) so every admin command sees exactly the checkpoint\'s records. After the first load, one unrecorded fetch and store cell warm the workers; a CHECKPOINT before each cell. Closed loop, no coordinated-omission correction.')
 p('* **rewrap**: `sharekeep rotate`, SIGHUP to serve, then `sharekeep rewrap` moves every record to the new KEK (wall time of the command; its jobs take an id range each). Ceiling: `UPDATE share_record SET kek_id = kek_id` in one statement (same rows, same triggers, no crypto, one commit). WAL from `pg_current_wal_lsn()` before and after, after a CHECKPOINT (so full-page images count).')
-p('* **PostgreSQL CPU, WAL per operation**: around each wrk cell, rewrap and the bare UPDATE, the user + system CPU of every process of the cluster from /proc (the postmaster\'s own and its reaped children\'s, so backends that exited meanwhile count, plus every live child: backends, checkpointer, WAL writer; 10 ms ticks) and `pg_current_wal_lsn()`; the differences ÷ requests answered (store, fetch) or records (rewrap, UPDATE). Cluster-wide, after the CHECKPOINT each cell starts with: full-page images of the pages a cell touches first count, so a shorter cell pays more of them per request.')
+p('* **PostgreSQL CPU, WAL per operation**: around each wrk cell, rewrap and the bare UPDATE, the user + system CPU of every process of the cluster from /proc (the postmaster\'s own and its reaped children\'s, so backends that exited meanwhile count, plus every live child: backends, checkpointer, WAL writer; 10 ms ticks) and `pg_current_wal_lsn()`; the differences ÷ requests answered (store, fetch) or records (rewrap, UPDATE); the full-page images in that WAL from `pg_waldump --stats`. Cluster-wide, after the CHECKPOINT each cell starts with: full-page images of the pages a cell touches first count, so a shorter cell pays more of them per request.')
 p('* **verify**: `sharekeep verify` opens every record (its jobs take an id range each). Ceiling: one non-parallel `SELECT sum(get_byte(envelope, 0)) + sum(get_byte(payload, 0))`, which reads and detoasts every envelope and payload (`length()` would not: it reads the TOAST pointer\'s size).')
 p('* **export**: `sharekeep export > FILE` (JSON lines, base64). Ceiling: `COPY (SELECT …) TO STDOUT (FORMAT binary)` into a file.')
 p('* **import**: a new database, migrated, then `sharekeep import < FILE` as a member of sharekeep_admin. Ceiling: the load\'s COPY FROM rate. ' +
