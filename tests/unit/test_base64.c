@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "base64.h"
 #include "unit.h"
 
@@ -174,6 +176,89 @@ static void test_non_zero_unused_bits_refused(void)
     refused("Zm9vYmF", URL);
 }
 
+/* OpenSSL's encoder as the reference: every length 0..300 of pseudo-random
+ * bytes decodes back from its padded spelling, and from the same spelling
+ * in the url alphabet without padding. Covers all three tail lengths and
+ * every character in every position of a group. */
+static void test_decodes_what_openssl_encodes(void)
+{
+    static uint8_t raw[300], out[300];
+    static char std[404], url[404];
+    uint32_t x = 12345;
+    size_t len, n, k, wrong = 0;
+
+    for (k = 0; k < sizeof(raw); k++) {
+        x = x * 1103515245u + 12345u;
+        raw[k] = (uint8_t)(x >> 16);
+    }
+    for (len = 0; len <= sizeof(raw); len++) {
+        int enc = EVP_EncodeBlock((unsigned char *)std, raw, (int)len);
+
+        for (k = 0; k < (size_t)enc; k++)
+            url[k] = std[k] == '+' ? '-' : std[k] == '/' ? '_' : std[k];
+        while (enc > 0 && url[enc - 1] == '=')
+            enc--;
+        url[enc] = '\0';
+        if (dec(std, STD, out, sizeof(out), &n) != 0 || n != len || memcmp(out, raw, len) != 0)
+            wrong++;
+        if (dec(url, URL, out, sizeof(out), &n) != 0 || n != len || memcmp(out, raw, len) != 0)
+            wrong++;
+    }
+    CU_ASSERT_EQUAL(wrong, 0);
+}
+
+/* All 64 characters in order spell the bytes 00 10 83 10 51 87 ...: each
+ * must decode to its own value. */
+static void test_every_character_has_its_value(void)
+{
+    static const char std[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char url[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint8_t want[48], out[48];
+    size_t len = 0;
+    unsigned i;
+
+    for (i = 0; i < 16; i++) {
+        unsigned v = (4 * i) << 18 | (4 * i + 1) << 12 | (4 * i + 2) << 6 | (4 * i + 3);
+
+        want[3 * i] = (uint8_t)(v >> 16);
+        want[3 * i + 1] = (uint8_t)(v >> 8);
+        want[3 * i + 2] = (uint8_t)v;
+    }
+    CU_ASSERT_EQUAL(dec(std, STD, out, sizeof(out), &len), 0);
+    CU_ASSERT(len == 48 && memcmp(out, want, 48) == 0);
+    CU_ASSERT_EQUAL(dec(url, URL, out, sizeof(out), &len), 0);
+    CU_ASSERT(len == 48 && memcmp(out, want, 48) == 0);
+}
+
+/* A bad character anywhere in a long input, last one included, is found
+ * before any byte is written: out stays as it was. */
+static void test_late_bad_character_writes_nothing(void)
+{
+    char in[401];
+    uint8_t out[300];
+    size_t len, pos, wrong = 0;
+
+    for (pos = 0; pos < 400; pos++) {
+        memset(in, 'Q', 400);
+        in[400] = '\0';
+        in[pos] = pos % 2 ? '*' : '\x80';
+        memset(out, 0xa5, sizeof(out));
+        len = 99;
+        if (dec(in, STD, out, sizeof(out), &len) != -1 || len != 0 || out[0] != 0xa5 ||
+            out[299] != 0xa5)
+            wrong++;
+        if (dec(in, URL, out, sizeof(out), &len) != -1 || len != 0 || out[0] != 0xa5)
+            wrong++;
+    }
+    CU_ASSERT_EQUAL(wrong, 0);
+    /* ...and a bad character where padding could be, or after it */
+    refused("Zm9vYm=y", STD);
+    refused("Zm9vY===", STD);
+    refused("Zm9vYg=A", STD);
+}
+
 static void test_output_capacity_is_respected(void)
 {
     uint8_t out[6];
@@ -232,6 +317,9 @@ int unit_register(void)
         { "characters outside the alphabet refused",
           test_characters_outside_the_alphabet_refused },
         { "non-zero unused bits refused", test_non_zero_unused_bits_refused },
+        { "decodes what OpenSSL encodes", test_decodes_what_openssl_encodes },
+        { "every character has its value", test_every_character_has_its_value },
+        { "a late bad character writes nothing", test_late_bad_character_writes_nothing },
         { "output capacity is respected", test_output_capacity_is_respected },
         { "decoded_len checks the shape only", test_decoded_len_checks_shape_only },
         { "bad arguments refused", test_bad_arguments_refused },
