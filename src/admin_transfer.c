@@ -28,21 +28,17 @@ _Static_assert(EXPORT_VERSION == 2, "import's messages name the versions it read
 /* ---- export / import ----------------------------------------------------- */
 
 
+/* The batch's lines go out through one writer, reset line by line, so its
+ * buffer grows once per export rather than once per record. */
 static int export_batch(struct admin *a, const struct store_record *recs, size_t n, void *arg)
 {
     long long *written = arg;
+    struct body_writer w;
+    int rc = 1;
 
+    body_writer_init(&w);
     for (size_t i = 0; i < n; i++) {
-        struct body_writer w;
-        char *b64 = NULL;
-        size_t b64_len = 0;
-        int failed;
-
-        if (base64_encode(recs[i].sealed, recs[i].sealed_len, &b64, &b64_len) != 0) {
-            fprintf(stderr, "sharekeep: export: out of memory\n");
-            return 1;
-        }
-        body_writer_init(&w);
+        body_writer_reset(&w);
         body_writer_raw(&w, "{\"clientId\":");
         body_writer_string(&w, recs[i].client_id, strlen(recs[i].client_id));
         body_writer_raw(&w, ",\"kind\":");
@@ -61,18 +57,22 @@ static int export_batch(struct admin *a, const struct store_record *recs, size_t
         body_writer_raw(&w, ",\"createdAt\":");
         body_writer_string(&w, recs[i].created_at, strlen(recs[i].created_at));
         body_writer_raw(&w, ",\"sealed\":");
-        body_writer_string(&w, b64, b64_len);
+        body_writer_base64(&w, recs[i].sealed, recs[i].sealed_len);
         body_writer_raw(&w, "}\n");
-        free(b64);
-        failed = body_writer_failed(&w) || fwrite(w.buf, 1, w.len, stdout) != w.len;
-        body_writer_free(&w);
-        if (failed) {
+        if (body_writer_failed(&w)) {
+            fprintf(stderr, "sharekeep: export: out of memory\n");
+            goto out;
+        }
+        if (fwrite(w.buf, 1, w.len, stdout) != w.len) {
             fprintf(stderr, "sharekeep: export: write failed\n");
-            return 1;
+            goto out;
         }
         (*written)++;
     }
-    return 0;
+    rc = 0;
+out:
+    body_writer_free(&w);
+    return rc;
 }
 
 int admin_export(const char *config_path, int argc, char **argv)

@@ -4,6 +4,7 @@
 
 #include <json-c/json.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "body.h"
 #include "bounds.h"
@@ -156,6 +157,34 @@ void body_writer_uint(struct body_writer *w, unsigned long long v)
 
     if (n > 0)
         append(w, tmp, (size_t)n);
+}
+
+void body_writer_base64(struct body_writer *w, const uint8_t *b, size_t len)
+{
+    size_t n = (len + 2) / 3 * 4;
+
+    /* EVP_EncodeBlock counts in int */
+    if (len > (size_t)INT32_MAX / 4 * 3) {
+        w->failed = 1;
+        return;
+    }
+    if (reserve(w, n + 2) != 0)
+        return;
+    w->buf[w->len] = '"';
+    if (EVP_EncodeBlock((unsigned char *)w->buf + w->len + 1, b, (int)len) != (int)n) {
+        w->failed = 1;
+        return;
+    }
+    w->buf[w->len + 1 + n] = '"';
+    w->len += n + 2;
+    w->buf[w->len] = '\0';
+}
+
+void body_writer_reset(struct body_writer *w)
+{
+    w->len = 0;
+    if (w->buf != NULL)
+        w->buf[0] = '\0';
 }
 
 int body_writer_failed(const struct body_writer *w)

@@ -46,6 +46,13 @@ void body_writer_raw(struct body_writer *w, const char *s);
 /* Appends s as a JSON string literal (quotes included). */
 void body_writer_string(struct body_writer *w, const char *s, size_t len);
 void body_writer_uint(struct body_writer *w, unsigned long long v);
+/* Appends len bytes as a JSON string of their padded standard base64
+ * (quotes included), encoded straight into the buffer: base64's alphabet
+ * needs no JSON escaping. */
+void body_writer_base64(struct body_writer *w, const uint8_t *b, size_t len);
+/* Empties w for the next document, keeping (not wiping) its buffer: for a
+ * writer reused line after line, wiped once by body_writer_free. */
+void body_writer_reset(struct body_writer *w);
 int body_writer_failed(const struct body_writer *w);
 /* Wipes and frees (for abandoning a writer; a finished buffer is handed to
  * http_json, which owns it from then on). */

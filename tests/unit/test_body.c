@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 
+#include "base64.h"
 #include "body.h"
 #include "bounds.h"
 #include "unit.h"
@@ -508,6 +509,37 @@ static void test_writer_uint(void)
     body_writer_free(&w);
 }
 
+/* body_writer_base64 writes what base64_encode gives, quoted, for every
+ * tail length, after other pieces and past several buffer growths; a reset
+ * starts the next line at the buffer's start. */
+static void test_writer_base64_is_quoted_base64(void)
+{
+    static uint8_t raw[3000];
+    struct body_writer w;
+    size_t len, wrong = 0;
+
+    for (len = 0; len < sizeof(raw); len++)
+        raw[len] = (uint8_t)(len * 7 + 1);
+    body_writer_init(&w);
+    for (len = 0; len <= sizeof(raw); len += len < 10 ? 1 : 997) {
+        char *b64 = NULL;
+        size_t b64_len = 0;
+
+        body_writer_reset(&w);
+        body_writer_raw(&w, "{\"sealed\":");
+        body_writer_base64(&w, raw, len);
+        body_writer_raw(&w, "}");
+        CU_ASSERT_FATAL(base64_encode(raw, len, &b64, &b64_len) == 0);
+        if (body_writer_failed(&w) || w.len != b64_len + 13 ||
+            strncmp(w.buf, "{\"sealed\":\"", 11) != 0 || memcmp(w.buf + 11, b64, b64_len) != 0 ||
+            strcmp(w.buf + 11 + b64_len, "\"}") != 0)
+            wrong++;
+        free(b64);
+    }
+    CU_ASSERT_EQUAL(wrong, 0);
+    body_writer_free(&w);
+}
+
 static void test_writer_builds_a_document_from_pieces(void)
 {
     struct body_writer w;
@@ -709,6 +741,7 @@ int unit_register(void)
         { "other control chars become \\u00XX", test_writer_escapes_other_control_chars_as_u00xx },
         { "UTF-8 bytes are left as-is", test_writer_leaves_utf8_bytes_as_is },
         { "uint is written in decimal", test_writer_uint },
+        { "base64 is written quoted, unescaped", test_writer_base64_is_quoted_base64 },
         { "a document is built from pieces", test_writer_builds_a_document_from_pieces },
         { "writer grows past many buffers", test_writer_grows_past_many_buffers },
         { "tricky strings round-trip through json-c", test_writer_round_trips_tricky_strings },
