@@ -277,67 +277,107 @@ out:
 }
 
 
-struct import_counts {
+/* Records that opened, waiting for their batch's transaction. */
+struct import_batch {
+    struct store_record *recs;
+    long long *lines;            /* each record's line in the input */
+    size_t n, cap;
     long long inserted, present;
 };
 
-/* Opens rec under the identity it will be stored as (so a restore is
- * proven readable), then inserts it. 0, or 1 after printing why. */
-static int import_record(struct admin *a, const struct store_record *rec, long long lineno,
-                         struct import_counts *c)
+/* Opens rec under the identity it will be stored as, so a restore is
+ * proven readable before anything of it is written. */
+static seal_status import_open(struct admin *a, const struct store_record *rec)
 {
     struct seal_context ctx = admin_record_context(rec);
     uint8_t *plain = NULL;
     size_t plain_len = 0;
     seal_status ss = seal_open(a->kr, &ctx, rec->sealed, rec->sealed_len, &plain, &plain_len);
-    store_status s;
-    int result = 0;
 
     seal_buf_free(plain, plain_len);
-    if (ss != SEAL_OK) {
-        fprintf(stderr, "sharekeep: import: line %lld (%s %s version %u, KEK %u) does not "
-                "open with this keyring: %s%s\n", lineno, admin_kind_name(rec->kind),
-                rec->backup_method, rec->version, rec->kek_id, seal_strerror(ss),
-                admin_format_hint(rec));
-        return 1;
+    return ss;
+}
+
+/* Commits the batch's records in one transaction, then empties the batch.
+ * When the database holds other bytes for one of them, the transaction is
+ * rolled back and the records before that one are committed again on their
+ * own, so an import stops with every line before the offending one stored,
+ * as it did when each record was its own transaction. 0, or 1 after
+ * printing why. */
+static int import_flush(struct admin *a, struct import_batch *b)
+{
+    size_t n = b->n, k = 0;
+    long long inserted = 0, conflict_line = 0;
+    store_status s;
+    int rc = 1;
+
+    while (n > 0) {
+        s = store_begin(a->st);
+        if (s == STORE_OK)
+            s = store_import_batch(a->st, b->recs, n, &inserted, &k);
+        if (s == STORE_OK)
+            s = store_commit(a->st);
+        if (s == STORE_OK)
+            break;
+        inserted = 0;
+        store_rollback(a->st);
+        if (s != STORE_CONFLICT) {
+            admin_db_failed("import", s);
+            goto out;
+        }
+        conflict_line = b->lines[k];
+        n = k;
     }
-    s = store_import_record(a->st, rec, &result);
-    if (s == STORE_CONFLICT) {
+    b->inserted += inserted;
+    b->present += (long long)n - inserted;
+    if (conflict_line != 0) {
         fprintf(stderr, "sharekeep: import: line %lld: the database holds different bytes "
-                "for this client, kind, backupMethod, pair id and version; stopping\n", lineno);
-        return 1;
+                "for this client, kind, backupMethod, pair id and version; stopping\n",
+                conflict_line);
+        goto out;
     }
-    if (s != STORE_OK)
-        return admin_db_failed("import", s);
-    c->inserted += result;
-    c->present += !result;
-    return 0;
+    rc = 0;
+out:
+    for (size_t i = 0; i < b->n; i++)
+        free(b->recs[i].sealed);
+    b->n = 0;
+    return rc;
 }
 
 int admin_import(const char *config_path, int argc, char **argv)
 {
-    struct import_counts counts = { 0, 0 };
+    struct import_batch b = { NULL, NULL, 0, 0, 0, 0 };
     struct admin a;
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
     long long lineno = 0;
-    int rc = 1, format = 0;
+    int rc, batch, format = 0;
 
-    if (argc > 1) {
-        usage_command(stderr, "import");
-        return 2;
-    }
+    if ((rc = admin_parse_batch(argc, argv, &batch, "import")) != 0)
+        return rc < 0 ? 0 : rc;
+    rc = 1;
     if (admin_open(config_path, &a, 1, 1) != 0)
         return 1;
+    b.cap = (size_t)batch;
+    b.recs = calloc(b.cap, sizeof(*b.recs));
+    b.lines = calloc(b.cap, sizeof(*b.lines));
+    if (b.recs == NULL || b.lines == NULL) {
+        fprintf(stderr, "sharekeep: import: out of memory\n");
+        goto out;
+    }
+    /* A line that cannot be imported stops the import, after the records
+     * before it are committed (import_flush first): its message comes only
+     * when they were, since a failure among them is the earlier stop. */
     while ((got = getline(&line, &cap, stdin)) > 0) {
-        struct store_record rec;
+        struct store_record *rec = &b.recs[b.n];
         const char *why = "line";
-        int failed;
+        seal_status ss;
 
         lineno++;
         if ((size_t)got > EXPORT_LINE_MAX) {
-            fprintf(stderr, "sharekeep: import: line %lld is too long\n", lineno);
+            if (import_flush(&a, &b) == 0)
+                fprintf(stderr, "sharekeep: import: line %lld is too long\n", lineno);
             goto out;
         }
         if (format == 0) {
@@ -345,15 +385,27 @@ int admin_import(const char *config_path, int argc, char **argv)
                 goto out;
             continue;
         }
-        if (parse_export_line(line, (size_t)got, format, &rec, &why) != 0) {
-            fprintf(stderr, "sharekeep: import: line %lld: bad %s\n", lineno, why);
+        if (parse_export_line(line, (size_t)got, format, rec, &why) != 0) {
+            if (import_flush(&a, &b) == 0)
+                fprintf(stderr, "sharekeep: import: line %lld: bad %s\n", lineno, why);
             goto out;
         }
-        failed = import_record(&a, &rec, lineno, &counts);
-        free(rec.sealed);
-        if (failed)
+        if ((ss = import_open(&a, rec)) != SEAL_OK) {
+            if (import_flush(&a, &b) == 0)
+                fprintf(stderr, "sharekeep: import: line %lld (%s %s version %u, KEK %u) does "
+                        "not open with this keyring: %s%s\n", lineno, admin_kind_name(rec->kind),
+                        rec->backup_method, rec->version, rec->kek_id, seal_strerror(ss),
+                        admin_format_hint(rec));
+            free(rec->sealed);
+            rec->sealed = NULL;
+            goto out;
+        }
+        b.lines[b.n++] = lineno;
+        if (b.n == b.cap && import_flush(&a, &b) != 0)
             goto out;
     }
+    if (import_flush(&a, &b) != 0)
+        goto out;
     if (ferror(stdin)) {
         fprintf(stderr, "sharekeep: import: reading the input after line %lld: %s\n", lineno,
                 strerror(errno));
@@ -363,10 +415,15 @@ int admin_import(const char *config_path, int argc, char **argv)
         fprintf(stderr, "sharekeep: import: empty input\n");
         goto out;
     }
-    printf("import: %lld records inserted, %lld already present\n", counts.inserted,
-           counts.present);
+    printf("import: %lld records inserted, %lld already present\n", b.inserted, b.present);
     rc = 0;
 out:
+    if (b.recs != NULL) {
+        for (size_t i = 0; i < b.n; i++)
+            free(b.recs[i].sealed);
+        free(b.recs);
+    }
+    free(b.lines);
     if (line != NULL) {
         OPENSSL_cleanse(line, cap);
         free(line);

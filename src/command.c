@@ -143,14 +143,16 @@ const struct command commands[] = {
       "none), version, kekId, createdAt and sealed bytes (base64). Shares stay\n"
       "sealed: the file is useless without the keyring, which is never written\n"
       "to it.\n" },
-    { "import", admin_import, "import < FILE",
+    { "import", admin_import, "import [--batch N] < FILE",
       "insert the records of an 'export' file",
       "Reads export format versions 1 and 2; the records of a version 1 file\n"
       "(written before shares had a backupMethod) become backupMethod UNKNOWN\n"
       "without a pair id. Opens every record under that identity with the\n"
       "keyring first, so a restore is proven readable. Records already present\n"
       "with the same bytes are skipped; different bytes for the same identity\n"
-      "and version stop the import.\n" },
+      "and version stop the import, with every record before it committed.\n"
+      "Commits N records per transaction (--batch N, default 500); running it\n"
+      "again after a stop or a crash is safe and finishes the job.\n" },
     { "prune", admin_prune, "prune [--keep N] [--older-than AGE] [--batch N]",
       "remove old audit rows and delivery ids, or superseded share versions",
       "Without --keep: removes audit rows older than audit_retention (default 400\n"

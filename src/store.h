@@ -211,10 +211,16 @@ store_status store_rewrap_batch(struct store *st, const struct store_envelope *e
 /* Lowest record id (0 when empty). */
 store_status store_min_id(struct store *st, long long *min_id);
 
-/* Inserts an exported record. When its identity and version exist already
- * with the same sealed bytes, *result = 0 (already there); with different
- * bytes, STORE_CONFLICT. *result = 1 when inserted. */
-store_status store_import_record(struct store *st, const struct store_record *r, int *result);
+/* Inserts n exported records in one statement, in the caller's transaction
+ * (store_begin): a record whose identity and version are new is inserted;
+ * one present already with the same sealed bytes is left as it is, and so
+ * is a repeat of an earlier record of the batch. *inserted: how many rows
+ * were inserted. STORE_CONFLICT when the database (or an earlier record of
+ * the batch) holds different bytes for a record's identity and version:
+ * *conflict is the index of the first such record, and the caller must roll
+ * back, since the others were inserted. */
+store_status store_import_batch(struct store *st, const struct store_record *recs, size_t n,
+                                long long *inserted, size_t *conflict);
 
 store_status store_begin(struct store *st);
 store_status store_commit(struct store *st);

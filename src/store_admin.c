@@ -1,6 +1,6 @@
 /* Whole-table statements for the admin commands (admin.c): record batches,
  * counts, rewrap updates, imports. They run on the admin role's connection,
- * unprepared, as each runs a few times per command. */
+ * unprepared: each runs once per command or once per batch of records. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -363,57 +363,205 @@ out:
     return s;
 }
 
-store_status store_import_record(struct store *st, const struct store_record *rec, int *result)
-{
-    char kind_s[4], version_s[12], kek_s[12];
-    const char *params[9] = { rec->client_id, kind_s, version_s, kek_s, (const char *)rec->sealed,
-                              rec->created_at[0] ? rec->created_at : NULL, rec->backup_method,
-                              rec->pair_id, (const char *)rec->sealed + SEAL_ENVELOPE_LEN };
-    int lengths[9] = { 0, 0, 0, 0, (int)SEAL_ENVELOPE_LEN, 0, 0, 0,
-                       (int)(rec->sealed_len - SEAL_ENVELOPE_LEN) };
-    int formats[9] = { 0, 0, 0, 0, 1, 0, 0, 0, 1 };
-    PGresult *r = NULL;
-    store_status s;
+/* ---- import: arrays in PostgreSQL's binary format ------------------------ */
 
-    *result = 0;
-    /* The caller opened the record, so it is at least SEAL_OVERHEAD long. */
-    if (rec->sealed_len < SEAL_OVERHEAD || rec->sealed_len > INT32_MAX)
-        return STORE_ERROR;
+/* Element type OIDs (pg_type.h), which array_recv checks against the
+ * parameter's declared element type. */
+#define OID_BYTEA 17
+#define OID_INT8  20
+#define OID_INT2  21
+#define OID_INT4  23
+#define OID_TEXT  25
+
+/* One column of a batch as a one-dimensional array (array_send's layout:
+ * ndim, has-nulls, element type, size, lower bound, then each element as
+ * its length, -1 for null, and its bytes; all integers big-endian). */
+struct pg_array {
+    char *buf;
+    size_t len, cap;
+};
+
+static void put_be32(struct pg_array *a, uint32_t v)
+{
+    unsigned char *p = (unsigned char *)a->buf + a->len;
+
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+    a->len += 4;
+}
+
+/* Room for n elements of data_bytes in all. 0, or -1 without memory. */
+static int array_start(struct pg_array *a, size_t n, size_t data_bytes, uint32_t oid,
+                       int has_null)
+{
+    a->len = 0;
+    a->cap = 20 + 4 * n + data_bytes;
+    a->buf = malloc(a->cap);
+    if (a->buf == NULL)
+        return -1;
+    put_be32(a, 1);
+    put_be32(a, has_null ? 1 : 0);
+    put_be32(a, oid);
+    put_be32(a, (uint32_t)n);
+    put_be32(a, 1);
+    return 0;
+}
+
+/* One element of len bytes (NULL: a null). */
+static void array_put(struct pg_array *a, const void *p, size_t len)
+{
+    if (p == NULL) {
+        put_be32(a, UINT32_MAX);   /* -1 */
+        return;
+    }
+    put_be32(a, (uint32_t)len);
+    memcpy(a->buf + a->len, p, len);
+    a->len += len;
+}
+
+static void array_put_int(struct pg_array *a, uint64_t v, size_t bytes)
+{
+    unsigned char b[8];
+
+    for (size_t i = 0; i < bytes; i++)
+        b[i] = (unsigned char)(v >> (8 * (bytes - 1 - i)));
+    array_put(a, b, bytes);
+}
+
+static void array_free(struct pg_array *a)
+{
+    if (a->buf != NULL) {
+        OPENSSL_cleanse(a->buf, a->cap);
+        free(a->buf);
+    }
+    a->buf = NULL;
+}
+
+enum { IMP_CLIENT, IMP_KIND, IMP_METHOD, IMP_PAIR, IMP_VERSION, IMP_KEK, IMP_ENVELOPE,
+       IMP_PAYLOAD, IMP_CREATED, IMP_COLUMNS };
+
+store_status store_import_batch(struct store *st, const struct store_record *recs, size_t n,
+                                long long *inserted, size_t *conflict)
+{
+    static const uint32_t oids[IMP_COLUMNS] = { OID_TEXT, OID_INT2, OID_TEXT, OID_TEXT, OID_INT4,
+                                                OID_INT8, OID_BYTEA, OID_BYTEA, OID_TEXT };
+    struct pg_array col[IMP_COLUMNS];
+    size_t bytes[IMP_COLUMNS] = { 0 };
+    const char *params[IMP_COLUMNS];
+    int lengths[IMP_COLUMNS], formats[IMP_COLUMNS], has_null = 0;
+    PGresult *r = NULL;
+    store_status s = STORE_ERROR;
+
+    memset(col, 0, sizeof(col));
+    *inserted = 0;
+    *conflict = 0;
+    if (n == 0)
+        return STORE_OK;
+    bytes[IMP_KIND] = 2 * n;
+    bytes[IMP_VERSION] = 4 * n;
+    bytes[IMP_KEK] = 8 * n;
+    bytes[IMP_ENVELOPE] = SEAL_ENVELOPE_LEN * n;
+    for (size_t i = 0; i < n; i++) {
+        /* The caller opened each record, so it is at least SEAL_OVERHEAD long. */
+        if (recs[i].sealed_len < SEAL_OVERHEAD || recs[i].sealed_len > INT32_MAX / 2)
+            return STORE_ERROR;
+        bytes[IMP_CLIENT] += strlen(recs[i].client_id);
+        bytes[IMP_METHOD] += strlen(recs[i].backup_method);
+        bytes[IMP_PAIR] += strlen(recs[i].pair_id);
+        bytes[IMP_PAYLOAD] += recs[i].sealed_len - SEAL_ENVELOPE_LEN;
+        bytes[IMP_CREATED] += strlen(recs[i].created_at);
+        has_null |= recs[i].created_at[0] == '\0';
+    }
+    for (int c = 0; c < IMP_COLUMNS; c++) {
+        if (20 + 4 * n + bytes[c] > INT32_MAX ||
+            array_start(&col[c], n, bytes[c], oids[c], c == IMP_CREATED && has_null) != 0)
+            goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct store_record *rec = &recs[i];
+
+        array_put(&col[IMP_CLIENT], rec->client_id, strlen(rec->client_id));
+        array_put_int(&col[IMP_KIND], (uint64_t)rec->kind, 2);
+        array_put(&col[IMP_METHOD], rec->backup_method, strlen(rec->backup_method));
+        array_put(&col[IMP_PAIR], rec->pair_id, strlen(rec->pair_id));
+        array_put_int(&col[IMP_VERSION], rec->version, 4);
+        array_put_int(&col[IMP_KEK], rec->kek_id, 8);
+        array_put(&col[IMP_ENVELOPE], rec->sealed, SEAL_ENVELOPE_LEN);
+        array_put(&col[IMP_PAYLOAD], rec->sealed + SEAL_ENVELOPE_LEN,
+                  rec->sealed_len - SEAL_ENVELOPE_LEN);
+        /* no createdAt: the importing database's clock */
+        array_put(&col[IMP_CREATED], rec->created_at[0] ? rec->created_at : NULL,
+                  strlen(rec->created_at));
+    }
+    for (int c = 0; c < IMP_COLUMNS; c++) {
+        params[c] = col[c].buf;
+        lengths[c] = (int)col[c].len;
+        formats[c] = 1;
+    }
     s = store_connected(st);
     if (s != STORE_OK)
-        return s;
-    snprintf(kind_s, sizeof(kind_s), "%d", rec->kind);
-    snprintf(version_s, sizeof(version_s), "%u", rec->version);
-    snprintf(kek_s, sizeof(kek_s), "%u", rec->kek_id);
+        goto out;
     /* DO NOTHING, then compare: a record already present must be the same
-     * bytes, or the two databases disagree about a share. */
+     * bytes, or the two databases disagree about a share. The final SELECT
+     * sees the table as it was before this statement plus, through ins,
+     * what the statement inserted; a line is fine when either holds its
+     * identity with its bytes. So a second line of an identity in the same
+     * batch is compared with the first (inserted in line order), as it
+     * would have been had each line been a statement of its own. */
     r = PQexecParams(st->conn,
-                     "WITH ins AS (INSERT INTO share_record"
+                     "WITH u AS (SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[],"
+                     "     $4::text[], $5::integer[], $6::bigint[], $7::bytea[], $8::bytea[],"
+                     "     $9::text[]) WITH ORDINALITY AS u(client_id, kind, backup_method,"
+                     "     pair_id, version, kek_id, envelope, payload, created_at, n)),"
+                     " ins AS (INSERT INTO share_record"
                      "   (client_id, kind, backup_method, pair_id, version, kek_id, envelope,"
                      "    payload, created_at)"
-                     "   VALUES ($1, $2::smallint, $7, $8, $3::integer, $4::bigint, $5::bytea,"
-                     "           $9::bytea, coalesce($6::timestamptz, now()))"
+                     "   SELECT client_id, kind, backup_method, pair_id, version, kek_id, envelope,"
+                     "          payload, coalesce(created_at::timestamptz, now())"
+                     "     FROM u ORDER BY n"
                      "   ON CONFLICT (client_id, kind, backup_method, pair_id, version)"
-                     "   DO NOTHING RETURNING 1)"
+                     "   DO NOTHING"
+                     "   RETURNING client_id, kind, backup_method, pair_id, version, envelope,"
+                     "             payload)"
                      " SELECT (SELECT count(*) FROM ins)::integer,"
-                     "        (SELECT envelope = $5::bytea AND payload = $9::bytea FROM share_record"
-                     "          WHERE client_id = $1 AND kind = $2::smallint"
-                     "            AND backup_method = $7 AND pair_id = $8"
-                     "            AND version = $3::integer)",
-                     9, NULL, params, lengths, formats, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+                     "        (SELECT min(u.n) FROM u"
+                     "          WHERE NOT EXISTS (SELECT 1 FROM ins i"
+                     "                  WHERE i.client_id = u.client_id AND i.kind = u.kind"
+                     "                    AND i.backup_method = u.backup_method"
+                     "                    AND i.pair_id = u.pair_id AND i.version = u.version"
+                     "                    AND i.envelope = u.envelope AND i.payload = u.payload)"
+                     "            AND NOT EXISTS (SELECT 1 FROM share_record s"
+                     "                  WHERE s.client_id = u.client_id AND s.kind = u.kind"
+                     "                    AND s.backup_method = u.backup_method"
+                     "                    AND s.pair_id = u.pair_id AND s.version = u.version"
+                     "                    AND s.envelope = u.envelope AND s.payload = u.payload))",
+                     IMP_COLUMNS, NULL, params, lengths, formats, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         s = store_classify(st, r, "import");
+        /* a unique violation here is not a record of the batch in conflict */
+        if (s == STORE_CONFLICT)
+            s = STORE_ERROR;
         goto out;
     }
-    if (strcmp(PQgetvalue(r, 0, 0), "1") == 0) {
-        *result = 1;
-    } else if (strcmp(PQgetvalue(r, 0, 1), "t") != 0) {
+    if (!PQgetisnull(r, 0, 1)) {
+        long long k = atoll(PQgetvalue(r, 0, 1));
+
+        if (k < 1 || (size_t)k > n) {
+            s = STORE_ERROR;
+            goto out;
+        }
+        *conflict = (size_t)k - 1;
         s = STORE_CONFLICT;
         goto out;
     }
+    *inserted = atoll(PQgetvalue(r, 0, 0));
     s = STORE_OK;
 out:
     PQclear(r);
+    for (int c = 0; c < IMP_COLUMNS; c++)
+        array_free(&col[c]);
     return s;
 }
 
