@@ -509,7 +509,11 @@ store_status store_import_batch(struct store *st, const struct store_record *rec
      * what the statement inserted; a line is fine when either holds its
      * identity with its bytes. So a second line of an identity in the same
      * batch is compared with the first (inserted in line order), as it
-     * would have been had each line been a statement of its own. */
+     * would have been had each line been a statement of its own. The
+     * table is read through LATERAL ... LIMIT 1 (the identity is unique
+     * anyway) so that each line is one lookup in the identity index: a
+     * plain join lets the planner hash the whole table, payloads detoasted,
+     * once per batch. */
     r = PQexecParams(st->conn,
                      "WITH u AS (SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[],"
                      "     $4::text[], $5::integer[], $6::bigint[], $7::bytea[], $8::bytea[],"
@@ -527,16 +531,16 @@ store_status store_import_batch(struct store *st, const struct store_record *rec
                      "             payload)"
                      " SELECT (SELECT count(*) FROM ins)::integer,"
                      "        (SELECT min(u.n) FROM u"
-                     "          WHERE NOT EXISTS (SELECT 1 FROM ins i"
-                     "                  WHERE i.client_id = u.client_id AND i.kind = u.kind"
-                     "                    AND i.backup_method = u.backup_method"
-                     "                    AND i.pair_id = u.pair_id AND i.version = u.version"
-                     "                    AND i.envelope = u.envelope AND i.payload = u.payload)"
-                     "            AND NOT EXISTS (SELECT 1 FROM share_record s"
-                     "                  WHERE s.client_id = u.client_id AND s.kind = u.kind"
-                     "                    AND s.backup_method = u.backup_method"
-                     "                    AND s.pair_id = u.pair_id AND s.version = u.version"
-                     "                    AND s.envelope = u.envelope AND s.payload = u.payload))",
+                     "           LEFT JOIN ins i ON i.client_id = u.client_id AND i.kind = u.kind"
+                     "                AND i.backup_method = u.backup_method"
+                     "                AND i.pair_id = u.pair_id AND i.version = u.version"
+                     "           LEFT JOIN LATERAL (SELECT s.envelope, s.payload FROM share_record s"
+                     "                WHERE s.client_id = u.client_id AND s.kind = u.kind"
+                     "                  AND s.backup_method = u.backup_method"
+                     "                  AND s.pair_id = u.pair_id AND s.version = u.version"
+                     "                LIMIT 1) s ON true"
+                     "          WHERE (i.envelope, i.payload) IS DISTINCT FROM (u.envelope, u.payload)"
+                     "            AND (s.envelope, s.payload) IS DISTINCT FROM (u.envelope, u.payload))",
                      IMP_COLUMNS, NULL, params, lengths, formats, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         s = store_classify(st, r, "import");
