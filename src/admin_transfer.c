@@ -213,11 +213,11 @@ static int parse_sealed(struct json_object *root, uint32_t kek_id, struct store_
         return -1;
     s = json_object_get_string(v);
     slen = (size_t)json_object_get_string_len(v);
-    if (base64_decoded_len(s, slen, BASE64_STD_PADDED, &rec->sealed_len) != 0)
-        return -1;
-    rec->sealed = malloc(rec->sealed_len + 1);
+    /* Room for what slen characters can decode to, so one base64_decode
+     * both checks and decodes; +1 so an empty string is still a buffer. */
+    rec->sealed = malloc(slen / 4 * 3 + 1);
     if (rec->sealed == NULL ||
-        base64_decode(s, slen, BASE64_STD_PADDED, rec->sealed, rec->sealed_len + 1,
+        base64_decode(s, slen, BASE64_STD_PADDED, rec->sealed, slen / 4 * 3 + 1,
                       &rec->sealed_len) != 0)
         return -1;
     *why = "sealed record header";
