@@ -141,10 +141,10 @@ p('* **PostgreSQL CPU, WAL per operation**: around each wrk cell, rewrap and the
 p('* **verify**: `sharekeep verify` opens every record (its jobs take an id range each). Ceiling: one non-parallel `SELECT sum(get_byte(envelope, 0)) + sum(get_byte(payload, 0))`, which reads and detoasts every envelope and payload (`length()` would not: it reads the TOAST pointer\'s size).')
 p('* **export**: `sharekeep export > FILE` (JSON lines, base64). Ceiling: `COPY (SELECT …) TO STDOUT (FORMAT binary)` into a file.')
 p('* **import**: a new database, migrated, then `sharekeep import < FILE` as a member of sharekeep_admin. Ceiling: the load\'s COPY FROM rate. ' +
-  'Import commits every record on its own (one WAL flush each), so a large one is stopped after `--import-secs` ' +
-  `(${meta.import_secs ?? '?'} s here) and its rate is the records it inserted by then ÷ that time. ` +
+  'Import commits 500 records per transaction (its default `--batch`); one still running after `--import-secs` ' +
+  `(${meta.import_secs ?? '?'} s here) is stopped, and its rate is the records it inserted by then ÷ that time. ` +
   'The diagnostic row is the same import with `options=\'-c synchronous_commit=off\'` in its conninfo ' +
-  `(at most ${meta.async_secs ?? '?'} s): what the per-record flush costs.`)
+  `(at most ${meta.async_secs ?? '?'} s): what the commits' WAL flushes cost.`)
 p('* **sizes**: after the load\'s VACUUM ANALYZE: `pg_relation_size` (heap), the TOAST table with its index, `pg_indexes_size`; per record, against the raw share bytes.')
 p('* **peak RSS, CPU/record**: GNU time\'s maximum resident set of each admin command (rewrap: the largest of its job processes), and its user + system CPU (all its processes; PostgreSQL\'s not included) ÷ records; serve: the largest worker\'s VmHWM during the cell.')
 process.stdout.write(out.join('\n') + '\n')
