@@ -223,6 +223,17 @@ size_t keyring_count(const struct keyring *kr)
     return kr == NULL ? 0 : kr->count;
 }
 
+/* AES key wrap with and without padding, fetched once per process rather
+ * than looked up in the providers on every wrap (see seal_crypto.c). */
+static CRYPTO_ONCE wrap_once = CRYPTO_ONCE_STATIC_INIT;
+static EVP_CIPHER *alg_wrap, *alg_wrap_pad;
+
+static void fetch_wrap(void)
+{
+    alg_wrap = EVP_CIPHER_fetch(NULL, "AES-256-WRAP", NULL);
+    alg_wrap_pad = EVP_CIPHER_fetch(NULL, "AES-256-WRAP-PAD", NULL);
+}
+
 keyring_status keyring_aes_wrap(int padded, int enc, const uint8_t *kek, const uint8_t *in,
                                 size_t in_len, uint8_t *out, size_t *out_len)
 {
@@ -231,12 +242,14 @@ keyring_status keyring_aes_wrap(int padded, int enc, const uint8_t *kek, const u
     int outl = 0, finl = 0;
 
     *out_len = 0;
+    if (CRYPTO_THREAD_run_once(&wrap_once, fetch_wrap) != 1 ||
+        (padded ? alg_wrap_pad : alg_wrap) == NULL)
+        goto out;
     cctx = EVP_CIPHER_CTX_new();
     if (cctx == NULL)
         goto out;
     EVP_CIPHER_CTX_set_flags(cctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
-    if (EVP_CipherInit_ex(cctx, padded ? EVP_aes_256_wrap_pad() : EVP_aes_256_wrap(), NULL, kek,
-                          NULL, enc) != 1)
+    if (EVP_CipherInit_ex2(cctx, padded ? alg_wrap_pad : alg_wrap, kek, NULL, enc, NULL) != 1)
         goto out;
     if (EVP_CipherUpdate(cctx, out, &outl, in, (int)in_len) != 1 || outl < 0)
         goto out;
