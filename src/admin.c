@@ -3,6 +3,7 @@
  * connection; batches of records). Export and import: admin_transfer.c. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +182,23 @@ static double seconds_since(const struct timespec *t0)
     return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* Blocks below this come from the heap (32 MiB: glibc's largest allowed on
+ * 64-bit), and up to twice it of free heap stays mapped. */
+#define BATCH_MMAP_THRESHOLD (32 * 1024 * 1024)
+
+/* Each batch's result and records (a few MB) are freed before the next
+ * batch is read. By default glibc gives that memory back to the kernel
+ * (trimming the heap, unmapping large blocks) and the next batch faults it
+ * in again: 3 page faults a record, about a third of export's CPU (63,000
+ * faults for 20,000 records; 2,100 kept mapped) and of verify's. Keeping it
+ * mapped barely moves the peak RSS (export: 14.3 MiB, not 14.0, for 20,000
+ * records). A failure only costs the speed. */
+static void keep_batch_memory(void)
+{
+    mallopt(M_MMAP_THRESHOLD, BATCH_MMAP_THRESHOLD);
+    mallopt(M_TRIM_THRESHOLD, 2 * BATCH_MMAP_THRESHOLD);
+}
+
 /* fn over the records with id in (after, max_id], batch by batch. */
 static int each_batch_range(struct admin *a, const char *what, uint32_t skip_kek, int batch,
                             long long after, long long max_id, batch_fn fn, void *arg)
@@ -193,6 +211,7 @@ static int each_batch_range(struct admin *a, const char *what, uint32_t skip_kek
     store_status s;
     int rc = 1, tty = isatty(STDERR_FILENO);
 
+    keep_batch_memory();
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         store_records_free(recs, n);

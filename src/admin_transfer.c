@@ -1,6 +1,5 @@
 /* Export and import of sealed records (JSON lines); no plaintext ever. */
 #include <errno.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +24,6 @@
 #define EXPORT_FORMAT   "sharekeep-export"
 #define EXPORT_VERSION  2
 _Static_assert(EXPORT_VERSION == 2, "import's messages name the versions it reads");
-/* Blocks below this come from the heap (32 MiB: glibc's largest allowed on
- * 64-bit), and up to twice it of free heap stays mapped; see admin_export. */
-#define EXPORT_MMAP_THRESHOLD (32 * 1024 * 1024)
 
 /* ---- export / import ----------------------------------------------------- */
 
@@ -89,14 +85,6 @@ int admin_export(const char *config_path, int argc, char **argv)
         return rc < 0 ? 0 : rc;
     if (admin_open(config_path, &a, 0, 1) != 0)
         return 1;
-    /* Each batch's result and records (a few MB) are freed before the next
-     * batch is read. By default glibc gives that memory back to the kernel
-     * (trimming the heap, unmapping large blocks) and the next batch faults
-     * it in again: 3 page faults a record, about a third of export's CPU.
-     * Keeping it mapped barely moves the peak RSS (14.3 MiB, not 14.0, for
-     * 20,000 records). A failure only costs the speed. */
-    mallopt(M_MMAP_THRESHOLD, EXPORT_MMAP_THRESHOLD);
-    mallopt(M_TRIM_THRESHOLD, 2 * EXPORT_MMAP_THRESHOLD);
     printf("{\"format\":\"" EXPORT_FORMAT "\",\"version\":%d}\n", EXPORT_VERSION);
     rc = admin_each_batch(&a, "export", 0, batch, export_batch, &written);
     if (rc == 0 && fflush(stdout) != 0) {
